@@ -1,0 +1,800 @@
+"""Vectorized text cleaning and tokenization over Arrow string arrays.
+
+The ingest stage calls :func:`clean_tokens` inside Spark's ``mapInArrow`` on
+every record batch of raw text lines, so everything here is written as a short
+sequence of whole-array ``pyarrow.compute`` kernels (RE2 regular expressions,
+``utf8_normalize``, ``utf8_lower``, ``ascii_split_whitespace``) plus numpy on
+offset buffers. There is no Python loop per row or per token: the cost of a
+batch is a fixed number of passes over its bytes, so a single 100 MB line is
+as cheap as a million short ones.
+
+This module imports only pyarrow, numpy and the standard library (no pyspark)
+so that it can be tested and benchmarked without a Spark session.
+
+Tokenization rules (``preset="none"``)
+--------------------------------------
+The pipeline runs, in this order:
+
+1. **NFKC** (``normalize=True``): ligatures ("ﬁ" -> "fi"), full-width forms
+   ("１２" -> "12"), no-break spaces, superscripts, "…" -> "...". Soft hyphens
+   (U+00AD) are deleted (they are invisible hyphenation hints, not word
+   breaks) and the typographic apostrophe "’" (U+2019) becomes "'", whether or
+   not ``normalize`` is set.
+2. **URLs, e-mails, @mentions, #hashtags**, before punctuation removal could
+   destroy them. URLs need a scheme (``http://``, ``https://``, ``ftp://``) or
+   a leading ``www.``; bare domains such as "example.com" are ordinary text
+   ("example" "com"). A mention is ``@`` plus letters, digits or "_" not
+   preceded by a word character; a hashtag is ``#`` plus a word that contains
+   at least one letter ("C#" and "#1" are not hashtags). "drop" removes them,
+   "tag" replaces each by one token "<url>", "<email>", "<mention>" or
+   "<hashtag>".
+3. **Lower-casing** (``lowercase=True``), full Unicode ("É" -> "é").
+4. **Numbers.** A number is a run of Unicode digits with optional inner
+   "." or "," groups ("1984", "3.14", "1,000,000"). Numbers with inner
+   separators are cut off from adjacent letters ("1.5km" -> "1.5" "km");
+   numbers glued to letters without a separator are part of a word and are
+   not numbers ("mp3", "1980s", "2nd" stay as they are under keep, drop and
+   token). ``keep`` keeps numbers as tokens ("3.14" stays one token),
+   ``drop`` removes numeric tokens, ``token`` replaces each by "<num>",
+   ``spell`` replaces *every* decimal digit, also inside words and in any
+   script, by its English name, text8 style ("1984" -> "one nine eight four",
+   "1980s" -> "one nine eight zero s", "3.14" -> "three one four").
+5. **Punctuation** (Unicode ``\\p{P}``) becomes a word break: hyphenated and
+   slashed words are split ("state-of-the-art" -> "state" "of" "the" "art",
+   "and/or" -> "and" "or"). With ``punctuation="sentence"`` each run of
+   ". ! ?" becomes one token, its first character ("Really?!" -> "really"
+   "?", "Wait..." -> "wait" "."); abbreviations are not special ("U.S." ->
+   "u" "." "s" ".").
+   **Apostrophes** between two word characters (letters, marks or digits) are
+   kept inside the token: "don't" -> "don't", "O'Brien" -> "o'brien",
+   "rock'n'roll" stays one token. Any other apostrophe (quotes, a trailing
+   possessive as in "students'") is removed.
+6. **Symbols** (``\\p{S}``: "©", "€", "+", "<", emoji). ``drop`` turns them
+   into word breaks, ``keep`` makes each one its own token. Variation
+   selectors and skin-tone modifiers after a symbol are dropped with it
+   ("❤️" -> "❤", "👍🏽" -> "👍"), a pair of regional indicators is one flag
+   token ("🇺🇸"), but zero-width-joiner sequences ("👨‍👩‍👧") become one token
+   per emoji.
+7. Everything else that is not a letter (``\\p{L}``), mark (``\\p{M}``) or
+   number (``\\p{N}``), e.g. control and format characters, private-use
+   characters and all Unicode spaces, is a word break. Letters of every
+   script are kept ("é", "ß", "москва", "東京").
+8. **Whitespace split**, then **stopwords** (a built-in English list,
+   :data:`STOPWORDS`, matched case-insensitively; it never contains the
+   negations in :data:`NEGATIONS` nor any "n't" form), then
+   **min_token_length** (in characters). Tag, sentence-mark and symbol tokens
+   are exempt from the length filter; words and kept numbers are not.
+
+For speed, steps 4-7 are fused into one regular-expression pass (digit
+spelling is its own pass just before it, and ``numbers="drop"``/``"token"``
+act on the numeric tokens after the split); the result is the same as
+running them one by one in the order above.
+
+Tags survive the punctuation and symbol passes because they are written as
+single private-use "sentinel" characters (U+E001-U+E004) that no later pass
+removes, and only mapped to their final "<url>"-style spelling on the token
+array at the very end. Private-use characters already present in the input
+are removed first, so the text itself cannot forge a tag.
+
+Preset ``"text8"``
+------------------
+The character normalisation of Matt Mahoney's ``wikifil.pl`` (used to build
+text8): ASCII upper case to lower case, each digit 0-9 to " zero " ...
+" nine ", every other character that is not a-z (including accented and
+non-Latin letters, byte for byte) to a space, then split on spaces. It is the
+identity on text already in text8 form. The wiki-markup stripping of
+``wikifil.pl`` is not reproduced. All other options (``normalize``,
+``lowercase``, ``numbers`` ...) are ignored with this preset.
+
+Sizes
+-----
+``string`` arrays have 32-bit offsets, so one batch is limited to 2 GiB of
+text. Inputs over 1 GiB are cast to ``large_string`` first (the replacement
+passes can grow the text), and the result is then ``list<large_string>``.
+A 100 MB single line is fine as ``string``.
+
+Rows longer than 1 MiB are processed as ~1 MiB chunks cut after a space,
+tab or newline (a zero-copy view with extra offsets) and glued back
+together at the end. Every rule treats whitespace as a break, so the tokens
+are the same; it keeps memory flat (NFKC needs 4 bytes per code point of a
+string) and lets the per-row fast paths (skip ASCII rows for NFKC, skip rows
+without digits) work inside one huge line.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "CleanOptions",
+    "NEGATIONS",
+    "STOPWORDS",
+    "TAG_TOKENS",
+    "clean_tokens",
+    "split_pieces",
+]
+
+# ---------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "preset": ("none", "text8"),
+    "punctuation": ("drop", "sentence"),
+    "numbers": ("keep", "drop", "token", "spell"),
+    "urls": ("drop", "tag"),
+    "emails": ("drop", "tag"),
+    "mentions": ("drop", "tag"),
+    "hashtags": ("drop", "tag"),
+    "symbols": ("drop", "keep"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanOptions:
+    """How :func:`clean_tokens` turns raw lines into tokens.
+
+    See the module docstring for the exact rules and their order.
+
+    Parameters
+    ----------
+    preset : {"none", "text8"}
+        ``"text8"`` applies the wikifil.pl normalisation used for text8 and
+        ignores every other option.
+    normalize : bool
+        Apply Unicode NFKC normalisation first.
+    lowercase : bool
+        Lower-case (full Unicode case mapping).
+    punctuation : {"drop", "sentence"}
+        ``"sentence"`` keeps ". ! ?" as separate tokens; all other
+        punctuation is dropped either way.
+    numbers : {"keep", "drop", "token", "spell"}
+        Keep numeric tokens, drop them, replace each by "<num>", or spell
+        every digit as an English word (text8 style).
+    urls, emails, mentions, hashtags : {"drop", "tag"}
+        Drop the item or replace it by "<url>", "<email>", "<mention>",
+        "<hashtag>".
+    symbols : {"drop", "keep"}
+        Unicode symbols (categories S*, including emoji): drop, or keep each
+        as its own token.
+    stopwords : bool
+        Remove :data:`STOPWORDS` (never removes negations).
+    min_token_length : int
+        Drop word tokens shorter than this many characters.
+    """
+
+    preset: Literal["none", "text8"] = "none"
+    normalize: bool = True
+    lowercase: bool = True
+    punctuation: Literal["drop", "sentence"] = "drop"
+    numbers: Literal["keep", "drop", "token", "spell"] = "keep"
+    urls: Literal["drop", "tag"] = "drop"
+    emails: Literal["drop", "tag"] = "drop"
+    mentions: Literal["drop", "tag"] = "drop"
+    hashtags: Literal["drop", "tag"] = "drop"
+    symbols: Literal["drop", "keep"] = "drop"
+    stopwords: bool = False
+    min_token_length: int = 1
+
+    def __post_init__(self) -> None:
+        # Fail at configuration time rather than deep inside a Spark task.
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"CleanOptions.{name}={value!r}; expected one of {allowed}")
+        if (
+            not isinstance(self.min_token_length, int)
+            or isinstance(self.min_token_length, bool)
+            or self.min_token_length < 0
+        ):
+            raise ValueError(
+                f"CleanOptions.min_token_length={self.min_token_length!r}; expected an int >= 0"
+            )
+
+
+# ---------------------------------------------------------------------------
+# Word lists and tag tokens
+# ---------------------------------------------------------------------------
+
+#: Negations; never stopwords, whatever list is used.
+NEGATIONS: frozenset[str] = frozenset(
+    {
+        "no", "not", "nor", "never", "none", "nobody", "nothing", "nowhere", "neither",
+        "cannot", "can't", "won't", "don't", "doesn't", "didn't", "isn't", "aren't",
+        "wasn't", "weren't", "hasn't", "haven't", "hadn't", "shouldn't", "wouldn't",
+        "couldn't", "mustn't", "mightn't", "needn't", "shan't", "ain't", "n't",
+    }
+)  # fmt: skip
+
+# A conventional English function-word list (close to NLTK's), minus the
+# negations and minus the fragments ("don", "isn", "t", "s" ...) that only a
+# tokenizer splitting at apostrophes would produce; ours keeps "don't" whole.
+_STOPWORDS_BASE = """
+a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further
+had has have having he he'd he'll he's her here here's hers herself him himself his how how's
+i i'd i'll i'm i've if in into is it it's its itself let's me more most my myself of off on
+once only or other ought our ours ourselves out over own same she she'd she'll she's should
+so some such than that that's the their theirs them themselves then there there's these they
+they'd they'll they're they've this those through to too under until up very was we we'd
+we'll we're we've were what what's when when's where where's which while who who's whom why
+why's will with would you you'd you'll you're you've your yours yourself yourselves
+"""
+
+#: Built-in English stopword list used by ``CleanOptions(stopwords=True)``.
+STOPWORDS: frozenset[str] = frozenset(
+    w for w in _STOPWORDS_BASE.split() if w not in NEGATIONS and not w.endswith("n't")
+)
+
+#: Final spelling of the tag tokens.
+TAG_TOKENS: dict[str, str] = {
+    "urls": "<url>",
+    "emails": "<email>",
+    "mentions": "<mention>",
+    "hashtags": "<hashtag>",
+    "numbers": "<num>",
+}
+
+# One private-use sentinel character per tag. Private-use characters are
+# neither letters, marks, numbers, punctuation nor symbols, so no later pass
+# touches them; they are mapped to TAG_TOKENS on the token array at the end.
+_SENTINEL: dict[str, str] = {
+    "urls": "\ue001",
+    "emails": "\ue002",
+    "mentions": "\ue003",
+    "hashtags": "\ue004",
+}
+_SENTINEL_RANGE = r"\x{E000}-\x{E00F}"
+
+_DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+# ---------------------------------------------------------------------------
+# Regular expressions (RE2 syntax; RE2 runs in linear time, no backtracking)
+# ---------------------------------------------------------------------------
+
+# A URL ends on a character that is not trailing punctuation, so "see
+# http://x.org/a." keeps its full stop.
+_URL = r"(?i:\b(?:https?://|ftp://|www\.)[^\s<>\"]*[^\s<>\"'.,;:!?)\]}])"
+_EMAIL = r"[\p{L}\p{N}_.%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}"
+# RE2 has no look-behind, so "not preceded by a word character" consumes that
+# character in group 1 and the replacement writes it back.
+_MENTION_CTX = r"(^|[^\p{L}\p{M}\p{N}_])"
+_MENTION = r"@[\p{L}\p{M}\p{N}_]+"
+_HASHTAG_CTX = r"(^|[^\p{L}\p{M}\p{N}_&])"
+_HASHTAG = r"#[\p{L}\p{M}\p{N}_]*\p{L}[\p{L}\p{M}\p{N}_]*"
+
+# The same four patterns dropped in a single pass (the default options).
+_ALL_ITEMS_DROP = rf"{_URL}|{_EMAIL}|{_MENTION_CTX}{_MENTION}|{_HASHTAG_CTX}{_HASHTAG}"
+
+_NUMBER_TOKEN = r"^\p{N}+(?:[.,]\p{N}+)*$"
+
+
+@functools.lru_cache(maxsize=32)
+def _fused_pattern(
+    punctuation: str, symbols: str, numbers: str, sentinels: bool
+) -> tuple[str, str]:
+    """Build the one regex that does numbers, punctuation and symbols.
+
+    Parameters
+    ----------
+    punctuation, symbols, numbers : str
+        The corresponding :class:`CleanOptions` values.
+    sentinels : bool
+        Whether tag sentinels may be present (they must survive).
+
+    Returns
+    -------
+    pattern, rewrite : str
+        Arguments for ``pc.replace_substring_regex``.
+
+    Notes
+    -----
+    Whitespace is left alone (the split squeezes runs of it), so on text that
+    is already clean the pass finds almost no matches, which is what makes it
+    cheap: RE2's cost is dominated by the number of replacements.
+
+    The alternatives, tried left to right at each position:
+
+    * a number with inner "." / "," groups, kept whole and cut off from its
+      neighbours (not with ``numbers="spell"``: digits are words by then);
+    * a run of ". ! ?" -> its first character as a token (``sentence``);
+    * one symbol or flag with its modifiers -> a token (``symbols="keep"``);
+    * a run of junk (anything not a letter, mark, number, space or kept
+      character), with apostrophes and orphan marks next to it -> a space;
+    * apostrophes next to whitespace or the ends of the text -> a space.
+
+    Apostrophes between two word characters match none of these and survive.
+    """
+    keep_chars = r"\p{L}\p{M}\p{N}\t\n\f\r '"
+    alts: list[str] = []
+    groups = 0
+    if numbers != "spell":
+        alts.append(r"'*(\p{N}+(?:[.,]\p{N}+)+)'*")
+        groups += 1
+    if punctuation == "sentence":
+        alts.append(r"'*([.!?])[.!?]*'*")
+        keep_chars += ".!?"
+        groups += 1
+    if symbols == "keep":
+        alts.append(r"'*([\x{1F1E6}-\x{1F1FF}]{2}|\p{S})[\p{M}\x{1F3FB}-\x{1F3FF}]*'*")
+        keep_chars += r"\p{S}"
+        groups += 1
+    if sentinels:
+        keep_chars += _SENTINEL_RANGE
+    junk = f"[^{keep_chars}]"
+    alts.append(rf"'*{junk}\p{{M}}*(?:(?:'|{junk})\p{{M}}*)*")
+    alts.append(r"'+(?:\s+'*|$)|(?:^|\s)'+")
+    rewrite = " " + "".join(f"\\{i}" for i in range(1, groups + 1)) + " "
+    return "|".join(alts), rewrite
+
+
+@functools.lru_cache(maxsize=1)
+def _unicode_digit_classes() -> tuple[str, ...]:
+    """RE2 character class of every non-ASCII decimal digit, per value 0-9.
+
+    Computed on first use only (it scans the code space once, ~0.3 s).
+    """
+    by_value: list[list[str]] = [[] for _ in range(10)]
+    for cp in range(0x80, 0x110000):
+        ch = chr(cp)
+        if unicodedata.category(ch) == "Nd":
+            by_value[unicodedata.digit(ch)].append(f"\\x{{{cp:X}}}")
+    return tuple("[" + "".join(chars) + "]" for chars in by_value)
+
+
+# ---------------------------------------------------------------------------
+# Array helpers
+# ---------------------------------------------------------------------------
+
+_LARGE_THRESHOLD = 1 << 30  # bytes; leaves room for the passes to grow the text
+
+
+def _as_string_array(lines: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Return one non-null ``string``/``large_string`` array (nulls -> "")."""
+    if isinstance(lines, pa.ChunkedArray):
+        nbytes = lines.nbytes
+        if pa.types.is_string(lines.type) and nbytes > _LARGE_THRESHOLD:
+            lines = lines.cast(pa.large_string())
+        lines = lines.combine_chunks() if lines.num_chunks != 1 else lines.chunk(0)
+    if not isinstance(lines, pa.Array):
+        raise TypeError(f"expected a pyarrow Array or ChunkedArray, got {type(lines).__name__}")
+    if pa.types.is_string(lines.type):
+        if lines.nbytes > _LARGE_THRESHOLD:
+            lines = lines.cast(pa.large_string())
+    elif not pa.types.is_large_string(lines.type):
+        # string_view, dictionary<string> ...: normalise to a plain layout.
+        lines = lines.cast(pa.large_string() if lines.nbytes > _LARGE_THRESHOLD else pa.string())
+    if lines.null_count:
+        lines = lines.fill_null("")
+    return lines
+
+
+_CHUNK_BYTES = 1 << 20
+# Bytes at which a long row may be cut: every rule treats them as a word
+# break, and no pattern matches across them.
+_CUT_BYTES = np.array([0x20, 0x09, 0x0A], dtype=np.uint8)
+_CUT_WINDOW = 1024
+
+
+def _cut_long_rows(
+    arr: pa.Array, chunk_bytes: int | None = None
+) -> tuple[pa.Array, np.ndarray | None]:
+    """Cut rows longer than ``chunk_bytes`` into chunks at whitespace.
+
+    Parameters
+    ----------
+    arr : pyarrow.Array
+        Non-null ``string``/``large_string`` rows.
+    chunk_bytes : int, optional
+        Target chunk size (default ``_CHUNK_BYTES``, 1 MiB); a cut is made at
+        the first space, tab or newline in the 1 KiB after each multiple of it
+        (the whitespace ends the chunk).
+
+    Returns
+    -------
+    chunks : pyarrow.Array
+        Same type; a zero-copy view of the same data buffer with extra
+        offsets, so chunk ``j`` of row ``r`` is a consecutive row.
+    first_chunk : numpy.ndarray of int64 or None
+        ``first_chunk[r]`` is the index of the first chunk of row ``r``
+        (length ``len(arr) + 1``); None if no row was cut.
+
+    Notes
+    -----
+    A single huge line (wiki17m is one 100 MB line) would otherwise be one
+    string for every kernel: utf8_normalize allocates 4 bytes per code point
+    for it, and the per-row fast paths (skip ASCII rows, skip rows without
+    digits) could not skip anything. Every pass is local and sees whitespace
+    as a break, so processing the chunks gives exactly the same tokens.
+    """
+    if chunk_bytes is None:
+        chunk_bytes = _CHUNK_BYTES
+    offs = _offsets(arr).astype(np.int64)
+    lengths = np.diff(offs)
+    long_rows = np.flatnonzero(lengths > chunk_bytes)
+    if len(long_rows) == 0:
+        return arr, None
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    # Candidate cut targets: offs[r] + k * chunk_bytes for k = 1, 2, ...
+    n_targets = (lengths[long_rows] - 1) // chunk_bytes
+    target_row = np.repeat(long_rows, n_targets)
+    first_target = np.cumsum(n_targets) - n_targets
+    k = np.arange(len(target_row), dtype=np.int64) - np.repeat(first_target, n_targets) + 1
+    targets = offs[target_row] + k * chunk_bytes
+    # Look for whitespace only in a short window after each target (scanning
+    # the whole text for spaces would cost more than the cut saves). A target
+    # with no whitespace in its window is skipped: its chunk just grows.
+    window = np.arange(_CUT_WINDOW, dtype=np.int64)
+    probe = np.minimum(targets[:, None] + window, offs[target_row + 1, None] - 1)
+    found = np.isin(data[probe], _CUT_BYTES)
+    has_cut = found.any(axis=1)
+    cuts = probe[has_cut, found[has_cut].argmax(axis=1)] + 1  # cut after the byte
+    cut_row = target_row[has_cut]
+    inside = cuts < offs[cut_row + 1]  # a row's last byte is not a cut
+    cuts, cut_row = cuts[inside], cut_row[inside]
+    keep = np.ones(len(cuts), dtype=bool)
+    keep[1:] = cuts[1:] != cuts[:-1]  # two targets may find the same whitespace
+    cuts, cut_row = cuts[keep], cut_row[keep]
+    if len(cuts) == 0:
+        return arr, None
+    # Cuts lie strictly inside their rows, so a stable merge with the row
+    # offsets (duplicates for empty rows included) is just a sort.
+    new_offs = np.sort(np.concatenate([offs, cuts]), kind="stable")
+    n_chunks = 1 + np.bincount(cut_row, minlength=len(arr))
+    first_chunk = np.zeros(len(arr) + 1, dtype=np.int64)
+    np.cumsum(n_chunks, out=first_chunk[1:])
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    chunks = pa.Array.from_buffers(
+        arr.type,
+        len(new_offs) - 1,
+        [None, pa.py_buffer(new_offs.astype(width)), arr.buffers()[2]],
+    )
+    return chunks, first_chunk
+
+
+def _map_rows(arr: pa.Array, mask: pa.Array, fn) -> pa.Array:
+    """Apply ``fn`` only to the rows where ``mask`` is true.
+
+    Most passes are no-ops on most rows (NFKC on ASCII rows, digit spelling
+    on rows without digits); a cheap match kernel picks the rows that need
+    the expensive kernel, and ``replace_with_mask`` scatters them back.
+    """
+    n_true = pc.sum(mask).as_py() or 0
+    if n_true == 0:
+        return arr
+    if n_true == len(arr):
+        return fn(arr)
+    return pc.replace_with_mask(arr, mask, fn(arr.filter(mask)))
+
+
+def _offsets(arr: pa.Array) -> np.ndarray:
+    """Zero-copy view of the offsets of a (large_)string or (large_)list array."""
+    width = (
+        np.int64
+        if (pa.types.is_large_string(arr.type) or pa.types.is_large_list(arr.type))
+        else np.int32
+    )
+    buf = arr.buffers()[1]
+    return np.frombuffer(buf, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
+
+
+def _list_from(offsets: np.ndarray, values: pa.Array) -> pa.Array:
+    """Build ``list<..>`` (or ``large_list`` when offsets need 64 bits)."""
+    if offsets[-1] <= np.iinfo(np.int32).max:
+        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32, copy=False)), values)
+    return pa.LargeListArray.from_arrays(pa.array(offsets.astype(np.int64, copy=False)), values)
+
+
+def _lists_parts(lists: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Row offsets (starting at 0) and the exactly matching flat values."""
+    lo = _offsets(lists).astype(np.int64)
+    values = lists.values.slice(int(lo[0]), int(lo[-1] - lo[0]))
+    return lo - lo[0], values
+
+
+def _drop_empty_tokens(lists: pa.Array) -> pa.Array:
+    """Remove "" tokens left by leading/trailing whitespace, without copying text.
+
+    The tokens from a split are packed back to back in one data buffer, so an
+    empty token is just a repeated offset: deleting it is deleting that offset.
+    """
+    lo, values = _lists_parts(lists)
+    vo = _offsets(values)
+    nonempty = vo[1:] != vo[:-1]
+    if nonempty.all():
+        return lists
+    keep = np.flatnonzero(nonempty)
+    new_vo = np.empty(len(keep) + 1, dtype=vo.dtype)
+    new_vo[:-1] = vo[keep]
+    new_vo[-1] = vo[-1]
+    new_values = pa.Array.from_buffers(
+        values.type, len(keep), [None, pa.py_buffer(new_vo), values.buffers()[2]]
+    )
+    counts = np.zeros(len(vo), dtype=np.int64)
+    np.cumsum(nonempty.view(np.uint8), out=counts[1:])
+    return _list_from(counts[lo], new_values)
+
+
+def _filter_tokens(lo: np.ndarray, values: pa.Array, keep: np.ndarray) -> pa.Array:
+    """Keep the flat tokens where ``keep`` is true and rebuild the row offsets."""
+    counts = np.zeros(len(keep) + 1, dtype=np.int64)
+    np.cumsum(keep.view(np.uint8), out=counts[1:])
+    return _list_from(counts[lo], values.filter(pa.array(keep)))
+
+
+# ---------------------------------------------------------------------------
+# Text passes
+# ---------------------------------------------------------------------------
+
+
+def _spell_ascii_digits(arr: pa.Array) -> pa.Array:
+    # Literal replacement is much faster than a regex and there are only ten.
+    for digit, word in enumerate(_DIGIT_WORDS):
+        arr = pc.replace_substring(arr, str(digit), f" {word} ")
+    return arr
+
+
+def _spell_all_digits(arr: pa.Array) -> pa.Array:
+    arr = _map_rows(arr, pc.match_substring_regex(arr, "[0-9]"), _spell_ascii_digits)
+
+    def spell_unicode(sub: pa.Array) -> pa.Array:
+        for cls, word in zip(_unicode_digit_classes(), _DIGIT_WORDS, strict=True):
+            sub = pc.replace_substring_regex(sub, cls, f" {word} ")
+        return sub
+
+    # Any \p{Nd} left now is a digit of another script (Arabic-Indic, Devanagari...).
+    return _map_rows(arr, pc.match_substring_regex(arr, r"\p{Nd}"), spell_unicode)
+
+
+def _text8(arr: pa.Array) -> pa.Array:
+    """wikifil.pl character normalisation (see the module docstring)."""
+    arr = pc.ascii_lower(arr)
+    arr = _map_rows(arr, pc.match_substring_regex(arr, "[0-9]"), _spell_ascii_digits)
+    # Spaces are left alone (the split squeezes them): on text already in
+    # text8 form this pass then matches nothing and is a plain scan.
+    return _map_rows(
+        arr,
+        pc.match_substring_regex(arr, "[^a-z ]"),
+        lambda sub: pc.replace_substring_regex(sub, "[^a-z ]+", " "),
+    )
+
+
+def _normalise_text(arr: pa.Array, opts: CleanOptions) -> pa.Array:
+    """Character-level passes of the general pipeline (steps 1-7)."""
+
+    def non_ascii_pass(sub: pa.Array) -> pa.Array:
+        if opts.normalize:
+            sub = pc.utf8_normalize(sub, "NFKC")
+        sub = pc.replace_substring(sub, "\u00ad", "")
+        return pc.replace_substring(sub, "\u2019", "'")
+
+    # NFKC, soft hyphens and "’" only concern non-ASCII rows.
+    arr = _map_rows(arr, pc.invert(pc.string_is_ascii(arr)), non_ascii_pass)
+
+    items = ("urls", "emails", "mentions", "hashtags")
+    tagged = [name for name in items if getattr(opts, name) == "tag"]
+    if tagged:
+        # The input must not contain the sentinels, or it could forge tags.
+        sentinel_cls = f"[{_SENTINEL_RANGE}]"
+        arr = _map_rows(
+            arr,
+            pc.match_substring_regex(arr, sentinel_cls),
+            lambda sub: pc.replace_substring_regex(sub, sentinel_cls, " "),
+        )
+        for name, pattern in (
+            ("urls", _URL),
+            ("emails", _EMAIL),
+            ("mentions", _MENTION_CTX + _MENTION),
+            ("hashtags", _HASHTAG_CTX + _HASHTAG),
+        ):
+            token = f" {_SENTINEL[name]} " if name in tagged else " "
+            rewrite = (r"\1" if name in ("mentions", "hashtags") else "") + token
+            arr = pc.replace_substring_regex(arr, pattern, rewrite)
+    else:
+        # Default: all four dropped in one pass; group 1/2 is the context
+        # character in front of a mention/hashtag.
+        arr = pc.replace_substring_regex(arr, _ALL_ITEMS_DROP, r"\1\2 ")
+
+    if opts.lowercase:
+        arr = pc.utf8_lower(arr)
+    if opts.numbers == "spell":
+        arr = _spell_all_digits(arr)
+
+    pattern, rewrite = _fused_pattern(opts.punctuation, opts.symbols, opts.numbers, bool(tagged))
+    return pc.replace_substring_regex(arr, pattern, rewrite)
+
+
+def _token_passes(lists: pa.Array, opts: CleanOptions) -> pa.Array:
+    """Token-level steps: numeric tokens, stopwords, min length, tag spelling."""
+    lo, values = _lists_parts(lists)
+    n = len(values)
+    if n == 0:
+        return lists
+    keep = np.ones(n, dtype=bool)
+
+    numeric: np.ndarray | None = None
+    if opts.numbers in ("drop", "token"):
+        # Only tokens starting with an ASCII digit or a non-ASCII byte can be
+        # numbers; the regex runs on those candidates only.
+        vo = _offsets(values)
+        data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+        first = data[vo[:-1]]
+        cand = np.flatnonzero(((first >= 0x30) & (first <= 0x39)) | (first >= 0x80))
+        numeric = np.zeros(n, dtype=bool)
+        if len(cand):
+            hits = pc.match_substring_regex(values.take(pa.array(cand)), _NUMBER_TOKEN)
+            numeric[cand[np.asarray(hits, dtype=bool)]] = True
+        if opts.numbers == "drop":
+            keep &= ~numeric
+
+    if opts.stopwords:
+        words = values if opts.lowercase else pc.utf8_lower(values)
+        stop = pa.array(sorted(STOPWORDS), type=values.type)
+        keep &= ~np.asarray(pc.is_in(words, value_set=stop), dtype=bool)
+
+    if opts.min_token_length > 1:
+        short = np.asarray(pc.utf8_length(values)) < opts.min_token_length
+        short_idx = np.flatnonzero(short & keep)
+        if len(short_idx):
+            # Tags, sentence marks and symbols have no letter, mark or digit;
+            # they are exempt, and so are numbers about to become "<num>".
+            has_word = pc.match_substring_regex(
+                values.take(pa.array(short_idx)), r"[\p{L}\p{M}\p{N}]"
+            )
+            drop = np.asarray(has_word, dtype=bool)
+            if numeric is not None and opts.numbers == "token":
+                drop &= ~numeric[short_idx]
+            keep[short_idx[drop]] = False
+
+    if not keep.all():
+        lists = _filter_tokens(lo, values, keep)
+        lo, values = _lists_parts(lists)
+        if numeric is not None:
+            numeric = numeric[keep]
+
+    # Spell the tags: numeric tokens (numbers="token") and sentinel tokens
+    # become "<num>", "<url>" ... in one replace_with_mask pass.
+    tag_names = [name for name in _SENTINEL if getattr(opts, name) == "tag"]
+    want_num = opts.numbers == "token" and numeric is not None and bool(numeric.any())
+    if not (tag_names or want_num):
+        return lists
+    code = np.full(len(values), -1, dtype=np.int64)
+    if tag_names:
+        # A sentinel token is exactly the 3 UTF-8 bytes EE 80 81..84.
+        vo = _offsets(values)
+        data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+        idx = np.flatnonzero(np.diff(vo) == 3)
+        start = vo[idx]
+        b2 = data[start + 2]
+        is_tag = (data[start] == 0xEE) & (data[start + 1] == 0x80) & (b2 >= 0x81) & (b2 <= 0x84)
+        code[idx[is_tag]] = b2[is_tag].astype(np.int64) - 0x81
+    if want_num:
+        code[numeric] = 4
+    mask = code >= 0
+    if not mask.any():
+        return lists
+    names = [TAG_TOKENS[name] for name in (*_SENTINEL, "numbers")]
+    replacement = pa.array(names, type=values.type).take(pa.array(code[mask]))
+    values = pc.replace_with_mask(values, pa.array(mask), replacement)
+    return _list_from(lo, values)
+
+
+# ---------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------
+
+
+def clean_tokens(lines: pa.Array | pa.ChunkedArray, opts: CleanOptions) -> pa.ListArray:
+    """Clean and tokenize raw text lines with vectorized Arrow kernels.
+
+    Parameters
+    ----------
+    lines : pyarrow.Array or pyarrow.ChunkedArray
+        ``string`` or ``large_string`` (other string layouts are cast), one
+        line of text per row. Null rows are allowed.
+    opts : CleanOptions
+        Cleaning options; the rules are described in the module docstring.
+
+    Returns
+    -------
+    pyarrow.ListArray
+        One ``list<string>`` of tokens per input row, same length and order
+        as ``lines``; a null, empty or all-junk line gives an empty list.
+        ``list<large_string>`` if the input was cast to ``large_string``
+        (over 1 GiB), and a ``LargeListArray`` beyond 2**31 - 1 tokens.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> clean_tokens(pa.array(["Don't panic, it's 1984!"]), CleanOptions()).to_pylist()
+    [["don't", 'panic', "it's", '1984']]
+    """
+    arr = _as_string_array(lines)
+    if len(arr) == 0:
+        return pa.array([], type=pa.list_(arr.type))
+    arr, first_chunk = _cut_long_rows(arr)
+    if opts.preset == "text8":
+        lists = _drop_empty_tokens(pc.ascii_split_whitespace(_text8(arr)))
+    else:
+        text = _normalise_text(arr, opts)
+        # The fused pass turned every non-ASCII space into " ", so an ASCII
+        # split is enough (and about twice as fast as utf8_split_whitespace).
+        lists = _drop_empty_tokens(pc.ascii_split_whitespace(text))
+        lists = _token_passes(lists, opts)
+    if first_chunk is not None:
+        # Glue the chunks of each row back together: the tokens of a row are
+        # the concatenation of its chunks' tokens, already adjacent.
+        lo, values = _lists_parts(lists)
+        lists = _list_from(lo[first_chunk], values)
+    return lists
+
+
+def split_pieces(
+    tokens: pa.ListArray | pa.LargeListArray | pa.ChunkedArray, max_len: int
+) -> tuple[pa.ListArray, np.ndarray, np.ndarray]:
+    """Split every token list into consecutive pieces of at most ``max_len`` tokens.
+
+    Vectorized on the list offsets: the token values are shared, not copied
+    (except to drop the contents of null rows).
+
+    Parameters
+    ----------
+    tokens : pyarrow.ListArray, LargeListArray or ChunkedArray of lists
+        Token lists, e.g. from :func:`clean_tokens`. Null rows count as empty.
+    max_len : int
+        Maximum number of tokens per piece (>= 1).
+
+    Returns
+    -------
+    pieces : pyarrow.ListArray
+        The pieces, in row order then piece order; a row of ``n`` tokens
+        gives ``ceil(n / max_len)`` pieces, all full except possibly the
+        last; empty rows give none. ``LargeListArray`` if the input was one.
+    line_index : numpy.ndarray of int64
+        For each piece, the index of its source row in ``tokens``.
+    piece_number : numpy.ndarray of int32
+        For each piece, its 0-based position within its source row.
+    """
+    if isinstance(max_len, bool) or not isinstance(max_len, int | np.integer) or max_len < 1:
+        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
+    max_len = int(max_len)
+    if isinstance(tokens, pa.ChunkedArray):
+        tokens = tokens.combine_chunks() if tokens.num_chunks != 1 else tokens.chunk(0)
+    large = pa.types.is_large_list(tokens.type)
+    if not (pa.types.is_list(tokens.type) or large):
+        raise TypeError(f"expected a list array, got {tokens.type}")
+
+    lo, values = _lists_parts(tokens)
+    lengths = np.diff(lo)
+    if tokens.null_count:
+        valid = np.asarray(tokens.is_valid(), dtype=bool)
+        if lengths[~valid].any():
+            # Null rows that still span values: drop those values so that the
+            # remaining rows tile the value array without gaps.
+            values = values.filter(pa.array(np.repeat(valid, lengths)))
+        lengths = np.where(valid, lengths, 0)
+        lo = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=lo[1:])
+
+    n_pieces = -(-lengths // max_len)  # ceil division; 0 for empty rows
+    total = int(n_pieces.sum())
+    line_index = np.repeat(np.arange(len(lengths), dtype=np.int64), n_pieces)
+    first_piece = np.cumsum(n_pieces) - n_pieces
+    piece_number = np.arange(total, dtype=np.int64) - np.repeat(first_piece, n_pieces)
+    # Pieces tile the values in order, so their offsets are just the starts
+    # plus the final end.
+    piece_offsets = np.empty(total + 1, dtype=np.int64)
+    piece_offsets[:-1] = lo[line_index] + piece_number * max_len
+    piece_offsets[-1] = lo[-1]
+    if large:
+        pieces = pa.LargeListArray.from_arrays(pa.array(piece_offsets), values)
+    else:
+        pieces = _list_from(piece_offsets, values)
+    return pieces, line_index, piece_number.astype(np.int32)

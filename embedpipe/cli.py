@@ -1,0 +1,205 @@
+"""Command line: ``embedpipe COMMAND CONF [--set section.key=value ...]``.
+
+Commands
+--------
+run         run the configured ``stages`` in order
+ingest, vocab, cooccur, glove, sgns, evaluate, export
+            run one stage
+neighbors   nearest words of a word
+analogy     A is to B as C is to ?
+
+The config is loaded and validated before Spark starts, so a typo costs
+milliseconds, not a cluster start. Errors print one line that names the
+problem and the fix, and exit with status 2 (bad config or input) or 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from embedpipe import __version__
+from embedpipe.config import STAGES, ConfigError, PipelineConfig, load_config
+
+log = logging.getLogger("embedpipe")
+
+EPILOG = """examples:
+  embedpipe run conf/demo.yaml
+  embedpipe run conf/demo.yaml --set sgns.epochs=3 --set 'stages=[ingest,vocab,sgns,evaluate]'
+  embedpipe sgns conf/demo.yaml --resume
+  embedpipe evaluate conf/demo.yaml --json
+  embedpipe export conf/demo.yaml --model sgns --format word2vec --out vectors.txt
+  embedpipe neighbors conf/demo.yaml --model sgns king -k 5
+  embedpipe analogy conf/demo.yaml --model sgns man king woman
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="embedpipe",
+        description="Train and evaluate word embeddings (GloVe, skip-gram) on Apache Spark.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"embedpipe {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("conf", metavar="CONF", help="YAML config file, e.g. conf/demo.yaml")
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="SECTION.KEY=VALUE",
+            help="override a config key (value parsed as YAML); repeatable",
+        )
+        p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+        return p
+
+    p = add("run", "run the configured stages in order")
+    p.add_argument("--resume", action="store_true", help="training stages continue from their last checkpoint")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    for stage in ("ingest", "vocab", "cooccur"):
+        add(stage, f"run the {stage} stage")
+    for stage in ("glove", "sgns"):
+        p = add(stage, f"train {stage} vectors")
+        p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    p = add("evaluate", "score vectors on WordSim-353, SimLex-999 and the Google analogies")
+    p.add_argument("--model", action="append", choices=["glove", "sgns"], help="only this model (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON on stdout")
+    p = add("export", "write vectors for gensim / GloVe tools")
+    p.add_argument("--model", choices=["glove", "sgns"], help="model to export (default export.model)")
+    p.add_argument(
+        "--format", dest="fmt", choices=["word2vec", "word2vec-binary", "glove"], help="file format (default export.format)"
+    )
+    p.add_argument("--out", help="output file (default <output.path>/export/<model>.<ext>)")
+    p = add("neighbors", "print the nearest neighbours of a word")
+    p.add_argument("--model", choices=["glove", "sgns"], default="sgns")
+    p.add_argument("word")
+    p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    p = add("analogy", "A is to B as C is to ? (3CosAdd)")
+    p.add_argument("--model", choices=["glove", "sgns"], default="sgns")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("c")
+    p.add_argument("-k", type=int, default=1, help="how many answers (default 1)")
+    return parser
+
+
+def configure_logging(quiet: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("py4j", "pyspark"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from embedpipe.averaging import DivergenceError
+    from embedpipe.glove import ModelTooLargeError as GloveTooLarge
+    from embedpipe.ingest import InputError
+    from embedpipe.scoring import UnknownWordError
+    from embedpipe.sgns import ModelTooLargeError as SgnsTooLarge
+    from embedpipe.tables import TableError
+    from embedpipe.vocab import EmptyVocabularyError
+
+    return (
+        ConfigError,
+        InputError,
+        TableError,
+        EmptyVocabularyError,
+        DivergenceError,
+        GloveTooLarge,
+        SgnsTooLarge,
+        UnknownWordError,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.quiet)
+    try:
+        cfg = load_config(args.conf, args.overrides)
+    except ConfigError as e:
+        print(f"embedpipe: config error: {e}", file=sys.stderr)
+        return 2
+    expected = _expected_errors()
+    try:
+        return _dispatch(args, cfg)
+    except expected as e:
+        print(f"embedpipe: error: {e}", file=sys.stderr)
+        return 2 if not isinstance(e, RuntimeError) else 1
+
+
+def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    from embedpipe.session import get_session
+
+    spark = get_session(cfg.spark)
+    cmd = args.command
+    if cmd == "run":
+        from embedpipe.evaluate import format_table
+        from embedpipe.pipeline import run_pipeline
+
+        summary = run_pipeline(spark, cfg, resume=args.resume)
+        if args.json:
+            print(json.dumps(summary, indent=2, default=str))
+        else:
+            _print_summary(summary)
+            for st in summary["stages"]:
+                if st["stage"] == "evaluate":
+                    print(format_table(st["stats"]["results"]))
+        return 0
+    if cmd in STAGES and cmd not in ("evaluate", "export"):
+        from embedpipe.pipeline import stage_runner
+
+        result = stage_runner(cmd, resume=getattr(args, "resume", False))(spark, cfg)
+        print(json.dumps(result.to_dict(), default=str))
+        return 0
+    if cmd == "evaluate":
+        from embedpipe import evaluate
+
+        result = evaluate.run(spark, cfg, models=args.model)
+        scores = result.stats["results"]
+        if args.json:
+            print(json.dumps(scores, indent=2))
+        else:
+            print(evaluate.format_table(scores))
+        return 0
+    if cmd == "export":
+        from embedpipe import export
+
+        result = export.run(spark, cfg, model=args.model, fmt=args.fmt, out=args.out)
+        print(result.stats["path"])
+        return 0
+    if cmd == "neighbors":
+        from embedpipe.export import nearest
+
+        for word, sim in nearest(spark, cfg, args.model, args.word, args.k):
+            print(f"{word}\t{sim:.4f}")
+        return 0
+    if cmd == "analogy":
+        from embedpipe.export import solve_analogy
+
+        for word, sim in solve_analogy(spark, cfg, args.model, args.a, args.b, args.c, args.k):
+            print(f"{word}\t{sim:.4f}")
+        return 0
+    raise AssertionError(cmd)  # pragma: no cover - argparse restricts commands
+
+
+def _print_summary(summary: dict[str, object]) -> None:
+    print(f"\nrun {summary['run_id']} -> {summary['output']} ({summary['seconds']} s)")
+    for st in summary["stages"]:  # type: ignore[attr-defined]
+        print(f"  {st['stage']:<9} {st['seconds']:>8.1f} s  rows {st['rows']:>10}  words/s {st['words_per_second']:>12,.0f}")
+    print()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

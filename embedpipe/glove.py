@@ -1,0 +1,205 @@
+"""GloVe training with parameter averaging across executors.
+
+Reads ``cooccurrence`` and ``vocab``; writes the ``glove`` rows of ``vectors``.
+
+The model is Pennington et al. (2014): minimise
+``f(X_ij) (w_i·w̃_j + b_i + b̃_j − log X_ij)²`` with
+``f(x) = min(1, (x / x_max)^power)``, by AdaGrad with gradient clipping, as
+Stanford's ``glove.c`` does (embedpipe.kernels.glove).
+
+Distribution: the matrix's shards are range-partitioned over
+``spark.partitions`` replicas, so each word row ``w_i`` lives in exactly one
+replica (shard = i mod shards) while context rows are shared. Each round the
+driver broadcasts all parameters and AdaGrad accumulators, every partition
+runs one seeded, shuffled pass over its entries, and sends back the rows it
+touched; each row (parameters and accumulators alike) becomes the average
+over the partitions that touched it (embedpipe.averaging). With
+``glove.sync_per_epoch = k`` an epoch is split into k such rounds.
+
+After every round the parameters must be finite; otherwise the stage stops
+with advice and keeps the last epoch's checkpoint. ``--resume`` continues a
+killed run from that checkpoint and ends where an uninterrupted run would.
+
+Run it alone with ``embedpipe glove conf/demo.yaml [--resume]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from embedpipe import checkpoint, tables
+from embedpipe.averaging import ROUND_COLUMN, ParamGroup, RoundInfo, RoundResult, train_with_averaging
+from embedpipe.config import PipelineConfig
+from embedpipe.kernels.glove import combine_output, glove_epoch, init_params, shuffled_order
+from embedpipe.stage import StageResult, new_run_id
+from embedpipe.vectors import fingerprint, write_vectors
+
+log = logging.getLogger(__name__)
+
+GROUPS = (
+    ParamGroup("word", ("W", "b", "gW", "gb")),
+    ParamGroup("context", ("Wc", "bc", "gWc", "gbc")),
+)
+
+
+class ModelTooLargeError(MemoryError):
+    """The model would not fit the configured driver budget."""
+
+
+def estimate_model_bytes(vocab_size: int, dim: int, partitions: int) -> int:
+    """Driver memory: 4 (V, dim) float32 arrays plus biases, and during a merge
+    the replicas' touched rows (one copy per partition) and float64 work space."""
+    params = 4 * vocab_size * (dim + 1) * 4
+    return params * (3 + partitions)
+
+
+@dataclass(frozen=True)
+class GloveEpochTask:
+    """Executor side of one round: a shuffled AdaGrad pass over the partition's entries."""
+
+    vocab_size: int
+    x_max: float
+    power: float
+    learning_rate: float
+    grad_clip: float
+
+    def __call__(
+        self, params: dict[str, np.ndarray], batches: Iterator[pa.RecordBatch], info: RoundInfo, partition: int
+    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        cols = {"i": [], "j": [], "x": []}  # type: dict[str, list[np.ndarray]]
+        for b in batches:
+            for name in cols:
+                cols[name].append(b.column(name).to_numpy(zero_copy_only=False))
+        rows = np.concatenate(cols["i"]).astype(np.int32) if cols["i"] else np.zeros(0, np.int32)
+        ctx = np.concatenate(cols["j"]).astype(np.int32) if cols["j"] else np.zeros(0, np.int32)
+        vals = np.concatenate(cols["x"]).astype(np.float64) if cols["x"] else np.zeros(0, np.float64)
+        touch_w = np.zeros(self.vocab_size, dtype=np.int64)
+        touch_c = np.zeros(self.vocab_size, dtype=np.int64)
+        order = shuffled_order(len(vals), info.task_seed(partition))
+        cost = glove_epoch(
+            params["W"], params["Wc"], params["b"], params["bc"],
+            params["gW"], params["gWc"], params["gb"], params["gbc"],
+            rows, ctx, vals, order,
+            self.x_max, self.power, self.learning_rate, self.grad_clip,
+            touch_w, touch_c,
+        )  # fmt: skip
+        return {"cost": float(cost), "entries": float(len(vals))}, {"word": touch_w, "context": touch_c}
+
+
+def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> StageResult:
+    """GloVe stage: train and write the ``glove`` vectors.
+
+    Raises
+    ------
+    ModelTooLargeError
+        The estimated model memory exceeds ``glove.max_model_mb``.
+    embedpipe.averaging.DivergenceError
+        Parameters became NaN or infinite.
+    """
+    t0 = time.perf_counter()
+    g = cfg.glove
+    root = cfg.output.path
+    words, counts, _, _ = tables.read_vocab_arrays(spark, root)
+    vocab_size = len(words)
+    partitions = cfg.spark.partitions
+    need = estimate_model_bytes(vocab_size, g.dim, partitions)
+    if need > g.max_model_mb * 1024 * 1024:
+        raise ModelTooLargeError(
+            f"GloVe with {vocab_size} words × dim {g.dim} needs about {need / 2**20:.0f} MB on the driver "
+            f"(glove.max_model_mb = {g.max_model_mb}); raise vocab.min_count, set vocab.max_size, "
+            "lower glove.dim, or raise glove.max_model_mb and the driver's memory"
+        )
+    log.info("glove: %d words × dim %d, model estimate %.0f MB", vocab_size, g.dim, need / 2**20)
+
+    co_version = tables.current_version(spark, root, "cooccurrence")
+    entries = tables.read(spark, root, "cooccurrence")
+    fp = fingerprint(cfg.section_json("glove", "cooccur", "vocab", "clean", "input"), co_version, partitions)
+    rounds = g.sync_per_epoch
+    # Range partitioning keeps whole shards together, so every word row is
+    # trained by one replica; the sort makes each partition's row order (and
+    # so the seeded visiting order) independent of shuffle fetch order.
+    data = (
+        entries.repartitionByRange(partitions, "shard")
+        .withColumn(ROUND_COLUMN, F.pmod(F.xxhash64("i", "j", F.lit(g.seed)), F.lit(rounds)).cast("int"))
+        .sortWithinPartitions("i", "j")
+        .select("i", "j", "x", ROUND_COLUMN)
+        .persist()
+    )
+    try:
+        n_entries = data.count()
+        if n_entries == 0:
+            raise ValueError("the cooccurrence table is empty; re-run the cooccur stage on a larger corpus")
+        ckpt_dir = checkpoint.checkpoint_dir(root, "glove")
+        start_epoch, costs = 0, []  # type: int, list[float]
+        state = init_params(vocab_size, g.dim, g.seed)
+        if resume:
+            ck = checkpoint.load(ckpt_dir, fp)
+            if ck is not None:
+                state, start_epoch = ck.state, ck.epoch + 1
+                costs = list(ck.info.get("costs", []))
+                log.info("glove: resuming after epoch %d from %s", ck.epoch + 1, ckpt_dir)
+            else:
+                log.info("glove: no matching checkpoint in %s; starting from scratch", ckpt_dir)
+
+        def describe(r: RoundResult) -> str:
+            return f"cost {r.stats['cost'] / max(r.stats['entries'], 1):.5f}"
+
+        def on_epoch_end(epoch: int, st: dict[str, np.ndarray], hist: list[RoundResult]) -> None:
+            ep = [h for h in hist if h.epoch == epoch]
+            costs.append(sum(h.stats["cost"] for h in ep) / max(sum(h.stats["entries"] for h in ep), 1))
+            checkpoint.save(ckpt_dir, epoch, st, {"fingerprint": fp, "costs": costs})
+
+        task = GloveEpochTask(vocab_size, g.x_max, g.power, g.learning_rate, g.grad_clip)
+        history = train_with_averaging(
+            spark,
+            data,
+            state,
+            GROUPS,
+            task,
+            model="glove",
+            epochs=g.epochs,
+            rounds_per_epoch=rounds,
+            seed=g.seed,
+            num_partitions=partitions,
+            merge="average",
+            start_epoch=start_epoch,
+            describe=describe,
+            on_epoch_end=on_epoch_end,
+            divergence_advice=(
+                f"Lower glove.learning_rate (now {g.learning_rate}) or glove.x_max (now {g.x_max}), "
+                f"or keep glove.grad_clip (now {g.grad_clip}) near glove.c's default of 100."
+            ),
+            checkpoint_note=lambda: checkpoint.describe(ckpt_dir),
+            work_units="entries",
+        )
+    finally:
+        data.unpersist()
+    vectors = combine_output(state["W"], state["Wc"], g.output)
+    run_id = new_run_id()
+    train_seconds = sum(h.seconds for h in history)
+    meta = {
+        "config": cfg.to_dict(),
+        "corpus_fingerprint": fp,
+        "costs": costs,
+        "entries": n_entries,
+        "train_seconds": round(train_seconds, 2),
+    }
+    write_vectors(spark, root, model="glove", run_id=run_id, words=words, counts=counts, matrix=vectors, metadata=meta)
+    seconds = time.perf_counter() - t0
+    log.info("glove: %d epochs, final cost %.5f, %d vectors written (%.1f s)", g.epochs, costs[-1] if costs else float("nan"), vocab_size, seconds)
+    return StageResult(
+        "glove",
+        run_id,
+        seconds,
+        rows=vocab_size,
+        words=n_entries * (g.epochs - start_epoch),
+        stats={"costs": costs, "entries": n_entries, "model_mb_estimate": round(need / 2**20, 1)},
+    )

@@ -1,0 +1,43 @@
+"""What every stage returns, and run ids."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class StageResult:
+    """Summary of one stage run (printed and stored in the run summary)."""
+
+    stage: str
+    run_id: str
+    seconds: float
+    rows: int = 0
+    words: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
+
+    @property
+    def words_per_second(self) -> float:
+        return self.words / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "run_id": self.run_id,
+            "seconds": round(self.seconds, 3),
+            "rows": self.rows,
+            "words": self.words,
+            "words_per_second": round(self.words_per_second, 1),
+            "skipped": self.skipped,
+            "stats": self.stats,
+        }
+
+
+def new_run_id() -> str:
+    """Sortable, unique id: UTC time plus 4 random hex digits."""
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{now}-{secrets.token_hex(2)}"

@@ -1,0 +1,241 @@
+"""The tables stages talk through: fixed schemas, atomic writes, metadata.
+
+Every stage reads tables and writes one Delta table version per output in a
+single commit (``mode=overwrite`` or ``replaceWhere``), so a failed stage never
+leaves a half-written version behind and the previous version stays readable.
+Each commit carries the stage's metadata as Delta ``userMetadata`` (JSON):
+stage, run id, effective config, input fingerprint and statistics. Readers
+check the schema and can fetch that metadata back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+TOKENS = T.StructType(
+    [
+        T.StructField("line_id", T.LongType(), False),
+        T.StructField("piece", T.IntegerType(), False),
+        T.StructField("tokens", T.ArrayType(T.StringType()), False),
+    ]
+)
+VOCAB = T.StructType(
+    [
+        T.StructField("word", T.StringType(), False),
+        T.StructField("id", T.IntegerType(), False),
+        T.StructField("count", T.LongType(), False),
+        # word2vec's subsampling keep-probability for sgns.sample (1.0 = always kept).
+        T.StructField("keep_prob", T.DoubleType(), False),
+        # unigram^0.75 noise distribution for negative sampling (sums to 1).
+        T.StructField("noise_prob", T.DoubleType(), False),
+    ]
+)
+CORPUS = T.StructType(
+    [
+        T.StructField("line_id", T.LongType(), False),
+        T.StructField("piece", T.IntegerType(), False),
+        T.StructField("ids", T.ArrayType(T.IntegerType()), False),
+    ]
+)
+COOCCURRENCE = T.StructType(
+    [
+        T.StructField("shard", T.IntegerType(), False),
+        T.StructField("i", T.IntegerType(), False),
+        T.StructField("j", T.IntegerType(), False),
+        T.StructField("x", T.FloatType(), False),
+    ]
+)
+VECTORS = T.StructType(
+    [
+        T.StructField("model", T.StringType(), False),
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("word", T.StringType(), False),
+        # Frequency rank (the vocab id): exports and analogy restriction use it.
+        T.StructField("id", T.IntegerType(), False),
+        T.StructField("vector", T.ArrayType(T.FloatType()), False),
+        T.StructField("count", T.LongType(), False),
+    ]
+)
+EVALUATION = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("model", T.StringType(), False),
+        T.StructField("benchmark", T.StringType(), False),
+        T.StructField("metric", T.StringType(), False),
+        T.StructField("value", T.DoubleType(), True),
+        T.StructField("coverage", T.DoubleType(), True),
+    ]
+)
+
+SCHEMAS: dict[str, T.StructType] = {
+    "tokens": TOKENS,
+    "vocab": VOCAB,
+    "corpus": CORPUS,
+    "cooccurrence": COOCCURRENCE,
+    "vectors": VECTORS,
+    "evaluation": EVALUATION,
+}
+
+
+class TableError(ValueError):
+    """A table is missing or does not have the schema embedpipe expects."""
+
+
+def table_path(root: str, name: str) -> str:
+    return root.rstrip("/") + "/" + name
+
+
+def _local(path: str) -> str | None:
+    if path.startswith("file:"):
+        return path[len("file:"):]
+    if "://" in path or path.startswith("dbfs:"):
+        return None
+    return path
+
+
+def exists(spark: SparkSession, path: str) -> bool:
+    """Whether a Delta table exists at path."""
+    local = _local(path)
+    if local is not None:
+        return os.path.isdir(os.path.join(local, "_delta_log"))
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, path))
+
+
+def _check_schema(name: str, actual: T.StructType, expected: T.StructType, path: str) -> None:
+    want = [(f.name, f.dataType.simpleString()) for f in expected.fields]
+    got = [(f.name, f.dataType.simpleString()) for f in actual.fields]
+    if want != got:
+        raise TableError(
+            f"table {name!r} at {path} has schema {got}, expected {want}; "
+            f"it was written by another tool or version: re-run the stage that writes {name!r}"
+        )
+
+
+def read(spark: SparkSession, root: str, name: str, *, version: int | None = None) -> DataFrame:
+    """Read table ``name`` under ``root``, checking its schema.
+
+    Raises
+    ------
+    TableError
+        The table does not exist (names the stage to run) or its schema differs.
+    """
+    path = table_path(root, name)
+    if not exists(spark, path):
+        producer = {
+            "tokens": "ingest",
+            "vocab": "vocab",
+            "corpus": "vocab",
+            "cooccurrence": "cooccur",
+            "vectors": "glove or sgns",
+            "evaluation": "evaluate",
+        }[name]
+        raise TableError(f"table {name!r} not found at {path}; run the {producer} stage first")
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    df = reader.load(path)
+    _check_schema(name, df.schema, SCHEMAS[name], path)
+    return df
+
+
+def write(
+    df: DataFrame,
+    root: str,
+    name: str,
+    *,
+    metadata: Mapping[str, Any],
+    partition_by: list[str] | None = None,
+    replace_where: str | None = None,
+    mode: str = "overwrite",
+) -> None:
+    """Write ``df`` as one atomic Delta commit with ``metadata`` attached.
+
+    ``replace_where`` replaces only the matching rows (e.g. one model's vectors),
+    ``mode='append'`` adds rows (evaluation history).
+    """
+    expected = SCHEMAS[name]
+    current = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    missing = [f.name for f in expected.fields if f.name not in current]
+    if missing:
+        raise TableError(f"cannot write table {name!r}: columns {missing} are missing from {sorted(current)}")
+    # Cast only what differs: Spark refuses casts that only change nullability.
+    df = df.select(
+        *[
+            df[f.name] if current[f.name] == f.dataType.simpleString() else df[f.name].cast(f.dataType).alias(f.name)
+            for f in expected.fields
+        ]
+    )
+    writer = (
+        df.write.format("delta")
+        .mode(mode)
+        .option("userMetadata", json.dumps({"format_version": FORMAT_VERSION, **metadata}, default=str))
+    )
+    if mode == "overwrite" and replace_where is None:
+        writer = writer.option("overwriteSchema", "true")
+    if replace_where is not None:
+        writer = writer.option("replaceWhere", replace_where)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(table_path(root, name))
+
+
+def history(spark: SparkSession, root: str, name: str) -> list[dict[str, Any]]:
+    """Commits of a table, newest first, each with its parsed metadata."""
+    from delta.tables import DeltaTable
+
+    path = table_path(root, name)
+    if not exists(spark, path):
+        return []
+    rows = DeltaTable.forPath(spark, path).history().select("version", "operation", "userMetadata").collect()
+    out = []
+    for r in rows:
+        meta: dict[str, Any] = {}
+        if r["userMetadata"]:
+            try:
+                meta = json.loads(r["userMetadata"])
+            except json.JSONDecodeError:
+                meta = {}
+        out.append({"version": int(r["version"]), "operation": r["operation"], "metadata": meta})
+    return out
+
+
+def latest_metadata(spark: SparkSession, root: str, name: str, **match: Any) -> dict[str, Any] | None:
+    """Metadata of the newest commit whose metadata matches all ``match`` items."""
+    for h in history(spark, root, name):
+        meta = h["metadata"]
+        if all(meta.get(k) == v for k, v in match.items()) and meta:
+            return {**meta, "table_version": h["version"]}
+    return None
+
+
+def current_version(spark: SparkSession, root: str, name: str) -> int | None:
+    h = history(spark, root, name)
+    return h[0]["version"] if h else None
+
+
+def read_vocab_arrays(spark: SparkSession, root: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(words, counts, keep_prob, noise_prob) of the vocab table, ordered by id."""
+    t = read(spark, root, "vocab").orderBy("id").toArrow()
+    ids = t.column("id").to_numpy()
+    if len(ids) and not np.array_equal(ids, np.arange(len(ids))):
+        raise TableError(f"vocab ids under {root} are not 0..{len(ids) - 1}; re-run the vocab stage")
+    return (
+        t.column("word").to_pylist(),
+        t.column("count").to_numpy().astype(np.int64),
+        t.column("keep_prob").to_numpy().astype(np.float64),
+        t.column("noise_prob").to_numpy().astype(np.float64),
+    )

@@ -1,0 +1,141 @@
+"""The ``vectors`` table: write a trained model, read one back.
+
+One Delta table holds every model (``glove``, ``sgns``), partitioned by model;
+training one model replaces only its own rows (``replaceWhere``) in one
+atomic commit, and Delta's history keeps the earlier runs. Each commit's
+metadata describes the vectors: format version, model, run id, dim, vocab
+size, effective config, corpus fingerprint and code version. Readers check it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from embedpipe import __version__, tables
+
+MODELS = ("glove", "sgns")
+
+
+@dataclass
+class Vectors:
+    """A model's vectors in frequency order (row k is words[k])."""
+
+    model: str
+    run_id: str
+    words: list[str]
+    counts: np.ndarray
+    matrix: np.ndarray       # float32 (V, dim)
+    metadata: dict[str, Any]
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+
+def fingerprint(*parts: Any) -> str:
+    """Short stable hash of config sections and input table versions."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(repr(p).encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
+
+
+def write_vectors(
+    spark: SparkSession,
+    root: str,
+    *,
+    model: str,
+    run_id: str,
+    words: list[str],
+    counts: np.ndarray,
+    matrix: np.ndarray,
+    metadata: dict[str, Any],
+) -> None:
+    """Replace ``model``'s rows of the vectors table in one commit."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    n, dim = matrix.shape
+    if n != len(words) or n != len(counts):
+        raise ValueError(f"{n} vectors for {len(words)} words and {len(counts)} counts")
+    flat = np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1)
+    offsets = np.arange(0, n * dim + 1, dim, dtype=np.int32)
+    table = pa.table(
+        {
+            "model": pa.array([model] * n, pa.string()),
+            "run_id": pa.array([run_id] * n, pa.string()),
+            "word": pa.array(words, pa.string()),
+            "id": pa.array(np.arange(n, dtype=np.int32)),
+            "vector": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.float32())),
+            "count": pa.array(np.asarray(counts, dtype=np.int64)),
+        }
+    )
+    df = spark.createDataFrame(table)
+    meta = {
+        "stage": model,
+        "model": model,
+        "run_id": run_id,
+        "dim": int(dim),
+        "vocab_size": int(n),
+        "code_version": __version__,
+        **metadata,
+    }
+    path = tables.table_path(root, "vectors")
+    if tables.exists(spark, path):
+        tables.write(df, root, "vectors", metadata=meta, replace_where=f"model = '{model}'")
+    else:
+        tables.write(df, root, "vectors", metadata=meta, partition_by=["model"])
+
+
+def available_models(spark: SparkSession, root: str) -> list[str]:
+    df = tables.read(spark, root, "vectors")
+    return sorted(r["model"] for r in df.select("model").distinct().collect())
+
+
+def read_vectors(spark: SparkSession, root: str, model: str) -> Vectors:
+    """Load one model's vectors to the driver, in frequency order, checking metadata."""
+    df = tables.read(spark, root, "vectors").filter(F.col("model") == model)
+    t = df.orderBy("id").toArrow()
+    if t.num_rows == 0:
+        present = available_models(spark, root)
+        raise tables.TableError(
+            f"no vectors for model {model!r} under {root}; models present: {present or 'none'} "
+            f"(run the {model} stage first)"
+        )
+    run_ids = set(t.column("run_id").to_pylist())
+    if len(run_ids) != 1:
+        raise tables.TableError(f"vectors of {model!r} mix runs {sorted(run_ids)}; re-run the {model} stage")
+    run_id = run_ids.pop()
+    meta = tables.latest_metadata(spark, root, "vectors", model=model, run_id=run_id) or {}
+    vec = t.column("vector").combine_chunks()
+    dim = len(vec[0].values) if t.num_rows else 0
+    matrix = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(t.num_rows, dim)
+    ids = t.column("id").to_numpy()
+    if not np.array_equal(ids, np.arange(t.num_rows)):
+        raise tables.TableError(f"vectors of {model!r} have ids that are not 0..{t.num_rows - 1}")
+    if meta:
+        if meta.get("format_version") != tables.FORMAT_VERSION:
+            raise tables.TableError(
+                f"vectors of {model!r} have format version {meta.get('format_version')}, "
+                f"this embedpipe reads {tables.FORMAT_VERSION}; re-run the {model} stage"
+            )
+        if meta.get("dim") != dim or meta.get("vocab_size") != t.num_rows:
+            raise tables.TableError(
+                f"vectors of {model!r} do not match their metadata (dim {dim} vs {meta.get('dim')}, "
+                f"{t.num_rows} words vs {meta.get('vocab_size')}); re-run the {model} stage"
+            )
+    return Vectors(
+        model=model,
+        run_id=run_id,
+        words=t.column("word").to_pylist(),
+        counts=t.column("count").to_numpy(),
+        matrix=matrix,
+        metadata=meta,
+    )

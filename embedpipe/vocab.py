@@ -1,0 +1,179 @@
+"""Vocabulary and encoded corpus.
+
+Reads the ``tokens`` table and writes two tables:
+
+``vocab`` (word, id, count, keep_prob, noise_prob)
+    Exact counts. Words with ``count >= vocab.min_count`` are kept, at most
+    ``vocab.max_size`` of them (0 = all); ids follow descending count with
+    ties broken by word, so the result is deterministic. ``keep_prob`` is
+    word2vec's subsampling keep-probability for ``sgns.sample``:
+    ``min(1, (sqrt(f / (s·N)) + 1) · (s·N) / f)`` with f the word's count and
+    N the number of in-vocabulary tokens. ``noise_prob`` is the unigram^0.75
+    distribution used for negative sampling.
+``corpus`` (line_id, piece, ids)
+    Every piece as int32 ids, out-of-vocabulary tokens removed *before* any
+    windowing (as word2vec and GloVe's ``cooccur`` do). Empty pieces vanish.
+
+Counting is two-level: each Arrow batch is counted with pyarrow's hash
+kernel, then Spark sums the partial counts by word. Encoding ships only the
+kept words (sorted by id) to the executors and maps tokens to ids with
+pyarrow's vectorized ``index_in``; no driver-side dict of every distinct word
+is ever built, so corpora with tens of millions of distinct tokens work.
+
+Run it alone with ``embedpipe vocab conf/demo.yaml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from embedpipe import tables
+from embedpipe.config import PipelineConfig
+from embedpipe.distributed import counters, share
+from embedpipe.stage import StageResult, new_run_id
+
+log = logging.getLogger(__name__)
+
+PARTIAL_COUNTS = pa.schema([("word", pa.string()), ("count", pa.int64())])
+CORPUS_ARROW = pa.schema([("line_id", pa.int64()), ("piece", pa.int32()), ("ids", pa.list_(pa.int32()))])
+
+
+class EmptyVocabularyError(ValueError):
+    """No word reaches min_count."""
+
+
+def partial_counts(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Count the words of each Arrow batch (vectorized hash count)."""
+    for batch in batches:
+        flat = pc.list_flatten(batch.column("tokens"))
+        if len(flat) == 0:
+            continue
+        vc = pc.value_counts(flat)
+        yield pa.RecordBatch.from_arrays([vc.field("values"), vc.field("counts")], schema=PARTIAL_COUNTS)
+
+
+def count_words(tokens: DataFrame) -> DataFrame:
+    """Exact word counts: DataFrame[word string, count long]."""
+    return (
+        tokens.select("tokens")
+        .mapInArrow(partial_counts, "word string, count long")
+        .groupBy("word")
+        .agg(F.sum("count").alias("count"))
+    )
+
+
+def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float) -> DataFrame:
+    """Filter, rank and annotate the counted words (lazy; needs one small action for totals)."""
+    kept = counts.filter(F.col("count") >= min_count)
+    order = [F.col("count").desc(), F.col("word").asc()]
+    if max_size > 0:
+        kept = kept.orderBy(*order).limit(max_size)
+    # A global rank moves the kept words to one executor partition (not the
+    # driver); the kept vocabulary is small next to the corpus.
+    ranked = kept.withColumn("id", (F.row_number().over(Window.orderBy(*order)) - 1).cast("int"))
+    totals = ranked.agg(F.sum("count").alias("n"), F.sum(F.pow(F.col("count"), 0.75)).alias("z")).first()
+    n_total = float(totals["n"] or 0)
+    z = float(totals["z"] or 0)
+    if sample > 0 and n_total > 0:
+        thr = sample * n_total
+        keep = F.least(F.lit(1.0), (F.sqrt(F.col("count") / F.lit(thr)) + 1.0) * F.lit(thr) / F.col("count"))
+    else:
+        keep = F.lit(1.0)
+    noise = F.pow(F.col("count"), 0.75) / F.lit(z) if z > 0 else F.lit(0.0)
+    return ranked.select(
+        "word", "id", F.col("count").cast("long").alias("count"), keep.alias("keep_prob"), noise.alias("noise_prob")
+    )
+
+
+def make_encoder(words: Any, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """mapInArrow function: token lists -> id lists with OOV tokens removed."""
+
+    def encode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        value_set = pa.array(words.value, pa.string())
+        for batch in batches:
+            toks = batch.column("tokens")
+            flat = pc.list_flatten(toks)
+            # index_in gives each token's position in the id-ordered word list, or null.
+            idx = pc.index_in(flat, value_set=value_set)
+            valid = pc.is_valid(idx).to_numpy(zero_copy_only=False)
+            offsets = toks.offsets.to_numpy()
+            offsets = offsets - offsets[0]
+            # New offsets: kept tokens before each list boundary (cumsum, no loops).
+            kept_before = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
+            new_offsets = kept_before[offsets]
+            ids = idx.filter(pa.array(valid)).cast(pa.int32())
+            acc["tokens_in"].add(len(flat))
+            acc["tokens_oov"].add(len(flat) - len(ids))
+            lengths = np.diff(new_offsets)
+            keep_rows = np.flatnonzero(lengths > 0)
+            acc["pieces_empty"].add(len(lengths) - len(keep_rows))
+            if len(keep_rows) == 0:
+                continue
+            lists = pa.ListArray.from_arrays(pa.array(new_offsets.astype(np.int32)), ids)
+            rows = pa.array(keep_rows)
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("line_id").take(rows), batch.column("piece").take(rows), lists.take(rows)],
+                schema=CORPUS_ARROW,
+            )
+
+    return encode
+
+
+def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
+    """Vocab stage: write ``vocab`` and ``corpus``.
+
+    Raises
+    ------
+    EmptyVocabularyError
+        No word occurs ``vocab.min_count`` times.
+    """
+    t0 = time.perf_counter()
+    root = cfg.output.path
+    tokens = tables.read(spark, root, "tokens")
+    run_id = new_run_id()
+    vocab = select_vocab(count_words(tokens), cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample)
+    vocab = vocab.persist()
+    try:
+        words = [r["word"] for r in vocab.orderBy("id").select("word").collect()]
+        if not words:
+            raise EmptyVocabularyError(
+                f"the vocabulary is empty: no word occurs vocab.min_count={cfg.vocab.min_count} times "
+                f"in {cfg.input.path!r}; lower vocab.min_count or give a larger corpus"
+            )
+        meta = {"stage": "vocab", "run_id": run_id, "config": cfg.to_dict(), "vocab_size": len(words)}
+        tables.write(vocab, root, "vocab", metadata=meta)
+    finally:
+        vocab.unpersist()
+
+    acc = counters(spark, "tokens_in", "tokens_oov", "pieces_empty")
+    shared_words = share(spark, words)
+    try:
+        corpus = tokens.mapInArrow(make_encoder(shared_words, acc), tables.CORPUS)
+        corpus = corpus.persist()
+        n_pieces = corpus.count()
+        stats = {k: c.value for k, c in acc.items()}
+        stats.update(vocab_size=len(words), pieces=n_pieces, tokens_kept=stats["tokens_in"] - stats["tokens_oov"])
+        tables.write(corpus, root, "corpus", metadata={**meta, "stats": stats})
+        corpus.unpersist()
+    finally:
+        shared_words.release()
+    seconds = time.perf_counter() - t0
+    log.info(
+        "vocab: %d words (min_count %d), %d tokens kept, %d OOV tokens removed, %d pieces (%.1f s)",
+        len(words),
+        cfg.vocab.min_count,
+        stats["tokens_kept"],
+        stats["tokens_oov"],
+        n_pieces,
+        seconds,
+    )
+    return StageResult("vocab", run_id, seconds, rows=len(words), words=stats["tokens_in"], stats=stats)

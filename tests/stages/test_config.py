@@ -1,0 +1,94 @@
+"""Config: unknown keys rejected, ranges validated, overrides parsed as YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from embedpipe.config import ConfigError, build_config, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_config_loads_and_resolves_paths_against_its_folder():
+    cfg = load_config(REPO / "conf" / "demo.yaml")
+    assert cfg.output.path == str(REPO / "runs" / "demo")
+    assert Path(cfg.input.path).is_file(), "the shipped sample is found through embedpipe://"
+    assert cfg.stages == ("ingest", "vocab", "cooccur", "glove", "sgns", "evaluate")
+
+
+def test_unknown_key_names_the_key_and_lists_valid_ones():
+    with pytest.raises(ConfigError, match=r"unknown config key sgns\.dimm.*valid keys.*'dim'"):
+        build_config({"sgns": {"dimm": 10}})
+
+
+def test_unknown_section_is_rejected():
+    with pytest.raises(ConfigError, match=r"unknown config section 'sgnss'"):
+        build_config({"sgnss": {}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"sgns": {"dim": 0}}, r"sgns\.dim must be in 1\.\.10000, got 0"),
+        ({"sgns": {"negative": 0}}, r"sgns\.negative"),
+        ({"sgns": {"sample": 1.5}}, r"sgns\.sample must be in \[0, 1\)"),
+        ({"sgns": {"alpha": -0.1}}, r"sgns\.alpha must be > 0"),
+        ({"sgns": {"alpha": 0.01, "min_alpha": 0.1}}, r"sgns\.min_alpha"),
+        ({"glove": {"x_max": 0}}, r"glove\.x_max must be > 0"),
+        ({"glove": {"power": 2}}, r"glove\.power must be in \(0, 1\]"),
+        ({"vocab": {"min_count": 0}}, r"vocab\.min_count must be >= 1"),
+        ({"spark": {"partitions": 0}}, r"spark\.partitions must be >= 1"),
+        ({"sgns": {"epochs": "many"}}, r"sgns\.epochs must be an integer"),
+        ({"sgns": {"architecture": "glove"}}, r"sgns\.architecture must be one of \['skipgram', 'cbow'\]"),
+        ({"stages": ["ingest", "train"]}, r"unknown stage 'train'"),
+    ],
+)
+def test_impossible_values_fail_before_spark(raw, message):
+    raw = {"input": {"path": "x.txt"}, **raw}
+    with pytest.raises(ConfigError, match=message):
+        build_config(raw)
+
+
+def test_set_overrides_are_yaml(tmp_path):
+    conf = tmp_path / "c.yaml"
+    conf.write_text("input: {path: corpus.txt}\nsgns: {epochs: 5}\n")
+    cfg = load_config(conf, ["sgns.epochs=2", "stages=[ingest,vocab]", "sgns.sample=1e-3", "eval.models=[sgns]"])
+    assert cfg.sgns.epochs == 2
+    assert cfg.sgns.sample == pytest.approx(1e-3)
+    assert cfg.stages == ("ingest", "vocab")
+    assert cfg.eval.models == ("sgns",)
+    assert cfg.input.path == str(tmp_path / "corpus.txt")
+
+
+def test_bad_override_syntax_is_explained(tmp_path):
+    with pytest.raises(ConfigError, match=r"must look like section\.key=value"):
+        load_config(None, ["sgns.epochs"])
+    with pytest.raises(ConfigError, match=r"unknown config key sgns\.nope"):
+        load_config(None, ["sgns.nope=1"])
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_config_is_frozen():
+    cfg = build_config({"input": {"path": "x.txt"}})
+    with pytest.raises(AttributeError):
+        cfg.sgns.dim = 3  # type: ignore[misc]
+
+
+def test_effective_config_round_trips_through_json():
+    cfg = build_config({"input": {"path": "x.txt"}, "sgns": {"dim": 7}})
+    d = cfg.to_dict()
+    assert d["sgns"]["dim"] == 7
+    assert build_config({k: v for k, v in d.items() if k not in ("base_dir",)}).sgns.dim == 7
+
+
+def test_stages_without_ingest_need_no_input_path():
+    cfg = build_config({"stages": ["evaluate"]})
+    assert cfg.input.path == ""
+    with pytest.raises(ConfigError, match=r"input\.path is empty"):
+        build_config({"stages": ["ingest"]})

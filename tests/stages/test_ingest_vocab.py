@@ -1,0 +1,202 @@
+"""Ingest and vocab stages on real files and real Delta tables."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import math
+from collections import Counter
+
+import pytest
+from chispa import assert_df_equality
+
+from embedpipe import ingest, tables, vocab
+from embedpipe.config import build_config
+from embedpipe.ingest import InputError
+from embedpipe.vocab import EmptyVocabularyError
+
+TEXT = """the quick brown fox jumps over the lazy dog
+the dog barks and the fox runs
+a fox is not a dog
+"""
+
+
+def make_cfg(tmp_path, path, **sections):
+    raw = {
+        "input": {"path": str(path), **sections.pop("input", {})},
+        "output": {"path": str(tmp_path / "out")},
+        "clean": {"preset": "text8", **sections.pop("clean", {})},
+        "vocab": {"min_count": 1, **sections.pop("vocab", {})},
+        "spark": {"partitions": 2},
+        **sections,
+    }
+    return build_config(raw)
+
+
+def brute_force_counts(text: str) -> Counter:
+    return Counter(text.split())
+
+
+def read_vocab(spark, cfg):
+    return {r["word"]: (r["id"], r["count"]) for r in tables.read(spark, cfg.output.path, "vocab").collect()}
+
+
+def decoded_pieces(spark, cfg):
+    words = {r["id"]: r["word"] for r in tables.read(spark, cfg.output.path, "vocab").collect()}
+    rows = tables.read(spark, cfg.output.path, "corpus").orderBy("line_id", "piece").collect()
+    return [[words[i] for i in r["ids"]] for r in rows]
+
+
+def test_vocab_counts_are_exact_and_ids_follow_descending_count_then_word(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT))
+    ingest.run(spark, cfg)
+    vocab.run(spark, cfg)
+    got = read_vocab(spark, cfg)
+    want = brute_force_counts(TEXT)
+    assert {w: c for w, (_, c) in got.items()} == dict(want)
+    ranked = sorted(want.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [w for w, _ in ranked] == [w for w, _ in sorted(got.items(), key=lambda kv: kv[1][0])]
+    assert sorted(i for i, _ in got.values()) == list(range(len(want)))
+
+
+def test_keep_probabilities_and_noise_distribution_follow_word2vec(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), sgns={"sample": 0.01})
+    ingest.run(spark, cfg)
+    vocab.run(spark, cfg)
+    rows = tables.read(spark, cfg.output.path, "vocab").collect()
+    total = sum(r["count"] for r in rows)
+    z = sum(r["count"] ** 0.75 for r in rows)
+    for r in rows:
+        thr = 0.01 * total
+        assert r["keep_prob"] == pytest.approx(min(1.0, (math.sqrt(r["count"] / thr) + 1) * thr / r["count"]))
+        assert r["noise_prob"] == pytest.approx(r["count"] ** 0.75 / z)
+    assert sum(r["noise_prob"] for r in rows) == pytest.approx(1.0)
+
+
+def test_min_count_and_max_size_break_ties_by_word(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), vocab={"min_count": 2, "max_size": 3})
+    ingest.run(spark, cfg)
+    vocab.run(spark, cfg)
+    got = read_vocab(spark, cfg)
+    # counts: the 4, fox 3, dog 3, a 2 -> top 3 with fox/dog tied and ordered by word
+    assert got == {"the": (0, 4), "dog": (1, 3), "fox": (2, 3)}
+
+
+def test_corpus_is_the_token_stream_without_oov_words(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), vocab={"min_count": 2})
+    ingest.run(spark, cfg)
+    vocab.run(spark, cfg)
+    kept = {w for w, c in brute_force_counts(TEXT).items() if c >= 2}
+    want = [[w for w in line.split() if w in kept] for line in TEXT.splitlines()]
+    assert decoded_pieces(spark, cfg) == [p for p in want if p]
+
+
+def test_long_lines_are_cut_into_pieces_of_max_sentence_length(spark, tmp_path, write_text):
+    line = " ".join(["x", "y", "z", "w", "v"] * 5)  # 25 tokens on one line
+    cfg = make_cfg(tmp_path, write_text("long.txt", line), input={"max_sentence_length": 10})
+    ingest.run(spark, cfg)
+    pieces = tables.read(spark, cfg.output.path, "tokens").orderBy("piece").collect()
+    assert [len(r["tokens"]) for r in pieces] == [10, 10, 5]
+    assert [r["piece"] for r in pieces] == [0, 1, 2]
+    assert len({r["line_id"] for r in pieces}) == 1
+    assert sum((r["tokens"] for r in pieces), []) == line.split()
+
+
+def test_compressed_files_folders_and_globs_are_read(spark, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt.gz").write_bytes(gzip.compress(b"alpha beta\n"))
+    (folder / "b.txt.bz2").write_bytes(bz2.compress(b"beta gamma\n"))
+    (folder / "c.txt").write_text("gamma delta\n")
+    for path in (folder, folder / "*.txt*"):
+        cfg = make_cfg(tmp_path, path)
+        ingest.run(spark, cfg)
+        vocab.run(spark, cfg)
+        assert {w: c for w, (_, c) in read_vocab(spark, cfg).items()} == {
+            "alpha": 1,
+            "beta": 2,
+            "gamma": 2,
+            "delta": 1,
+        }
+
+
+def test_missing_path_is_named(spark, tmp_path):
+    missing = tmp_path / "nope" / "corpus.txt"
+    with pytest.raises(InputError, match=r"nope/corpus\.txt.*does not exist"):
+        ingest.run(spark, make_cfg(tmp_path, missing))
+    with pytest.raises(InputError, match=r"matches no files"):
+        ingest.run(spark, make_cfg(tmp_path, tmp_path / "*.nothing"))
+
+
+def test_empty_corpus_fails_and_keeps_the_previous_table(spark, tmp_path, write_text):
+    good = make_cfg(tmp_path, write_text("good.txt", TEXT))
+    ingest.run(spark, good)
+    before = tables.read(spark, good.output.path, "tokens")
+    version = tables.current_version(spark, good.output.path, "tokens")
+    empty = make_cfg(tmp_path, write_text("empty.txt", ""))
+    with pytest.raises(InputError, match=r"produced no tokens"):
+        ingest.run(spark, empty)
+    assert tables.current_version(spark, good.output.path, "tokens") == version
+    assert_df_equality(tables.read(spark, good.output.path, "tokens"), before, ignore_row_order=True)
+
+
+def test_binary_files_are_skipped_counted_and_all_binary_input_fails(spark, tmp_path, write_text):
+    write_text("docs/a.txt", "alpha beta\n")
+    write_text("docs/image.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    cfg = make_cfg(tmp_path, tmp_path / "docs")
+    result = ingest.run(spark, cfg)
+    assert result.stats["binary_files_skipped"] == 1
+    assert result.stats["tokens"] == 2
+    only_binary = write_text("bin/x.dat", b"\x00\x01\x02" * 100)
+    with pytest.raises(InputError, match=r"binary"):
+        ingest.run(spark, make_cfg(tmp_path, only_binary))
+
+
+def test_invalid_utf8_is_replaced_and_counted(spark, tmp_path, write_text):
+    path = write_text("bad.txt", b"caf\xe9 ok\nfine words\n\xff\xfe broken\n")
+    cfg = make_cfg(tmp_path, path, clean={"preset": "none"})
+    result = ingest.run(spark, cfg)
+    assert result.stats["invalid_utf8_lines"] == 2
+    assert result.stats["lines_read"] == 3
+    tokens = [t for r in tables.read(spark, cfg.output.path, "tokens").collect() for t in r["tokens"]]
+    assert {"ok", "fine", "words", "broken"} <= set(tokens)
+    meta = tables.latest_metadata(spark, cfg.output.path, "tokens")
+    assert meta["stats"]["invalid_utf8_lines"] == 2
+
+
+def test_empty_vocabulary_says_to_lower_min_count(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), vocab={"min_count": 100})
+    ingest.run(spark, cfg)
+    with pytest.raises(EmptyVocabularyError, match=r"lower vocab\.min_count"):
+        vocab.run(spark, cfg)
+
+
+def test_parquet_delta_and_jsonl_inputs_read_the_named_column(spark, tmp_path, write_text):
+    docs = [("d1", "alpha beta beta"), ("d2", "gamma beta")]
+    df = spark.createDataFrame(docs, "doc string, body string")
+    df.write.parquet(str(tmp_path / "pq"))
+    df.write.format("delta").save(str(tmp_path / "dl"))
+    jsonl = write_text("docs.jsonl", "\n".join(json.dumps({"doc": d, "body": b}) for d, b in docs) + "\n")
+    for fmt, path in (("parquet", tmp_path / "pq"), ("delta", tmp_path / "dl"), ("jsonl", jsonl)):
+        cfg = make_cfg(tmp_path, path, input={"format": fmt, "column": "body"})
+        ingest.run(spark, cfg)
+        vocab.run(spark, cfg)
+        assert {w: c for w, (_, c) in read_vocab(spark, cfg).items()} == {"beta": 3, "alpha": 1, "gamma": 1}
+    with pytest.raises(InputError, match=r"input\.column 'text' is not a column.*\['doc', 'body'\]"):
+        ingest.run(spark, make_cfg(tmp_path, tmp_path / "pq", input={"format": "parquet"}))
+
+
+def test_counters_are_stored_in_the_table_metadata(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT + "\n\n"), vocab={"min_count": 2})
+    ingest.run(spark, cfg)
+    result = vocab.run(spark, cfg)
+    meta = tables.latest_metadata(spark, cfg.output.path, "tokens")
+    assert meta["stats"]["lines_read"] == 5
+    assert meta["stats"]["lines_empty"] == 2
+    assert meta["stats"]["tokens"] == len(TEXT.split())
+    n_oov = sum(c for c in brute_force_counts(TEXT).values() if c < 2)
+    assert result.stats["tokens_oov"] == n_oov
+    corpus_meta = tables.latest_metadata(spark, cfg.output.path, "corpus")
+    assert corpus_meta["stats"]["tokens_oov"] == n_oov
+    assert corpus_meta["config"]["vocab"]["min_count"] == 2
