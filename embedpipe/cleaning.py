@@ -16,29 +16,30 @@ Tokenization rules (``preset="none"``)
 The pipeline runs, in this order:
 
 1. **NFKC** (``normalize=True``): ligatures ("ﬁ" -> "fi"), full-width forms
-   ("１２" -> "12"), no-break spaces, superscripts, "…" -> "...". Soft hyphens
-   (U+00AD) are deleted (they are invisible hyphenation hints, not word
-   breaks) and the typographic apostrophe "’" (U+2019) becomes "'", whether or
-   not ``normalize`` is set.
+   ("１２" -> "12"), no-break spaces, superscripts, "…" -> "...". Whether or
+   not ``normalize`` is set, soft hyphens (U+00AD, invisible hyphenation
+   hints, not word breaks) and the presentation selectors U+FE0E/U+FE0F are
+   deleted, and the typographic apostrophe "’" (U+2019) becomes "'".
 2. **URLs, e-mails, @mentions, #hashtags**, before punctuation removal could
    destroy them. URLs need a scheme (``http://``, ``https://``, ``ftp://``) or
    a leading ``www.``; bare domains such as "example.com" are ordinary text
-   ("example" "com"). A mention is ``@`` plus letters, digits or "_" not
-   preceded by a word character; a hashtag is ``#`` plus a word that contains
-   at least one letter ("C#" and "#1" are not hashtags). "drop" removes them,
-   "tag" replaces each by one token "<url>", "<email>", "<mention>" or
-   "<hashtag>".
+   ("example" "com"). E-mail addresses are recognised in ASCII form
+   ("first.last+x@mail.example.org"). A mention is ``@`` plus letters,
+   digits or "_" not preceded by a word character; a hashtag is ``#`` plus a
+   word that contains at least one letter ("C#" and "#1" are not hashtags).
+   "drop" removes them, "tag" replaces each by one token "<url>", "<email>",
+   "<mention>" or "<hashtag>".
 3. **Lower-casing** (``lowercase=True``), full Unicode ("É" -> "é").
-4. **Numbers.** A number is a run of Unicode digits with optional inner
-   "." or "," groups ("1984", "3.14", "1,000,000"). Numbers with inner
-   separators are cut off from adjacent letters ("1.5km" -> "1.5" "km");
-   numbers glued to letters without a separator are part of a word and are
-   not numbers ("mp3", "1980s", "2nd" stay as they are under keep, drop and
-   token). ``keep`` keeps numbers as tokens ("3.14" stays one token),
-   ``drop`` removes numeric tokens, ``token`` replaces each by "<num>",
-   ``spell`` replaces *every* decimal digit, also inside words and in any
-   script, by its English name, text8 style ("1984" -> "one nine eight four",
-   "1980s" -> "one nine eight zero s", "3.14" -> "three one four").
+4. **Numbers.** A number is a token made of digits with optional inner
+   "." or "," groups ("1984", "3.14", "1,000,000"): a "." or "," between two
+   ASCII digits is part of the number, not punctuation. Digits glued to
+   letters make a word, not a number ("mp3", "1980s", "2nd", "1.5km", "v1.2"
+   stay as they are under keep, drop and token). ``keep`` keeps numbers as
+   tokens ("3.14" stays one token), ``drop`` removes numeric tokens,
+   ``token`` replaces each by "<num>", ``spell`` replaces *every* decimal
+   digit, also inside words and in any script, by its English name, text8
+   style ("1984" -> "one nine eight four", "1980s" -> "one nine eight zero
+   s", "3.14" -> "three one four").
 5. **Punctuation** (Unicode ``\\p{P}``) becomes a word break: hyphenated and
    slashed words are split ("state-of-the-art" -> "state" "of" "the" "art",
    "and/or" -> "and" "or"). With ``punctuation="sentence"`` each run of
@@ -50,11 +51,11 @@ The pipeline runs, in this order:
    "rock'n'roll" stays one token. Any other apostrophe (quotes, a trailing
    possessive as in "students'") is removed.
 6. **Symbols** (``\\p{S}``: "©", "€", "+", "<", emoji). ``drop`` turns them
-   into word breaks, ``keep`` makes each one its own token. Variation
-   selectors and skin-tone modifiers after a symbol are dropped with it
-   ("❤️" -> "❤", "👍🏽" -> "👍"), a pair of regional indicators is one flag
-   token ("🇺🇸"), but zero-width-joiner sequences ("👨‍👩‍👧") become one token
-   per emoji.
+   into word breaks, ``keep`` makes each one its own token, with any
+   combining marks that follow it. Skin-tone modifiers are dropped ("👍🏽" ->
+   "👍", and "❤️" -> "❤" by step 1), a pair of regional indicators is one
+   flag token ("🇺🇸"), but zero-width-joiner sequences ("👨‍👩‍👧") become one
+   token per emoji.
 7. Everything else that is not a letter (``\\p{L}``), mark (``\\p{M}``) or
    number (``\\p{N}``), e.g. control and format characters, private-use
    characters and all Unicode spaces, is a word break. Letters of every
@@ -65,10 +66,12 @@ The pipeline runs, in this order:
    **min_token_length** (in characters). Tag, sentence-mark and symbol tokens
    are exempt from the length filter; words and kept numbers are not.
 
-For speed, steps 4-7 are fused into one regular-expression pass (digit
-spelling is its own pass just before it, and ``numbers="drop"``/``"token"``
-act on the numeric tokens after the split); the result is the same as
-running them one by one in the order above.
+For speed, steps 4-7 are fused: number separators are protected by a numpy
+byte swap, kept sentence marks and symbols are isolated by one regex pass,
+and everything else that is not part of a word is turned into a space by a
+single capture-group-free regex pass; ``numbers="drop"``/``"token"`` then act
+on the numeric tokens after the split. The result is the same as running the
+steps one by one in the order above.
 
 Tags survive the punctuation and symbol passes because they are written as
 single private-use "sentinel" characters (U+E001-U+E004) that no later pass
@@ -88,10 +91,12 @@ identity on text already in text8 form. The wiki-markup stripping of
 
 Sizes
 -----
-``string`` arrays have 32-bit offsets, so one batch is limited to 2 GiB of
-text. Inputs over 1 GiB are cast to ``large_string`` first (the replacement
-passes can grow the text), and the result is then ``list<large_string>``.
-A 100 MB single line is fine as ``string``.
+Inputs are processed as ``string`` (``large_string`` and other string
+layouts are cast), so the result is ``list<string>``. ``string`` has 32-bit
+offsets, which limits a batch to 2 GiB of text: inputs over 1 GiB are
+processed as ``large_string`` instead (the replacement passes can grow the
+text) and the result is then ``list<large_string>``. A 100 MB single line is
+fine as ``string``.
 
 Rows longer than 1 MiB are processed as ~1 MiB chunks cut after a space,
 tab or newline (a zero-copy view with extra offsets) and glued back
@@ -259,80 +264,99 @@ _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 # Regular expressions (RE2 syntax; RE2 runs in linear time, no backtracking)
 # ---------------------------------------------------------------------------
 
+# Arrow compiles the pattern on every call, and RE2 takes milliseconds to
+# compile the big Unicode classes (~10 ms for the four item patterns, paid
+# per record batch). A trivial ASCII "hint" picks the rows that may contain
+# an item, and the item patterns only run (and compile) when there are any.
+_ITEM_HINT = r"[@#]|://|(?i:www\.)"
 # A URL ends on a character that is not trailing punctuation, so "see
 # http://x.org/a." keeps its full stop.
 _URL = r"(?i:\b(?:https?://|ftp://|www\.)[^\s<>\"]*[^\s<>\"'.,;:!?)\]}])"
-_EMAIL = r"[\p{L}\p{N}_.%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}"
+# E-mail addresses are recognised in their (usual) ASCII form.
+_EMAIL = r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}"
 # RE2 has no look-behind, so "not preceded by a word character" consumes that
-# character in group 1 and the replacement writes it back.
-_MENTION_CTX = r"(^|[^\p{L}\p{M}\p{N}_])"
+# character in group 1 and the replacement writes it back. "&" excludes HTML
+# entities such as "&#123;".
+_ITEM_CTX = r"(^|[^\p{L}\p{M}\p{N}_&])"
 _MENTION = r"@[\p{L}\p{M}\p{N}_]+"
-_HASHTAG_CTX = r"(^|[^\p{L}\p{M}\p{N}_&])"
-_HASHTAG = r"#[\p{L}\p{M}\p{N}_]*\p{L}[\p{L}\p{M}\p{N}_]*"
+_HASHTAG = r"#[\p{N}_]*\p{L}[\p{L}\p{M}\p{N}_]*"
 
-# The same four patterns dropped in a single pass (the default options).
-_ALL_ITEMS_DROP = rf"{_URL}|{_EMAIL}|{_MENTION_CTX}{_MENTION}|{_HASHTAG_CTX}{_HASHTAG}"
+# The four patterns dropped in a single pass (the default options).
+_ALL_ITEMS_DROP = rf"{_URL}|{_EMAIL}|{_ITEM_CTX}(?:{_MENTION}|{_HASHTAG})"
 
 _NUMBER_TOKEN = r"^\p{N}+(?:[.,]\p{N}+)*$"
 
 
+# Number separators ("3.14", "1,000") are protected from the punctuation pass
+# by swapping them, in place, for these two control bytes (see
+# _protect_number_separators); they are swapped back on the token array.
+_PROTECTED_DOT = "\x01"
+_PROTECTED_COMMA = "\x02"
+_SCAN_BLOCK = 1 << 22  # bytes per numpy block when scanning text buffers
+
+
 @functools.lru_cache(maxsize=32)
-def _fused_pattern(
-    punctuation: str, symbols: str, numbers: str, sentinels: bool
-) -> tuple[str, str]:
-    """Build the one regex that does numbers, punctuation and symbols.
+def _isolate_pattern(punctuation: str, symbols: str) -> str | None:
+    """Regex for the characters that become tokens of their own, or None.
+
+    Each match is rewritten as ``" \\0 "`` (the match between spaces):
+    runs of ". ! ?" with ``punctuation="sentence"``, and one symbol (or a
+    pair of regional indicators, i.e. a flag) with the marks that follow it
+    with ``symbols="keep"``.
+    """
+    alts = []
+    if punctuation == "sentence":
+        alts.append(r"[.!?]+")
+    if symbols == "keep":
+        alts.append(r"(?:[\x{1F1E6}-\x{1F1FF}]{2}|\p{S})\p{M}*")
+    return "|".join(alts) or None
+
+
+@functools.lru_cache(maxsize=32)
+def _junk_pattern(punctuation: str, symbols: str, sentinels: bool) -> str:
+    """Regex for everything that becomes a word break (rewritten as " ").
 
     Parameters
     ----------
-    punctuation, symbols, numbers : str
-        The corresponding :class:`CleanOptions` values.
+    punctuation, symbols : str
+        The corresponding :class:`CleanOptions` values; kept sentence marks
+        and symbols are not junk.
     sentinels : bool
-        Whether tag sentinels may be present (they must survive).
+        Whether tag sentinels may be present (they are not junk either).
 
     Returns
     -------
-    pattern, rewrite : str
-        Arguments for ``pc.replace_substring_regex``.
+    str
+        The pattern.
 
     Notes
     -----
-    Whitespace is left alone (the split squeezes runs of it), so on text that
-    is already clean the pass finds almost no matches, which is what makes it
-    cheap: RE2's cost is dominated by the number of replacements.
+    The pattern has no capture group and the rewrite is a constant: RE2 then
+    only runs its DFA, about 4x faster than when a group has to be written
+    back, and this pass has one match per punctuation run of the text.
+    Whitespace itself is left alone (the split squeezes runs of it), so text
+    that is already clean is a plain scan.
 
-    The alternatives, tried left to right at each position:
+    Alternatives, at each position:
 
-    * a number with inner "." / "," groups, kept whole and cut off from its
-      neighbours (not with ``numbers="spell"``: digits are words by then);
-    * a run of ". ! ?" -> its first character as a token (``sentence``);
-    * one symbol or flag with its modifiers -> a token (``symbols="keep"``);
-    * a run of junk (anything not a letter, mark, number, space or kept
-      character), with apostrophes and orphan marks next to it -> a space;
-    * apostrophes next to whitespace or the ends of the text -> a space.
+    * a run of junk (anything not a letter, mark, number, whitespace,
+      apostrophe or kept character), with the apostrophes before it and the
+      apostrophes and (orphaned) combining marks inside and after it;
+    * apostrophes next to whitespace or the ends of the text.
 
-    Apostrophes between two word characters match none of these and survive.
+    An apostrophe between two word characters matches neither and survives.
     """
-    keep_chars = r"\p{L}\p{M}\p{N}\t\n\f\r '"
-    alts: list[str] = []
-    groups = 0
-    if numbers != "spell":
-        alts.append(r"'*(\p{N}+(?:[.,]\p{N}+)+)'*")
-        groups += 1
+    keep_chars = r"\p{L}\p{M}\p{N}\t\n\f\r '" + _PROTECTED_DOT + _PROTECTED_COMMA
     if punctuation == "sentence":
-        alts.append(r"'*([.!?])[.!?]*'*")
         keep_chars += ".!?"
-        groups += 1
     if symbols == "keep":
-        alts.append(r"'*([\x{1F1E6}-\x{1F1FF}]{2}|\p{S})[\p{M}\x{1F3FB}-\x{1F3FF}]*'*")
         keep_chars += r"\p{S}"
-        groups += 1
     if sentinels:
         keep_chars += _SENTINEL_RANGE
+    # Each class appears once: RE2 compiles every occurrence of a Unicode
+    # class separately, and Arrow recompiles the pattern on every call.
     junk = f"[^{keep_chars}]"
-    alts.append(rf"'*{junk}\p{{M}}*(?:(?:'|{junk})\p{{M}}*)*")
-    alts.append(r"'+(?:\s+'*|$)|(?:^|\s)'+")
-    rewrite = " " + "".join(f"\\{i}" for i in range(1, groups + 1)) + " "
-    return "|".join(alts), rewrite
+    return rf"'*(?:{junk}[\p{{M}}']*)+|'+(?:\s+'*|$)|(?:^|\s)'+"
 
 
 @functools.lru_cache(maxsize=1)
@@ -365,12 +389,12 @@ def _as_string_array(lines: pa.Array | pa.ChunkedArray) -> pa.Array:
         lines = lines.combine_chunks() if lines.num_chunks != 1 else lines.chunk(0)
     if not isinstance(lines, pa.Array):
         raise TypeError(f"expected a pyarrow Array or ChunkedArray, got {type(lines).__name__}")
-    if pa.types.is_string(lines.type):
-        if lines.nbytes > _LARGE_THRESHOLD:
-            lines = lines.cast(pa.large_string())
-    elif not pa.types.is_large_string(lines.type):
-        # string_view, dictionary<string> ...: normalise to a plain layout.
-        lines = lines.cast(pa.large_string() if lines.nbytes > _LARGE_THRESHOLD else pa.string())
+    # One layout whatever the input (string, large_string, string_view,
+    # dictionary...): ``string`` so that the result is always list<string>,
+    # unless the batch is too big for 32-bit offsets.
+    target = pa.large_string() if lines.nbytes > _LARGE_THRESHOLD else pa.string()
+    if lines.type != target:
+        lines = lines.cast(target)
     if lines.null_count:
         lines = lines.fill_null("")
     return lines
@@ -500,26 +524,22 @@ def _lists_parts(lists: pa.Array) -> tuple[np.ndarray, pa.Array]:
 
 
 def _drop_empty_tokens(lists: pa.Array) -> pa.Array:
-    """Remove "" tokens left by leading/trailing whitespace, without copying text.
+    """Remove "" tokens, without copying any text.
 
     The tokens from a split are packed back to back in one data buffer, so an
     empty token is just a repeated offset: deleting it is deleting that offset.
     """
     lo, values = _lists_parts(lists)
     vo = _offsets(values)
-    nonempty = vo[1:] != vo[:-1]
-    if nonempty.all():
+    empty = np.flatnonzero(vo[1:] == vo[:-1])
+    if len(empty) == 0:
         return lists
-    keep = np.flatnonzero(nonempty)
-    new_vo = np.empty(len(keep) + 1, dtype=vo.dtype)
-    new_vo[:-1] = vo[keep]
-    new_vo[-1] = vo[-1]
+    new_vo = np.delete(vo, empty)
     new_values = pa.Array.from_buffers(
-        values.type, len(keep), [None, pa.py_buffer(new_vo), values.buffers()[2]]
+        values.type, len(new_vo) - 1, [None, pa.py_buffer(new_vo), values.buffers()[2]]
     )
-    counts = np.zeros(len(vo), dtype=np.int64)
-    np.cumsum(nonempty.view(np.uint8), out=counts[1:])
-    return _list_from(counts[lo], new_values)
+    # Each row loses the empty tokens that lie before its start offset.
+    return _list_from(lo - np.searchsorted(empty, lo), new_values)
 
 
 def _filter_tokens(lo: np.ndarray, values: pa.Array, keep: np.ndarray) -> pa.Array:
@@ -566,16 +586,87 @@ def _text8(arr: pa.Array) -> pa.Array:
     )
 
 
-def _normalise_text(arr: pa.Array, opts: CleanOptions) -> pa.Array:
-    """Character-level passes of the general pipeline (steps 1-7)."""
+def _protect_number_separators(arr: pa.Array, spell: bool) -> tuple[pa.Array, bool]:
+    """Swap "." and "," between two ASCII digits for protected bytes.
+
+    Parameters
+    ----------
+    arr : pyarrow.Array
+        ``string``/``large_string`` without nulls.
+    spell : bool
+        With ``numbers="spell"`` the separators become spaces instead
+        ("3.14" -> "3 14" -> "three one four", as text8 drops them).
+
+    Returns
+    -------
+    arr : pyarrow.Array
+        The text, same length in bytes and same offsets.
+    changed : bool
+        Whether any separator was protected.
+
+    Notes
+    -----
+    RE2 has no look-around, so "a dot between two digits" cannot be
+    rewritten by a regex without capture groups, which would make the
+    punctuation pass 4x slower. Here it is a byte comparison in numpy on the
+    UTF-8 buffer (ASCII bytes never occur inside multi-byte sequences), and
+    the byte-for-byte swap keeps every offset valid. NFKC has already turned
+    full-width digits into ASCII ones; separators between digits of other
+    scripts are ordinary punctuation.
+    """
+    offs = _offsets(arr)
+    lo, hi = int(offs[0]), int(offs[-1])
+    if hi - lo < 3:
+        return arr, False
+    text = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[lo:hi]
+    # "," (0x2C) and "." (0x2E) differ only in bit 1: one OR and one compare.
+    # Scanned in blocks so the temporaries stay small (and in cache).
+    found = [
+        np.flatnonzero((text[start : min(start + _SCAN_BLOCK, len(text) - 1)] | 0x02) == 0x2E)
+        + start
+        for start in range(1, len(text) - 1, _SCAN_BLOCK)
+    ]
+    pos = np.concatenate(found)
+    before = text[pos - 1] - np.uint8(0x30)  # wraps around below "0"
+    after = text[pos + 1] - np.uint8(0x30)
+    pos = pos[(before < 10) & (after < 10)]
+    if len(pos):
+        # The three bytes must lie in the same row.
+        rel = offs.astype(np.int64) - lo
+        pos = pos[np.searchsorted(rel, pos - 1, "right") == np.searchsorted(rel, pos + 1, "right")]
+    if len(pos) == 0:
+        return arr, False
+    out = text.copy()
+    if spell:
+        out[pos] = 0x20
+    else:
+        out[pos] = np.where(text[pos] == 0x2E, ord(_PROTECTED_DOT), ord(_PROTECTED_COMMA))
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    new_offs = (offs.astype(np.int64) - lo).astype(width)
+    protected = pa.Array.from_buffers(
+        arr.type, len(arr), [None, pa.py_buffer(new_offs), pa.py_buffer(out)]
+    )
+    return protected, not spell
+
+
+def _normalise_text(arr: pa.Array, opts: CleanOptions) -> tuple[pa.Array, bool]:
+    """Character-level passes of the general pipeline (steps 1-7).
+
+    Returns the text ready for the whitespace split, and whether number
+    separators were protected (to be restored on the tokens).
+    """
 
     def non_ascii_pass(sub: pa.Array) -> pa.Array:
         if opts.normalize:
             sub = pc.utf8_normalize(sub, "NFKC")
-        sub = pc.replace_substring(sub, "\u00ad", "")
+        # Invisible characters that would only make distinct spellings of
+        # the same word: soft hyphens and the emoji/text presentation
+        # selectors (VS15, VS16, e.g. "❤️" -> "❤").
+        for invisible in ("\u00ad", "\ufe0e", "\ufe0f"):
+            sub = pc.replace_substring(sub, invisible, "")
         return pc.replace_substring(sub, "\u2019", "'")
 
-    # NFKC, soft hyphens and "’" only concern non-ASCII rows.
+    # NFKC, invisible characters and "’" only concern non-ASCII rows.
     arr = _map_rows(arr, pc.invert(pc.string_is_ascii(arr)), non_ascii_pass)
 
     items = ("urls", "emails", "mentions", "hashtags")
@@ -588,44 +679,109 @@ def _normalise_text(arr: pa.Array, opts: CleanOptions) -> pa.Array:
             pc.match_substring_regex(arr, sentinel_cls),
             lambda sub: pc.replace_substring_regex(sub, sentinel_cls, " "),
         )
+
+    def items_pass(sub: pa.Array) -> pa.Array:
+        if not tagged:
+            # All four dropped in one pass; group 1 is the character in
+            # front of a mention/hashtag (few matches, so the capture group
+            # costs little here).
+            return pc.replace_substring_regex(sub, _ALL_ITEMS_DROP, r"\1 ")
         for name, pattern in (
             ("urls", _URL),
             ("emails", _EMAIL),
-            ("mentions", _MENTION_CTX + _MENTION),
-            ("hashtags", _HASHTAG_CTX + _HASHTAG),
+            ("mentions", _ITEM_CTX + _MENTION),
+            ("hashtags", _ITEM_CTX + _HASHTAG),
         ):
             token = f" {_SENTINEL[name]} " if name in tagged else " "
             rewrite = (r"\1" if name in ("mentions", "hashtags") else "") + token
-            arr = pc.replace_substring_regex(arr, pattern, rewrite)
-    else:
-        # Default: all four dropped in one pass; group 1/2 is the context
-        # character in front of a mention/hashtag.
-        arr = pc.replace_substring_regex(arr, _ALL_ITEMS_DROP, r"\1\2 ")
+            sub = pc.replace_substring_regex(sub, pattern, rewrite)
+        return sub
+
+    arr = _map_rows(arr, pc.match_substring_regex(arr, _ITEM_HINT), items_pass)
 
     if opts.lowercase:
         arr = pc.utf8_lower(arr)
+
+    # The protected bytes must not come from the input itself.
+    for byte in (_PROTECTED_DOT, _PROTECTED_COMMA):
+        arr = pc.replace_substring(arr, byte, " ")
+    arr, protected = _protect_number_separators(arr, spell=opts.numbers == "spell")
     if opts.numbers == "spell":
         arr = _spell_all_digits(arr)
 
-    pattern, rewrite = _fused_pattern(opts.punctuation, opts.symbols, opts.numbers, bool(tagged))
-    return pc.replace_substring_regex(arr, pattern, rewrite)
+    isolate = _isolate_pattern(opts.punctuation, opts.symbols)
+    if isolate is not None:
+        if opts.symbols == "keep":
+            # Skin-tone modifiers are symbols too; keep the base emoji only.
+            arr = pc.replace_substring_regex(arr, r"[\x{1F3FB}-\x{1F3FF}]", "")
+        # Before the junk pass, so that apostrophes next to a kept mark or
+        # symbol now touch whitespace and are removed by it.
+        arr = pc.replace_substring_regex(arr, isolate, r" \0 ")
+    junk = _junk_pattern(opts.punctuation, opts.symbols, bool(tagged))
+    return pc.replace_substring_regex(arr, junk, " "), protected
 
 
-def _token_passes(lists: pa.Array, opts: CleanOptions) -> pa.Array:
-    """Token-level steps: numeric tokens, stopwords, min length, tag spelling."""
+def _restore_number_separators(values: pa.Array) -> pa.Array:
+    """Swap the protected bytes in the tokens back to "." and ",".
+
+    A byte swap in numpy on the token buffer: two ``replace_substring`` calls
+    would cost ~25 ns per token each, this costs a copy of the bytes.
+    """
+    vo = _offsets(values)
+    lo, hi = int(vo[0]), int(vo[-1])
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[lo:hi]
+    # Bytes 0x01/0x02 can only be protected separators: the input's own were
+    # replaced before protection, and NUL bytes are junk.
+    pos = np.flatnonzero(data < 3)
+    if len(pos) == 0:
+        return values
+    out = data.copy()
+    out[pos] = np.where(data[pos] == ord(_PROTECTED_DOT), 0x2E, 0x2C)
+    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    new_vo = (vo.astype(np.int64) - lo).astype(width)
+    return pa.Array.from_buffers(
+        values.type, len(values), [None, pa.py_buffer(new_vo), pa.py_buffer(out)]
+    )
+
+
+def _token_passes(lists: pa.Array, opts: CleanOptions, protected: bool) -> pa.Array:
+    """Token-level steps (after the split).
+
+    In order: number separators swapped back, sentence-mark runs reduced to
+    their first mark, numeric tokens found (dropped or tagged), stopwords and
+    short tokens removed, tags spelled out.
+    """
     lo, values = _lists_parts(lists)
     n = len(values)
     if n == 0:
         return lists
-    keep = np.ones(n, dtype=bool)
+    changed = False
+    if protected:
+        values = _restore_number_separators(values)
+        changed = True
 
+    if opts.punctuation == "sentence" or opts.numbers in ("drop", "token"):
+        vo = _offsets(values)
+        data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+        first = data[vo[:-1]]  # first byte of each token (never empty here)
+
+    if opts.punctuation == "sentence":
+        # A run such as "..." or "?!" was isolated whole; keep its first mark.
+        runs = np.flatnonzero(
+            ((first == 0x2E) | (first == 0x21) | (first == 0x3F)) & (np.diff(vo) > 1)
+        )
+        if len(runs):
+            mask = np.zeros(n, dtype=bool)
+            mask[runs] = True
+            heads = pc.utf8_slice_codeunits(values.take(pa.array(runs)), 0, 1)
+            values = pc.replace_with_mask(values, pa.array(mask), heads)
+            changed = True
+
+    keep = np.ones(n, dtype=bool)
     numeric: np.ndarray | None = None
     if opts.numbers in ("drop", "token"):
         # Only tokens starting with an ASCII digit or a non-ASCII byte can be
         # numbers; the regex runs on those candidates only.
-        vo = _offsets(values)
-        data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
-        first = data[vo[:-1]]
         cand = np.flatnonzero(((first >= 0x30) & (first <= 0x39)) | (first >= 0x80))
         numeric = np.zeros(n, dtype=bool)
         if len(cand):
@@ -656,6 +812,7 @@ def _token_passes(lists: pa.Array, opts: CleanOptions) -> pa.Array:
     if not keep.all():
         lists = _filter_tokens(lo, values, keep)
         lo, values = _lists_parts(lists)
+        changed = False
         if numeric is not None:
             numeric = numeric[keep]
 
@@ -663,27 +820,33 @@ def _token_passes(lists: pa.Array, opts: CleanOptions) -> pa.Array:
     # become "<num>", "<url>" ... in one replace_with_mask pass.
     tag_names = [name for name in _SENTINEL if getattr(opts, name) == "tag"]
     want_num = opts.numbers == "token" and numeric is not None and bool(numeric.any())
-    if not (tag_names or want_num):
-        return lists
-    code = np.full(len(values), -1, dtype=np.int64)
-    if tag_names:
-        # A sentinel token is exactly the 3 UTF-8 bytes EE 80 81..84.
-        vo = _offsets(values)
-        data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
-        idx = np.flatnonzero(np.diff(vo) == 3)
-        start = vo[idx]
-        b2 = data[start + 2]
-        is_tag = (data[start] == 0xEE) & (data[start + 1] == 0x80) & (b2 >= 0x81) & (b2 <= 0x84)
-        code[idx[is_tag]] = b2[is_tag].astype(np.int64) - 0x81
-    if want_num:
-        code[numeric] = 4
-    mask = code >= 0
-    if not mask.any():
-        return lists
-    names = [TAG_TOKENS[name] for name in (*_SENTINEL, "numbers")]
-    replacement = pa.array(names, type=values.type).take(pa.array(code[mask]))
-    values = pc.replace_with_mask(values, pa.array(mask), replacement)
-    return _list_from(lo, values)
+    if tag_names or want_num:
+        code = np.full(len(values), -1, dtype=np.int64)
+        if tag_names:
+            # A sentinel token is exactly the 3 UTF-8 bytes EE 80 81..84.
+            vo = _offsets(values)
+            data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+            idx = np.flatnonzero(np.diff(vo) == 3)
+            start = vo[idx]
+            b2 = data[start + 2]
+            is_tag = (data[start] == 0xEE) & (data[start + 1] == 0x80) & (b2 >= 0x81) & (b2 <= 0x84)
+            code[idx[is_tag]] = b2[is_tag].astype(np.int64) - 0x81
+        if want_num:
+            code[numeric] = 4
+        mask = code >= 0
+        if mask.any():
+            names = [TAG_TOKENS[name] for name in (*_SENTINEL, "numbers")]
+            replacement = pa.array(names, type=values.type).take(pa.array(code[mask]))
+            values = pc.replace_with_mask(values, pa.array(mask), replacement)
+            changed = True
+    return _list_from(lo, values) if changed else lists
+
+
+def _split(text: pa.Array) -> pa.Array:
+    """Whitespace split into ``list<string>`` without empty tokens."""
+    # Trimming first (cheap) leaves empty tokens only for empty rows, one
+    # each, instead of one at either end of most rows.
+    return _drop_empty_tokens(pc.ascii_split_whitespace(pc.ascii_trim_whitespace(text)))
 
 
 # ---------------------------------------------------------------------------
@@ -707,8 +870,8 @@ def clean_tokens(lines: pa.Array | pa.ChunkedArray, opts: CleanOptions) -> pa.Li
     pyarrow.ListArray
         One ``list<string>`` of tokens per input row, same length and order
         as ``lines``; a null, empty or all-junk line gives an empty list.
-        ``list<large_string>`` if the input was cast to ``large_string``
-        (over 1 GiB), and a ``LargeListArray`` beyond 2**31 - 1 tokens.
+        ``list<large_string>`` for inputs over 1 GiB, and a
+        ``LargeListArray`` beyond 2**31 - 1 tokens.
 
     Examples
     --------
@@ -721,13 +884,12 @@ def clean_tokens(lines: pa.Array | pa.ChunkedArray, opts: CleanOptions) -> pa.Li
         return pa.array([], type=pa.list_(arr.type))
     arr, first_chunk = _cut_long_rows(arr)
     if opts.preset == "text8":
-        lists = _drop_empty_tokens(pc.ascii_split_whitespace(_text8(arr)))
+        lists = _split(_text8(arr))
     else:
-        text = _normalise_text(arr, opts)
-        # The fused pass turned every non-ASCII space into " ", so an ASCII
+        text, protected = _normalise_text(arr, opts)
+        # The junk pass turned every non-ASCII space into " ", so an ASCII
         # split is enough (and about twice as fast as utf8_split_whitespace).
-        lists = _drop_empty_tokens(pc.ascii_split_whitespace(text))
-        lists = _token_passes(lists, opts)
+        lists = _token_passes(_split(text), opts, protected)
     if first_chunk is not None:
         # Glue the chunks of each row back together: the tokens of a row are
         # the concatenation of its chunks' tokens, already adjacent.

@@ -121,7 +121,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
 
     co_version = tables.current_version(spark, root, "cooccurrence")
     entries = tables.read(spark, root, "cooccurrence")
-    fp = fingerprint(cfg.section_json("glove", "cooccur", "vocab", "clean", "input"), co_version, partitions)
+    # AdaGrad has no schedule over epochs, so a checkpoint stays valid when
+    # only glove.epochs changes: `--resume --set glove.epochs=40` trains on.
+    glove_keys = {k: v for k, v in cfg.to_dict()["glove"].items() if k != "epochs"}
+    fp = fingerprint(glove_keys, cfg.section_json("cooccur", "vocab", "clean", "input"), co_version, partitions)
     rounds = g.sync_per_epoch
     # Range partitioning keeps whole shards together, so every word row is
     # trained by one replica; the sort makes each partition's row order (and

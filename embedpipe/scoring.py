@@ -22,7 +22,7 @@ question) are ``nan``.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -36,7 +36,15 @@ from embedpipe.kernels.similarity import (
     top_k,
 )
 
-__all__ = ["UnknownWordError", "analogy", "neighbors", "score_vectors"]
+__all__ = ["AnalogyFn", "UnknownWordError", "analogy", "local_analogy_predictions", "neighbors", "score_vectors"]
+
+#: ``(unit, a, b, c, block) -> (pred_3cosadd, pred_3cosmul)``: the analogy search
+#: used by :func:`score_vectors` (``unit`` is the unit-normalised restricted
+#: matrix, ``a``, ``b``, ``c`` int64 row indices into it; predictions are int64
+#: rows of ``unit``, -1 for none).
+AnalogyFn = Callable[
+    [np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]
+]
 
 _SUGGEST_TOP = 30000
 
@@ -100,12 +108,22 @@ def _score_pairs(index: dict[str, int], vectors: np.ndarray, ps: PairSet) -> dic
     }
 
 
+def local_analogy_predictions(
+    unit: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, block: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The default :data:`AnalogyFn`: 3CosAdd and 3CosMul answers on this process."""
+    pred_add = analogy_argmax(unit, a, b, c, "add", block)
+    pred_mul = analogy_argmax(unit, a, b, c, "mul", block, eps=COSMUL_EPS)
+    return pred_add, pred_mul
+
+
 def _score_analogies(
     unit: np.ndarray,
     canon: np.ndarray,
     index: dict[str, int],
     aset: AnalogySet,
     block: int,
+    analogy_fn: AnalogyFn = local_analogy_predictions,
 ) -> dict[str, float | int]:
     total = len(aset)
     idx = np.full((total, 4), -1, dtype=np.int64)
@@ -127,8 +145,7 @@ def _score_analogies(
     if not answered:
         return result
     qa, qb, qc, qd = (idx[ok, k] for k in range(4))
-    pred_add = analogy_argmax(unit, qa, qb, qc, "add", block)
-    pred_mul = analogy_argmax(unit, qa, qb, qc, "mul", block, eps=COSMUL_EPS)
+    pred_add, pred_mul = analogy_fn(unit, qa, qb, qc, block)
     hit_add = (pred_add >= 0) & (canon[np.maximum(pred_add, 0)] == qd)
     hit_mul = (pred_mul >= 0) & (canon[np.maximum(pred_mul, 0)] == qd)
     sem = aset.semantic[ok]
@@ -149,6 +166,7 @@ def score_vectors(
     pair_sets: Sequence[PairSet] | None = None,
     analogy_sets: Sequence[AnalogySet] | None = None,
     block: int = 1024,
+    analogy_fn: AnalogyFn | None = None,
 ) -> dict[str, dict[str, float | int]]:
     """Evaluate one embedding model on similarity and analogy sets.
 
@@ -170,6 +188,12 @@ def score_vectors(
     block : int, default 1024
         Analogy questions searched per step (memory ~ ``3 * block * restrict_vocab``
         float32).
+    analogy_fn : callable, optional
+        Computes the analogy predictions, see :data:`AnalogyFn`; called once
+        per analogy set with the same ``unit`` matrix.  Default
+        :func:`local_analogy_predictions` (in-process search);
+        :class:`embedpipe.evaluate.SparkAnalogySearch` runs it as a Spark job.
+        Scoring of the predictions is the same either way.
 
     Returns
     -------
@@ -211,7 +235,9 @@ def score_vectors(
         )
         unit = normalize_rows(vectors[:rv])
         for aset in analogy_sets:
-            out[aset.name] = _score_analogies(unit, canon, r_index, aset, block)
+            out[aset.name] = _score_analogies(
+                unit, canon, r_index, aset, block, analogy_fn or local_analogy_predictions
+            )
     return out
 
 

@@ -1,8 +1,9 @@
 """Skip-gram / CBOW with negative sampling (word2vec SGNS) training kernel.
 
-This module holds the single-core hot loop of the word2vec trainer.  It only
-uses numpy and numba: the Spark side hands it flat int32 token ids plus
-sentence offsets and gets the two weight matrices updated in place.
+This module holds the single-core hot loop of the word2vec trainer.  It uses
+numpy and numba only (plus llvmlite, numba's code generator, for a single
+prefetch intrinsic); no Spark, no I/O.  The caller hands it flat int32 token
+ids plus sentence offsets and gets the two weight matrices updated in place.
 
 Semantics follow word2vec.c (Mikolov et al.) and gensim's
 ``word2vec_inner.pyx`` (``sg=1`` / ``sg=0, cbow_mean=1``, ``hs=0``,
@@ -46,7 +47,8 @@ For a centre word ``c`` and a context word ``o``, the input vector is
 ``w_in[o]`` and the positive output row is ``w_out[c]`` ("predict the centre
 from each context row").  This is what word2vec.c's skip-gram loop and
 gensim's ``train_batch_sg`` (``word_index=centre``, ``word2_index=context``)
-do; by symmetry of the window the two directions see the same pairs.
+do; since windows are symmetric, both directions see the same pairs in
+expectation.
 
 CBOW
 ----
@@ -208,20 +210,20 @@ def init_weights(vocab_size: int, dim: int, seed: int) -> tuple[np.ndarray, np.n
 # --------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _lcg_next(state: np.uint64) -> np.uint64:
     """One step of word2vec.c's LCG (wraps modulo 2**64)."""
     return state * _LCG_MUL + _LCG_ADD
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _bucket(x: float, n_buckets: int) -> int:
     """Monotone map of ``x`` in ``[0, 1]`` to a guide-table bucket ``0..n_buckets-1``."""
     k = int(x * n_buckets)
     return k if k < n_buckets else n_buckets - 1
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _build_guide(cdf: np.ndarray, n_buckets: int) -> np.ndarray:
     """Guide table for :func:`_sample_cdf` (Chen & Asau's indexed search).
 
@@ -247,7 +249,7 @@ def _build_guide(cdf: np.ndarray, n_buckets: int) -> np.ndarray:
     return guide
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _sample_cdf(cdf: np.ndarray, guide: np.ndarray, u: float) -> int:
     """First index ``i`` with ``cdf[i] > u`` (``0 <= u < 1 == cdf[-1]``).
 
@@ -268,7 +270,7 @@ def _sample_cdf(cdf: np.ndarray, guide: np.ndarray, u: float) -> int:
     return lo
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _pair_update(
     h: np.ndarray,
     w_out: np.ndarray,
@@ -364,7 +366,7 @@ def _prefetch(typingctx, arr, flat_index):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _prefetch_row(w: np.ndarray, row: int) -> None:
     """Prefetch every cache line of ``w[row]`` (row-major, float32)."""
     dim = w.shape[1]
@@ -376,7 +378,7 @@ def _prefetch_row(w: np.ndarray, row: int) -> None:
     _prefetch(w, base + dim - 1)  # type: ignore[call-arg]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _prepare_centre(
     i: int,
     kept: np.ndarray,
@@ -422,7 +424,7 @@ def _prepare_centre(
     return state
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _train_chunk_impl(
     w_in: np.ndarray,
     w_out: np.ndarray,

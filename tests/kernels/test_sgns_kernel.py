@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -135,19 +137,15 @@ def test_pair_update_is_minus_alpha_times_numerical_gradient(scale: float) -> No
     np.testing.assert_allclose(loss, loss_h(hd), rtol=1e-5)
     # h itself is untouched; -alpha * dL/dh is accumulated into work.
     np.testing.assert_allclose(work, -alpha * _num_grad(loss_h, hd), rtol=1e-4, atol=1e-6)
-    for row, others in ((2, None), (0, 0), (4, 4)):
-        if others is None:  # positive row
 
-            def f(x: np.ndarray) -> float:
-                return _ns_loss(hd, x, [u[0], u[4]])
-        else:
+    def loss_rows(x: np.ndarray, row: int) -> float:
+        """Loss as a function of output row ``row`` (others at their old values)."""
+        rows = {k: (x if k == row else u[k]) for k in (2, 0, 4)}
+        return _ns_loss(hd, rows[2], [rows[0], rows[4]])
 
-            def f(x: np.ndarray, r: int = row) -> float:
-                negs = [x if k == r else u[k] for k in (0, 4)]
-                return _ns_loss(hd, u[2], negs)
-
-        expected = u[row] - alpha * _num_grad(f, u[row].copy())
-        np.testing.assert_allclose(w_out[row], expected, rtol=1e-4, atol=1e-6)
+    for row in (2, 0, 4):  # positive, then the two negatives
+        grad = _num_grad(lambda x, r=row: loss_rows(x, r), u[row].copy())
+        np.testing.assert_allclose(w_out[row], u[row] - alpha * grad, rtol=1e-4, atol=1e-6)
     # rows that are not targets stay bit-identical
     np.testing.assert_array_equal(w_out[[1, 3]], w0[[1, 3]])
     np.testing.assert_array_equal(touch_out, [1, 0, 1, 0, 1])
@@ -235,7 +233,7 @@ def test_cbow_kernel_matches_reference_sgd() -> None:
 # ---------------------------------------------------------------------------
 
 
-def _random_chunk(seed: int = 0) -> tuple[np.ndarray, ...]:
+def _random_chunk(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     rng = np.random.default_rng(seed)
     v = 300
     p = 1.0 / np.arange(1, v + 1)
@@ -487,12 +485,34 @@ def test_invalid_inputs_are_rejected() -> None:
     ids, offsets, keep, cdf, v = _random_chunk()
     w_in, w_out = init_weights(v, 8, seed=0)
     t_in, t_out = _empty_touch(v)
-    args = [w_in, w_out, ids, offsets, keep, cdf, 5, 5, 0.025, 0.025, 0, False, t_in, t_out]
+    good: dict[str, Any] = dict(
+        w_in=w_in,
+        w_out=w_out,
+        ids=ids,
+        offsets=offsets,
+        keep_prob=keep,
+        noise_cdf=cdf,
+        window=5,
+        negative=5,
+        alpha_start=0.025,
+        alpha_end=0.025,
+        seed=0,
+        cbow=False,
+        touch_in=t_in,
+        touch_out=t_out,
+    )
     bad_ids = ids.copy()
-    bad_ids[3] = v
-    with pytest.raises(ValueError):
-        sgns_train_chunk(*args[:2], bad_ids, *args[3:])
-    with pytest.raises(TypeError):
-        sgns_train_chunk(w_in.astype(np.float64), *args[1:])
-    with pytest.raises(ValueError):
-        sgns_train_chunk(*args[:3], offsets[:-1], *args[4:])
+    bad_ids[3] = v  # out of range: would write outside the weights
+    cases: list[tuple[type[Exception], dict[str, Any]]] = [
+        (ValueError, {"ids": bad_ids}),
+        (TypeError, {"w_in": w_in.astype(np.float64)}),
+        (TypeError, {"ids": ids.astype(np.int64)}),
+        (ValueError, {"offsets": offsets[:-1]}),
+        (ValueError, {"keep_prob": keep[:-1]}),
+        (ValueError, {"window": 0}),
+        (ValueError, {"negative": 0}),
+    ]
+    for exc, override in cases:
+        with pytest.raises(exc):
+            sgns_train_chunk(**{**good, **override})
+    sgns_train_chunk(**good)  # and the unmodified arguments are accepted

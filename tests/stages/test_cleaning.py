@@ -6,6 +6,7 @@ import doctest
 import gzip
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +26,7 @@ CORPUS_DIR = Path(
 )
 
 
-def toks(text: str | None, **kw: object) -> list[str]:
+def toks(text: str | None, **kw: Any) -> list[str]:
     """Tokens of a single line under CleanOptions(**kw)."""
     out = clean_tokens(pa.array([text], type=pa.string()), CleanOptions(**kw))
     assert len(out) == 1
@@ -63,18 +64,29 @@ def test_numbers_modes(mode: str, expected: list[str]) -> None:
 
 
 def test_numbers_with_separators_and_alphanumeric_words() -> None:
-    line = "Pi is 3.14, pop. 1,000,000 in the 1980s; mp3 2nd 1.5km v1.2 1984."
+    line = "Pi is 3.14, pop. 1,000,000 in the 1980s; mp3 2nd 1.5km v1.2 1984. 7.x"
     assert toks(line) == [
         "pi", "is", "3.14", "pop", "1,000,000", "in", "the", "1980s",
-        "mp3", "2nd", "1.5", "km", "v", "1.2", "1984",
+        "mp3", "2nd", "1.5km", "v1.2", "1984", "7", "x",
     ]  # fmt: skip
     assert toks(line, numbers="token") == [
         "pi", "is", "<num>", "pop", "<num>", "in", "the", "1980s",
-        "mp3", "2nd", "<num>", "km", "v", "<num>", "<num>",
+        "mp3", "2nd", "1.5km", "v1.2", "<num>", "<num>", "x",
     ]  # fmt: skip
     assert toks(line, numbers="drop") == [
-        "pi", "is", "pop", "in", "the", "1980s", "mp3", "2nd", "km", "v",
+        "pi", "is", "pop", "in", "the", "1980s", "mp3", "2nd", "1.5km", "v1.2", "x",
     ]  # fmt: skip
+
+
+def test_number_separators_are_not_sentence_marks() -> None:
+    assert toks("It is 3.14. Or 1,5!", punctuation="sentence") == [
+        "it", "is", "3.14", ".", "or", "1,5", "!",
+    ]  # fmt: skip
+    assert toks("It is 3.14.", punctuation="sentence", numbers="spell") == [
+        "it", "is", "three", "one", "four", ".",
+    ]  # fmt: skip
+    # Control bytes in the input are junk, never separators.
+    assert toks("3\x014 5\x026") == ["3", "4", "5", "6"]
 
 
 def test_numbers_spell_every_digit_text8_style() -> None:
@@ -328,7 +340,7 @@ def test_text8_ignores_other_options() -> None:
 @pytest.mark.parametrize("preset", ["none", "text8"])
 def test_null_and_empty_lines(preset: str) -> None:
     arr = pa.array(["a b", None, "", "   ", "!!", "x"])
-    out = clean_tokens(arr, CleanOptions(preset=preset))
+    out = clean_tokens(arr, CleanOptions(preset=preset))  # type: ignore[arg-type]
     assert out.to_pylist() == [["a", "b"], [], [], [], [], ["x"]]
     assert out.null_count == 0
     assert out.type == pa.list_(pa.string())
@@ -346,7 +358,10 @@ def test_chunked_and_large_string_inputs() -> None:
     large = pa.array(["Hello, world", None, "Bye 2"], type=pa.large_string())
     out = clean_tokens(large, CleanOptions(numbers="token"))
     assert out.to_pylist() == [["hello", "world"], [], ["bye", "<num>"]]
-    assert out.type == pa.list_(pa.large_string())
+    # Small large_string batches come back as plain list<string>.
+    assert out.type == pa.list_(pa.string())
+    view = clean_tokens(pa.array(["Hi there"]).cast(pa.string_view()), CleanOptions())
+    assert view.to_pylist() == [["hi", "there"]] and view.type == pa.list_(pa.string())
 
 
 def test_batch_equals_row_by_row() -> None:
@@ -422,6 +437,80 @@ def test_long_rows_cut_into_chunks_give_same_tokens(
         monkeypatch.setattr(cleaning, "_CHUNK_BYTES", chunk)
         assert clean_tokens(arr, opts).to_pylist() == reference
         assert clean_tokens(arr.slice(2, 6), opts).to_pylist() == reference[2:8]
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 7])
+def test_large_string_path_gives_same_tokens(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batches over 1 GiB are processed as large_string (64-bit offsets);
+    # lower the threshold to run that path on small data.
+    lines = pa.array(TRICKY_LINES + [" ".join(x for x in TRICKY_LINES if x)], type=pa.string())
+    all_on = CleanOptions(
+        punctuation="sentence", numbers="token", urls="tag", mentions="tag", symbols="keep",
+        stopwords=True, min_token_length=2,
+    )  # fmt: skip
+    for opts in (CleanOptions(), CleanOptions(preset="text8"), all_on):
+        reference = clean_tokens(lines, opts)
+        monkeypatch.setattr(cleaning, "_LARGE_THRESHOLD", 10)
+        monkeypatch.setattr(cleaning, "_CHUNK_BYTES", chunk)
+        out = clean_tokens(lines, opts)
+        monkeypatch.undo()
+        assert out.type == pa.list_(pa.large_string())
+        assert out.to_pylist() == reference.to_pylist()
+        pieces, li, pn = split_pieces(out, 3)
+        assert pieces.to_pylist() == split_pieces(reference, 3)[0].to_pylist()
+
+
+def test_number_separators_never_join_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    arr = pa.array(["a 3", ".5 b", "7,", "8", "9.9 1.2.3,4"], type=pa.string())
+    opts = CleanOptions(punctuation="sentence")
+    expected = [["a", "3"], [".", "5", "b"], ["7"], ["8"], ["9.9", "1.2.3,4"]]
+    assert clean_tokens(arr, opts).to_pylist() == expected
+    # The byte scan works in blocks; tiny blocks must find the same separators.
+    for block in (1, 2, 3):
+        monkeypatch.setattr(cleaning, "_SCAN_BLOCK", block)
+        assert clean_tokens(arr, opts).to_pylist() == expected
+        assert clean_tokens(arr.slice(1), opts).to_pylist() == expected[1:]
+
+
+FUZZ_PIECES = [*"aZé ß.,!?'’-\t\n@#:/0123456789$€©+<>"] + [
+    "http://", "www.", ".com", "\u00a0", "\u00ad", "\ufb01", "\uff11", "\u0663",
+    "\U0001f44d", "\U0001f3fd", "\ufe0f", "\u200d", "\ue001", "\x01", "\x02",
+    "\u0301", "...", "1.5", "1,000", "don't", "#tag", "@me", "a@b.co", "東京",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        CleanOptions(),
+        CleanOptions(preset="text8"),
+        CleanOptions(
+            punctuation="sentence", numbers="token", urls="tag", emails="tag",
+            mentions="tag", hashtags="tag", symbols="keep", stopwords=True, min_token_length=2,
+        ),
+        CleanOptions(numbers="spell", normalize=False, lowercase=False),
+    ],
+)  # fmt: skip
+def test_random_lines_invariants(opts: CleanOptions, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    lines: list[str | None] = [
+        "".join(rng.choice(FUZZ_PIECES, size=rng.integers(0, 40))) for _ in range(150)
+    ]
+    lines.append(None)
+    out = clean_tokens(pa.array(lines, type=pa.string()), opts).to_pylist()
+    # Rows are independent of each other...
+    assert out == [toks(x, **vars(opts)) for x in lines]
+    # ...tokens are never empty, never contain whitespace or internal markers...
+    markers = "\x01\x02\ue001\ue002\ue003\ue004\u00ad\ufe0f"
+    for token in (t for row in out for t in row):
+        assert token and not any(c.isspace() or c in markers for c in token)
+        if opts.preset == "text8":
+            assert token.isascii() and token.isalpha() and token.islower()
+    # ...and cutting one long line into chunks changes nothing.
+    joined = pa.array([" ".join(x for x in lines if x)])
+    reference = clean_tokens(joined, opts).to_pylist()
+    monkeypatch.setattr(cleaning, "_CHUNK_BYTES", 64)
+    assert clean_tokens(joined, opts).to_pylist() == reference
 
 
 def test_options_are_validated() -> None:

@@ -1,0 +1,253 @@
+"""embedpipe against its peers, measured side by side in one run.
+
+    python -m bench.run --corpus ../shared/corpus/wiki17m.txt.gz --out bench/out
+    python -m bench.run --quick --out bench/out-quick      # shipped sample, a few minutes
+
+Measures, with the same settings and on the same machine in one run:
+
+* embedpipe sgns (ingest + vocab + sgns, Spark start included) and glove
+  (ingest + vocab + cooccur + glove);
+* gensim Word2Vec (sg=1, same hyperparameters, workers = cores);
+* Spark MLlib Word2Vec (numPartitions 1, 2, 8; one iteration as in MLlib's default);
+* embedpipe sgns at 1, 2, 4 and 8 partitions (the scaling table and curve).
+
+Every model is scored by embedpipe's evaluator with the same protocol.
+Writes ``OUT/results.json`` and ``OUT/report.md`` (+ ``OUT/scaling.png``) and
+prints the table. Ratios are against gensim in the same run, because absolute
+times drift on shared machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "wiki17m.txt.gz"
+SAMPLE = REPO / "embedpipe" / "data" / "demo" / "wiki_sample.txt.gz"
+
+# The settings of the product's skip-gram bar (README, issue "skip-gram").
+SGNS = {"dim": 100, "window": 5, "negative": 5, "sample": 1e-4, "epochs": 5, "alpha": 0.025, "min_count": 5}
+GLOVE = {"dim": 100, "window": 10, "x_max": 10, "epochs": 20}
+
+
+def measure(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in a fresh process and return its JSON result."""
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.child", name, json.dumps(args)],
+        capture_output=True, text=True, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:], "seconds": time.perf_counter() - t0}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def text8_sample(out_dir: Path) -> Path:
+    """The shipped sample in text8 form, so every tool reads identical tokens."""
+    import pyarrow as pa
+
+    from embedpipe.cleaning import CleanOptions, clean_tokens
+
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    tokens = clean_tokens(pa.array(lines), CleanOptions(preset="text8"))
+    path = out_dir / "sample_text8.txt"
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in tokens.to_pylist():
+            if row:
+                fh.write(" ".join(row) + "\n")
+    return path
+
+
+def embedpipe_overrides(corpus: Path, out: Path, stages: list[str], partitions: int, quick: bool) -> list[str]:
+    s, g = SGNS, GLOVE
+    items = [
+        f"input.path={corpus}", f"output.path={out}", "clean.preset=text8", f"stages=[{','.join(stages)}]",
+        f"spark.partitions={partitions}", "spark.master=local[2]", "spark.driver_memory=12g",
+        f"vocab.min_count={s['min_count']}",
+        f"sgns.dim={s['dim']}", f"sgns.window={s['window']}", f"sgns.negative={s['negative']}",
+        f"sgns.sample={s['sample']}", f"sgns.epochs={s['epochs']}", f"sgns.alpha={s['alpha']}",
+        f"glove.dim={g['dim']}", f"glove.window={g['window']}", f"glove.x_max={g['x_max']}",
+        f"glove.epochs={g['epochs']}",
+    ]  # fmt: skip
+    if quick:
+        items += ["sgns.epochs=2", "glove.epochs=3", "sgns.sample=0.001"]
+    return items
+
+
+def scores_of(result: dict[str, Any], model: str | None = None) -> dict[str, Any]:
+    if "scores" in result:
+        return result["scores"]
+    for st in result.get("summary", {}).get("stages", []):
+        if st["stage"] == "evaluate":
+            return st["stats"]["results"][model]
+    return {}
+
+
+def stage_seconds(result: dict[str, Any], *names: str) -> float:
+    return sum(st["seconds"] for st in result.get("summary", {}).get("stages", []) if st["stage"] in names)
+
+
+def row(name: str, result: dict[str, Any], seconds: float, words: float, model: str | None = None) -> dict[str, Any]:
+    sc = scores_of(result, model)
+    return {
+        "name": name,
+        "seconds": round(seconds, 1),
+        "words_per_s": round(words / seconds) if seconds else None,
+        "peak_rss_mb": result.get("peak_rss_mb"),
+        "analogy": sc.get("google_analogy", {}).get("accuracy"),
+        "wordsim353": sc.get("wordsim353", {}).get("spearman"),
+        "simlex999": sc.get("simlex999", {}).get("spearman"),
+        "error": result.get("error"),
+    }
+
+
+def fmt(v: Any, spec: str) -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def table(rows: list[dict[str, Any]], base: dict[str, Any] | None) -> str:
+    lines = [
+        "| run | wall s | words/s | peak MB | analogy | WS-353 | SL-999 | time vs gensim | analogy − gensim |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = r["seconds"] / base["seconds"] if base and base.get("seconds") and r["seconds"] else None
+        dq = r["analogy"] - base["analogy"] if base and r["analogy"] is not None and base.get("analogy") is not None else None
+        lines.append(
+            f"| {r['name']} | {fmt(r['seconds'], '.1f')} | {fmt(r['words_per_s'], ',')} | {fmt(r['peak_rss_mb'], '.0f')} "
+            f"| {fmt(r['analogy'], '.3f')} | {fmt(r['wordsim353'], '.3f')} | {fmt(r['simlex999'], '.3f')} "
+            f"| {fmt(ratio, '.2f')}× | {fmt(dq, '+.3f')} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_scaling(rows: list[dict[str, Any]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    parts = [r["partitions"] for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a1.plot(parts, [r["seconds"] for r in rows], "o-")
+    a1.set_xlabel("partitions")
+    a1.set_ylabel("wall time (s)")
+    a1.set_xscale("log", base=2)
+    for key, label in (("analogy", "analogy"), ("wordsim353", "WordSim-353"), ("simlex999", "SimLex-999")):
+        a2.plot(parts, [r[key] for r in rows], "o-", label=label)
+    a2.set_xlabel("partitions")
+    a2.set_ylabel("score")
+    a2.set_xscale("log", base=2)
+    a2.legend()
+    fig.suptitle("embedpipe sgns: time and quality against partitions")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="text8-style corpus (default wiki17m)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    ap.add_argument("--quick", action="store_true", help="shipped sample, fewer epochs: a smoke run")
+    ap.add_argument(
+        "--only", default="sgns,glove,gensim,mllib,scaling", help="comma list of: sgns,glove,gensim,mllib,scaling"
+    )
+    ap.add_argument("--mllib-partitions", default="1,2,8")
+    ap.add_argument("--scaling-partitions", default="1,2,4,8")
+    args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="embedpipe-bench-"))
+    corpus = text8_sample(work) if args.quick else args.corpus.resolve()
+    if not corpus.exists():
+        print(f"bench: corpus {corpus} not found; pass --corpus", file=sys.stderr)
+        return 2
+    cores = os.cpu_count() or 1
+    params = dict(SGNS, **({"epochs": 2, "sample": 1e-3} if args.quick else {}))
+    conf = str(REPO / "conf" / "demo.yaml")
+    results: dict[str, Any] = {"corpus": str(corpus), "cores": cores, "quick": args.quick, "params": params, "runs": {}}
+    rows: list[dict[str, Any]] = []
+    base: dict[str, Any] | None = None
+
+    def log(msg: str) -> None:
+        print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    if "gensim" in only:
+        log("gensim Word2Vec sg=1")
+        r = measure("gensim_sgns", {"corpus": str(corpus), "params": params, "workers": cores})
+        results["runs"]["gensim"] = r
+        base = row(f"gensim sg, {cores} workers", r, r.get("seconds", 0), r.get("words", 0) * params["epochs"])
+        rows.append(base)
+    if "sgns" in only:
+        log("embedpipe ingest+vocab+sgns, 2 partitions")
+        over = embedpipe_overrides(corpus, work / "sgns", ["ingest", "vocab", "sgns", "evaluate"], 2, args.quick)
+        r = measure("embedpipe", {"conf": conf, "overrides": over + ["eval.models=[sgns]"]})
+        results["runs"]["embedpipe_sgns"] = r
+        wall = r.get("seconds", 0) - stage_seconds(r, "evaluate")
+        words = next((s["words"] for s in r.get("summary", {}).get("stages", []) if s["stage"] == "sgns"), 0)
+        rows.append(row("embedpipe sgns (ingest+vocab+sgns, Spark start incl.)", r, wall, words, "sgns"))
+    if "glove" in only:
+        log("embedpipe ingest+vocab+cooccur+glove, 2 partitions")
+        over = embedpipe_overrides(corpus, work / "glove", ["ingest", "vocab", "cooccur", "glove", "evaluate"], 2, args.quick)
+        r = measure("embedpipe", {"conf": conf, "overrides": over + ["eval.models=[glove]"]})
+        results["runs"]["embedpipe_glove"] = r
+        glove_row = row("embedpipe glove (all stages, Spark start incl.)", r, r.get("seconds", 0) - stage_seconds(r, "evaluate"), 0, "glove")
+        glove_row["glove_stage_s"] = stage_seconds(r, "glove")
+        glove_row["cooccur_stage_s"] = stage_seconds(r, "cooccur")
+        rows.append(glove_row)
+    if "mllib" in only:
+        for p in [int(x) for x in args.mllib_partitions.split(",")]:
+            log(f"Spark MLlib Word2Vec numPartitions={p}")
+            r = measure("mllib_word2vec", {"corpus": str(corpus), "params": params, "partitions": p})
+            results["runs"][f"mllib_{p}"] = r
+            rows.append(row(f"MLlib Word2Vec, numPartitions={p}, 1 iteration", r, r.get("seconds", 0), r.get("words", 0)))
+    scaling: list[dict[str, Any]] = []
+    if "scaling" in only:
+        for p in [int(x) for x in args.scaling_partitions.split(",")]:
+            log(f"embedpipe sgns scaling, {p} partitions")
+            over = embedpipe_overrides(corpus, work / f"scale{p}", ["ingest", "vocab", "sgns", "evaluate"], p, args.quick)
+            r = measure("embedpipe", {"conf": conf, "overrides": over + ["eval.models=[sgns]"]})
+            results["runs"][f"scaling_{p}"] = r
+            s_row = row(f"embedpipe sgns, {p} partitions", r, stage_seconds(r, "sgns"), 0, "sgns")
+            s_row["partitions"] = p
+            scaling.append(s_row)
+    results["table"] = rows
+    results["scaling"] = scaling
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    md = [
+        "# embedpipe benchmark",
+        "",
+        f"Corpus `{corpus.name}`, {cores} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+        f"Settings: {params}. Command: `python -m bench.run {' '.join(argv or sys.argv[1:])}`.",
+        "",
+        table(rows, base),
+    ]
+    if scaling:
+        md += ["", "## embedpipe sgns against partitions (stage time only)", "", table(scaling, base)]
+        if plot_scaling(scaling, args.out / "scaling.png"):
+            md += ["", "![scaling](scaling.png)"]
+    (args.out / "report.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    errors = [r["name"] for r in rows + scaling if r.get("error")]
+    if errors:
+        print(f"\nbench: these runs failed: {errors} (see results.json)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The cooccur stage equals a brute-force count and respects its memory bound."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from embedpipe import cooccur, ingest, tables, vocab
+from embedpipe.config import build_config
+
+
+def brute_force(pieces: list[list[int]], window: int, harmonic: bool) -> dict[tuple[int, int], float]:
+    """GloVe's symmetric counting, one pair at a time."""
+    x: dict[tuple[int, int], float] = defaultdict(float)
+    for ids in pieces:
+        for q in range(len(ids)):
+            for d in range(1, window + 1):
+                p = q - d
+                if p < 0:
+                    break
+                w = 1.0 / d if harmonic else 1.0
+                x[ids[p], ids[q]] += w
+                x[ids[q], ids[p]] += w
+    return dict(x)
+
+
+def run_stages(spark, tmp_path, text_path, *, window, weighting="harmonic", memory_mb=64, max_len=10_000, min_count=1):
+    cfg = build_config(
+        {
+            "input": {"path": str(text_path), "max_sentence_length": max_len},
+            "output": {"path": str(tmp_path / "out")},
+            "clean": {"preset": "none"},
+            "vocab": {"min_count": min_count},
+            "glove": {"window": window},
+            "cooccur": {"weighting": weighting, "memory_mb": memory_mb, "shards": 3},
+            "spark": {"partitions": 2},
+        }
+    )
+    ingest.run(spark, cfg)
+    vocab.run(spark, cfg)
+    result = cooccur.run(spark, cfg)
+    return cfg, result
+
+
+def corpus_pieces(spark, cfg) -> list[list[int]]:
+    return [list(r["ids"]) for r in tables.read(spark, cfg.output.path, "corpus").collect()]
+
+
+def table_dict(spark, cfg) -> dict[tuple[int, int], float]:
+    rows = tables.read(spark, cfg.output.path, "cooccurrence").collect()
+    assert all(r["shard"] == r["i"] % 3 for r in rows), "shard = i mod cooccur.shards"
+    keys = [(r["i"], r["j"]) for r in rows]
+    assert len(keys) == len(set(keys)), "one row per (i, j)"
+    return {(r["i"], r["j"]): r["x"] for r in rows}
+
+
+def assert_same(got, want):
+    assert got.keys() == want.keys()
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, rel=1e-6), k
+
+
+@pytest.mark.parametrize(("weighting", "window"), [("harmonic", 3), ("uniform", 2)])
+def test_table_equals_brute_force_and_windows_stop_at_sentence_breaks(spark, tmp_path, write_text, weighting, window):
+    text = "a b c a b\nc c a\nb a d e a\n\nd d d a b c\n"
+    cfg, result = run_stages(spark, tmp_path, write_text("c.txt", text), window=window, weighting=weighting)
+    pieces = corpus_pieces(spark, cfg)
+    assert len(pieces) == 4
+    want = brute_force(pieces, window, weighting == "harmonic")
+    assert_same(table_dict(spark, cfg), want)
+    # Across the break between line 1 and 2 no pair exists: brute force over
+    # the joined stream would have more weight.
+    joined = brute_force([sum(pieces, [])], window, weighting == "harmonic")
+    assert sum(joined.values()) > sum(want.values())
+    assert result.stats["nnz"] == len(want)
+    assert result.stats["total_weight"] == pytest.approx(sum(want.values()))
+    meta = tables.latest_metadata(spark, cfg.output.path, "cooccurrence")
+    assert meta["stats"]["nnz"] == len(want)
+    assert meta["stats"]["memory_mb_per_task"] == 64
+
+
+def test_piece_boundaries_of_long_lines_are_sentence_breaks(spark, tmp_path, write_text):
+    line = " ".join("abcdefg"[i % 7] for i in range(40))
+    cfg, _ = run_stages(spark, tmp_path, write_text("long.txt", line), window=4, max_len=15)
+    pieces = corpus_pieces(spark, cfg)
+    assert sorted(len(p) for p in pieces) == [10, 15, 15]
+    assert_same(table_dict(spark, cfg), brute_force(pieces, 4, True))
+
+
+def test_a_matrix_larger_than_the_task_memory_is_flushed_not_grown(spark, tmp_path, write_text):
+    rng = np.random.default_rng(7)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = ["".join(rng.choice(letters, 3)) for _ in range(3000)]
+    lines = [" ".join(rng.choice(words, 400)) for _ in range(100)]  # 40k tokens, ~600k distinct pairs
+    cfg, result = run_stages(spark, tmp_path, write_text("big.txt", "\n".join(lines)), window=10, memory_mb=1)
+    pieces = corpus_pieces(spark, cfg)
+    want = brute_force(pieces, 10, True)
+    assert len(want) * 16 > 2 * 1024 * 1024, "the matrix must exceed the 1 MB budget for this test to mean anything"
+    assert result.stats["nnz"] == len(want)
+    assert result.stats["total_weight"] == pytest.approx(sum(want.values()), rel=1e-9)

@@ -1,0 +1,128 @@
+"""GloVe and skip-gram stages: cost goes down, runs repeat, divergence stops, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedpipe import cooccur, glove, ingest, sgns, tables, vocab
+from embedpipe.averaging import DivergenceError
+from embedpipe.config import build_config
+from embedpipe.vectors import read_vectors
+
+# Two topics that never share a line: their words must end up apart.
+ANIMALS = "cat dog horse cow sheep goat pig duck".split()
+COLORS = "red blue green yellow purple orange black white".split()
+
+
+@pytest.fixture(scope="module")
+def topic_corpus(tmp_path_factory):
+    rng = np.random.default_rng(3)
+    lines = []
+    for k in range(600):
+        topic = ANIMALS if k % 2 else COLORS
+        lines.append(" ".join(rng.choice(topic, 12)))
+    path = tmp_path_factory.mktemp("corpus") / "topics.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def make_cfg(out, corpus, **over):
+    raw = {
+        "input": {"path": str(corpus)},
+        "output": {"path": str(out)},
+        "clean": {"preset": "text8"},
+        "vocab": {"min_count": 1},
+        "spark": {"partitions": 2},
+        "glove": {"dim": 10, "window": 4, "x_max": 10, "epochs": 6, "seed": 3},
+        "sgns": {"dim": 10, "window": 3, "negative": 3, "sample": 0, "epochs": 3, "sync_rounds": 2, "seed": 3},
+    }
+    for section, values in over.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    return build_config(raw)
+
+
+@pytest.fixture(scope="module")
+def prepared(spark, tmp_path_factory, topic_corpus):
+    """ingest + vocab + cooccur once; trainers write their own vectors."""
+    out = tmp_path_factory.mktemp("run")
+    cfg = make_cfg(out, topic_corpus)
+    ingest.run(spark, cfg)
+    vocab.run(spark, cfg)
+    cooccur.run(spark, cfg)
+    return out
+
+
+def topic_margin(vec) -> float:
+    m = vec.matrix / np.linalg.norm(vec.matrix, axis=1, keepdims=True)
+    idx = {w: i for i, w in enumerate(vec.words)}
+    a = m[[idx[w] for w in ANIMALS]]
+    c = m[[idx[w] for w in COLORS]]
+    within = (np.mean(a @ a.T) + np.mean(c @ c.T)) / 2
+    across = np.mean(a @ c.T)
+    return float(within - across)
+
+
+def test_glove_cost_decreases_and_topics_separate(spark, prepared, topic_corpus):
+    cfg = make_cfg(prepared, topic_corpus)
+    result = glove.run(spark, cfg)
+    costs = result.stats["costs"]
+    assert len(costs) == 6
+    assert costs[-1] < 0.6 * costs[0]
+    assert all(b <= a * 1.001 for a, b in zip(costs, costs[1:]))
+    vec = read_vectors(spark, str(prepared), "glove")
+    assert vec.dim == 10 and len(vec.words) == 16
+    assert topic_margin(vec) > 0.3
+    assert vec.metadata["costs"] == costs
+
+
+def test_glove_same_seed_same_vectors(spark, prepared, topic_corpus):
+    cfg = make_cfg(prepared, topic_corpus, glove={"epochs": 2})
+    glove.run(spark, cfg)
+    first = read_vectors(spark, str(prepared), "glove").matrix
+    glove.run(spark, cfg)
+    np.testing.assert_array_equal(read_vectors(spark, str(prepared), "glove").matrix, first)
+    glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 2, "seed": 4}))
+    assert not np.array_equal(read_vectors(spark, str(prepared), "glove").matrix, first)
+
+
+def test_glove_divergence_stops_with_advice_and_keeps_the_vectors(spark, prepared, topic_corpus):
+    glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 1}))
+    version = tables.current_version(spark, str(prepared), "vectors")
+    bad = make_cfg(prepared, topic_corpus, glove={"learning_rate": 1e30, "grad_clip": 1e30, "epochs": 3})
+    with pytest.raises(DivergenceError, match=r"glove training diverged in epoch 1.*Lower glove\.learning_rate"):
+        glove.run(spark, bad)
+    assert tables.current_version(spark, str(prepared), "vectors") == version
+
+
+def test_glove_resumed_run_ends_where_an_uninterrupted_one_does(spark, prepared, topic_corpus):
+    glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 4}))
+    uninterrupted = read_vectors(spark, str(prepared), "glove").matrix
+    # A run "killed" after epoch 2 leaves its epoch-2 checkpoint behind...
+    glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 2}))
+    # ...and --resume trains epochs 3 and 4 from it.
+    result = glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 4}), resume=True)
+    assert len(result.stats["costs"]) == 4
+    np.testing.assert_array_equal(read_vectors(spark, str(prepared), "glove").matrix, uninterrupted)
+
+
+def test_sgns_loss_decreases_topics_separate_and_runs_repeat(spark, prepared, topic_corpus):
+    cfg = make_cfg(prepared, topic_corpus)
+    result = sgns.run(spark, cfg)
+    losses = result.stats["losses"]
+    assert losses[-1] < losses[0]
+    first = read_vectors(spark, str(prepared), "sgns")
+    assert topic_margin(first) > 0.3
+    sgns.run(spark, cfg)
+    np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, first.matrix)
+
+
+def test_cbow_trains(spark, prepared, topic_corpus):
+    result = sgns.run(spark, make_cfg(prepared, topic_corpus, sgns={"architecture": "cbow", "epochs": 4}))
+    assert result.stats["losses"][-1] < result.stats["losses"][0]
+    assert topic_margin(read_vectors(spark, str(prepared), "sgns")) > 0.3
+
+
+def test_model_memory_is_checked_before_training(spark, prepared, topic_corpus):
+    with pytest.raises(MemoryError, match=r"raise vocab\.min_count.*sgns\.max_model_mb"):
+        sgns.run(spark, make_cfg(prepared, topic_corpus, sgns={"dim": 10_000, "max_model_mb": 1}))
