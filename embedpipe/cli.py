@@ -61,17 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
         return p
 
-    p = add("run", "run the configured stages in order")
+    p = add("run", "run the configured stages in order (up-to-date stages are skipped)")
     p.add_argument("--resume", action="store_true", help="training stages continue from their last checkpoint")
+    p.add_argument("--force", action="store_true", help="recompute stages even when they are up to date")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     for stage in ("ingest", "vocab", "cooccur"):
-        add(stage, f"run the {stage} stage")
+        p = add(stage, f"run the {stage} stage")
+        p.add_argument("--force", action="store_true", help="recompute even when up to date")
     for stage in ("glove", "sgns"):
         p = add(stage, f"train {stage} vectors")
         p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+        p.add_argument("--force", action="store_true", help="recompute even when up to date")
     p = add("evaluate", "score vectors on WordSim-353, SimLex-999 and the Google analogies")
     p.add_argument("--model", action="append", choices=["glove", "sgns"], help="only this model (repeatable)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON on stdout")
+    p.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="also write DIR/projection.png (PCA of word groups) and DIR/benchmarks.png "
+        "(needs pip install embedpipe[plot])",
+    )
     p = add("export", "write vectors for gensim / GloVe tools")
     p.add_argument("--model", choices=["glove", "sgns"], help="model to export (default export.model)")
     p.add_argument(
@@ -148,25 +157,35 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         from embedpipe.evaluate import format_table
         from embedpipe.pipeline import run_pipeline
 
-        summary = run_pipeline(spark, cfg, resume=args.resume)
+        summary = run_pipeline(spark, cfg, resume=args.resume, force=args.force)
         if args.json:
             print(json.dumps(summary, indent=2, default=str))
         else:
             _print_summary(summary)
             for st in summary["stages"]:
                 if st["stage"] == "evaluate":
-                    print(format_table(st["stats"]["results"]))
+                    if st["skipped"]:
+                        from embedpipe.evaluate import results_from_table
+
+                        print(format_table(results_from_table(spark, cfg)))
+                    else:
+                        print(format_table(st["stats"]["results"]))
         return 0
     if cmd in STAGES and cmd not in ("evaluate", "export"):
-        from embedpipe.pipeline import stage_runner
+        from embedpipe.pipeline import run_stage
 
-        result = stage_runner(cmd, resume=getattr(args, "resume", False))(spark, cfg)
+        result = run_stage(spark, cfg, cmd, resume=getattr(args, "resume", False), force=args.force)
         print(json.dumps(result.to_dict(), default=str))
         return 0
     if cmd == "evaluate":
         from embedpipe import evaluate
+        from embedpipe.plots import PlotDependencyError
 
-        result = evaluate.run(spark, cfg, models=args.model)
+        try:
+            result = evaluate.run(spark, cfg, models=args.model, plot_dir=args.plot)
+        except PlotDependencyError as e:
+            print(f"embedpipe: error: {e}", file=sys.stderr)
+            return 2
         scores = result.stats["results"]
         if args.json:
             print(json.dumps(scores, indent=2))
@@ -197,6 +216,9 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
 def _print_summary(summary: dict[str, object]) -> None:
     print(f"\nrun {summary['run_id']} -> {summary['output']} ({summary['seconds']} s)")
     for st in summary["stages"]:  # type: ignore[attr-defined]
+        if st["skipped"]:
+            print(f"  {st['stage']:<9}  up to date, skipped (--force recomputes)")
+            continue
         print(f"  {st['stage']:<9} {st['seconds']:>8.1f} s  rows {st['rows']:>10}  words/s {st['words_per_second']:>12,.0f}")
     print()
 

@@ -1,14 +1,26 @@
-"""Run the configured stages in order and write a run summary.
+"""Run stages in order, skip the ones that are up to date, write a run summary.
 
 ``embedpipe run conf/demo.yaml`` runs ``stages`` (ingest → vocab → cooccur →
 glove → sgns → evaluate by default). Each stage reads the tables the previous
-ones wrote, so any stage can also be re-run alone. The summary (each stage's
-wall time, rows, words/s and statistics) is printed and written as JSON to
+ones wrote, so any stage can also be re-run alone.
+
+Idempotent re-runs: after a stage succeeds, a row goes into the ``_stages``
+Delta table with the stage's *fingerprint* (a hash of the config keys it
+reads and the versions of its input tables, or the size and modification
+time of local input files) and the versions of the tables it wrote. A stage
+whose fingerprint and output versions still match is skipped, and says so;
+``--force`` recomputes it. Because every output is one atomic Delta commit,
+a stage killed half-way has no record and simply runs again (training
+stages continue from their checkpoint with ``--resume``).
+
+The summary (each stage's wall time, rows, words/s, statistics and output
+table versions) is printed and written as JSON to
 ``<output.path>/_runs/<run_id>.json``.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import logging
 import os
@@ -17,12 +29,35 @@ from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import SparkSession
+from pyspark.sql import types as T
 
-from embedpipe import cooccur, evaluate, export, glove, ingest, sgns, vocab
+from embedpipe import cooccur, evaluate, export, glove, ingest, sgns, tables, vocab
 from embedpipe.config import PipelineConfig
 from embedpipe.stage import StageResult, new_run_id
+from embedpipe.vectors import fingerprint
 
 log = logging.getLogger(__name__)
+
+# stage -> (config keys it reads, tables it reads, tables it writes)
+STAGE_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "ingest": (("input", "clean", "spark.partitions"), (), ("tokens",)),
+    "vocab": (("vocab", "sgns.sample"), ("tokens",), ("vocab", "corpus")),
+    "cooccur": (("cooccur", "glove.window", "spark.partitions"), ("vocab", "corpus"), ("cooccurrence",)),
+    "glove": (("glove", "spark.partitions"), ("vocab", "cooccurrence"), ("vectors",)),
+    "sgns": (("sgns", "spark.partitions"), ("vocab", "corpus"), ("vectors",)),
+    "evaluate": (("eval",), ("vectors",), ("evaluation",)),
+    "export": (("export",), ("vectors",), ()),
+}
+LEDGER = "_stages"
+LEDGER_SCHEMA = T.StructType(
+    [
+        T.StructField("stage", T.StringType(), False),
+        T.StructField("fingerprint", T.StringType(), False),
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("outputs", T.StringType(), False),  # JSON {table: version}
+        T.StructField("finished_at", T.TimestampType(), False),
+    ]
+)
 
 
 def stage_runner(name: str, *, resume: bool = False) -> Callable[[SparkSession, PipelineConfig], StageResult]:
@@ -39,16 +74,89 @@ def stage_runner(name: str, *, resume: bool = False) -> Callable[[SparkSession, 
     return runners[name]
 
 
-def run_pipeline(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> dict[str, Any]:
+def _config_value(cfg: PipelineConfig, key: str) -> Any:
+    d: Any = cfg.to_dict()
+    for part in key.split("."):
+        d = d[part]
+    return d
+
+
+def _input_files_signature(cfg: PipelineConfig) -> list[Any]:
+    """Size and mtime of local input files: a changed corpus re-runs ingest."""
+    path = cfg.input.path
+    if "://" in path and not path.startswith("file://"):
+        return [path]
+    try:
+        files = ingest.list_local_files(path) if cfg.input.format in ("text", "jsonl") else []
+    except ingest.InputError:
+        return [path, "missing"]
+    if not files:  # a table folder: its Delta log / parquet files
+        local = path[len("file://"):] if path.startswith("file://") else path
+        files = sorted(os.path.join(r, f) for r, _, fs in os.walk(local) for f in fs)
+    return [(f, os.path.getsize(f), int(os.path.getmtime(f))) for f in files]
+
+
+def stage_fingerprint(spark: SparkSession, cfg: PipelineConfig, name: str) -> str:
+    keys, inputs, _ = STAGE_IO[name]
+    parts: list[Any] = [name, [(k, _config_value(cfg, k)) for k in keys]]
+    parts.append([(t, tables.current_version(spark, cfg.output.path, t)) for t in inputs])
+    if name == "ingest":
+        parts.append(_input_files_signature(cfg))
+    return fingerprint(*parts)
+
+
+def _output_versions(spark: SparkSession, cfg: PipelineConfig, name: str) -> dict[str, int | None]:
+    return {t: tables.current_version(spark, cfg.output.path, t) for t in STAGE_IO[name][2]}
+
+
+def is_up_to_date(spark: SparkSession, cfg: PipelineConfig, name: str, fp: str) -> bool:
+    """The last successful run of ``name`` had this fingerprint and its outputs are unchanged."""
+    if name == "export" or not tables.exists(spark, tables.table_path(cfg.output.path, LEDGER)):
+        return False
+    rows = (
+        spark.read.format("delta")
+        .load(tables.table_path(cfg.output.path, LEDGER))
+        .filter(f"stage = '{name}'")
+        .orderBy("finished_at", ascending=False)
+        .limit(1)
+        .collect()
+    )
+    if not rows or rows[0]["fingerprint"] != fp:
+        return False
+    return json.loads(rows[0]["outputs"]) == {k: v for k, v in _output_versions(spark, cfg, name).items()}
+
+
+def _record(spark: SparkSession, cfg: PipelineConfig, name: str, fp: str, run_id: str) -> None:
+    row = (name, fp, run_id, json.dumps(_output_versions(spark, cfg, name)), _dt.datetime.now(_dt.UTC))
+    spark.createDataFrame([row], LEDGER_SCHEMA).write.format("delta").mode("append").save(
+        tables.table_path(cfg.output.path, LEDGER)
+    )
+
+
+def run_stage(
+    spark: SparkSession, cfg: PipelineConfig, name: str, *, resume: bool = False, force: bool = False
+) -> StageResult:
+    """Run one stage unless it is up to date (``force`` recomputes it)."""
+    fp = stage_fingerprint(spark, cfg, name)
+    if not force and is_up_to_date(spark, cfg, name, fp):
+        log.info("stage %s: up to date (fingerprint %s), skipped; use --force to recompute", name, fp)
+        return StageResult(name, "", 0.0, skipped=True, stats={"fingerprint": fp})
+    log.info("stage %s: starting", name)
+    result = stage_runner(name, resume=resume)(spark, cfg)
+    if name != "export":
+        _record(spark, cfg, name, fp, result.run_id)
+    result.stats.setdefault("output_versions", _output_versions(spark, cfg, name))
+    log.info("stage %s: done in %.1f s", name, result.seconds)
+    return result
+
+
+def run_pipeline(
+    spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False, force: bool = False
+) -> dict[str, Any]:
     """Run ``cfg.stages`` in order; return the run summary."""
     run_id = new_run_id()
     t0 = time.perf_counter()
-    results: list[StageResult] = []
-    for name in cfg.stages:
-        log.info("stage %s: starting", name)
-        result = stage_runner(name, resume=resume)(spark, cfg)
-        log.info("stage %s: done in %.1f s", name, result.seconds)
-        results.append(result)
+    results = [run_stage(spark, cfg, name, resume=resume, force=force) for name in cfg.stages]
     summary = {
         "run_id": run_id,
         "output": cfg.output.path,

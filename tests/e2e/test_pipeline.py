@@ -160,3 +160,15 @@ def test_pipeline_on_two_executor_jvms(tmp_path):
     assert stages["vocab"]["rows"] > 500
     assert stages["cooccur"]["rows"] > 10_000
     assert set(stages["evaluate"]["stats"]["results"]) == {"glove", "sgns"}
+
+
+def test_a_second_identical_run_skips_every_stage_and_a_changed_key_reruns_only_its_stages(spark, demo_run):
+    cfg, first = demo_run
+    again = run_pipeline(spark, cfg)
+    assert all(s["skipped"] for s in again["stages"])
+    assert again["seconds"] < first["seconds"] / 4
+    changed = load_config(DEMO, [f"output.path={cfg.output.path}", "sgns.epochs=1", "stages=[vocab,sgns,evaluate]"])
+    rerun = {s["stage"]: s["skipped"] for s in run_pipeline(spark, changed)["stages"]}
+    assert rerun == {"vocab": True, "sgns": False, "evaluate": False}
+    forced = run_pipeline(spark, changed, force=True)
+    assert not any(s["skipped"] for s in forced["stages"])
