@@ -115,6 +115,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from embedpipe.averaging import DivergenceError
     from embedpipe.glove import ModelTooLargeError as GloveTooLarge
     from embedpipe.ingest import InputError
+    from embedpipe.plots import PlotDependencyError
     from embedpipe.scoring import UnknownWordError
     from embedpipe.sgns import ModelTooLargeError as SgnsTooLarge
     from embedpipe.tables import TableError
@@ -129,6 +130,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         GloveTooLarge,
         SgnsTooLarge,
         UnknownWordError,
+        PlotDependencyError,
     )
 
 

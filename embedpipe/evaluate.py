@@ -149,8 +149,7 @@ class SparkAnalogySearch:
         self.jobs += 1
         self.blocks += n_blocks
         log.info(
-            "analogy search on Spark: %d questions in %d blocks of %d over %d candidates, "
-            "%d tasks, %.1f s",
+            "analogy search on Spark: %d questions in %d blocks of %d over %d candidates, %d tasks, %.1f s",
             n,
             n_blocks,
             block,
@@ -263,18 +262,14 @@ def score_models(
     return results, run_ids
 
 
-def evaluation_rows(
-    results: dict[str, dict[str, dict[str, Any]]], run_ids: dict[str, str]
-) -> list[tuple[Any, ...]]:
+def evaluation_rows(results: dict[str, dict[str, dict[str, Any]]], run_ids: dict[str, str]) -> list[tuple[Any, ...]]:
     rows = []
     for model, benches in results.items():
         for bench, r in benches.items():
             metrics = SIMILARITY_METRICS if "spearman" in r else ANALOGY_METRICS
             for metric in metrics:
                 v = r.get(metric)
-                rows.append(
-                    (run_ids[model], model, bench, metric, _num(v), _num(r.get("coverage")))
-                )
+                rows.append((run_ids[model], model, bench, metric, _num(v), _num(r.get("coverage"))))
     return rows
 
 
@@ -293,9 +288,7 @@ def format_table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
         for bench, r in benches.items():
             if "spearman" in r:
                 cov = _coverage(r, "pairs", "pairs_total")
-                lines.append(
-                    f"{model:<7} {bench:<16} {'spearman':<17} {_fmt(r['spearman'])}  {cov:>17}"
-                )
+                lines.append(f"{model:<7} {bench:<16} {'spearman':<17} {_fmt(r['spearman'])}  {cov:>17}")
             else:
                 cov = _coverage(r, "answered", "total")
                 for metric in ANALOGY_METRICS:
@@ -334,9 +327,7 @@ def results_from_table(spark: SparkSession, cfg: PipelineConfig) -> dict[str, di
 
 
 def _fmt(v: Any) -> str:
-    return (
-        "    n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):7.3f}"
-    )
+    return "    n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):7.3f}"
 
 
 def json_summary(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -345,9 +336,7 @@ def json_summary(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any
     for model, benches in results.items():
         out[model] = {}
         for bench, r in benches.items():
-            out[model][bench] = {
-                k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()
-            }
+            out[model][bench] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
     return out
 
 
@@ -402,9 +391,7 @@ def write_plots(
 
     os.makedirs(plot_dir, exist_ok=True)
     paths = [
-        plots.plot_projection(
-            picked, plots.DEFAULT_GROUPS, os.path.join(plot_dir, "projection.png")
-        ),
+        plots.plot_projection(picked, plots.DEFAULT_GROUPS, os.path.join(plot_dir, "projection.png")),
         plots.plot_benchmarks(results, os.path.join(plot_dir, "benchmarks.png")),
     ]
     for p in paths:

@@ -36,7 +36,14 @@ from embedpipe.kernels.similarity import (
     top_k,
 )
 
-__all__ = ["AnalogyFn", "UnknownWordError", "analogy", "local_analogy_predictions", "neighbors", "score_vectors"]
+__all__ = [
+    "AnalogyFn",
+    "UnknownWordError",
+    "analogy",
+    "local_analogy_predictions",
+    "neighbors",
+    "score_vectors",
+]
 
 #: ``(unit, a, b, c, block) -> (pred_3cosadd, pred_3cosmul)``: the analogy search
 #: used by :func:`score_vectors` (``unit`` is the unit-normalised restricted
