@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         print(r["error"], file=sys.stderr)
         return 1
     report["embedpipe_wall_s"] = round(time.perf_counter() - t0, 1)
-    report["stages"] = {s["stage"]: {"seconds": s["seconds"], "rows": s["rows"], "stats": s["stats"]} for s in r["summary"]["stages"]}
+    report["stages"] = {
+        s["stage"]: {"seconds": s["seconds"], "rows": s["rows"], "stats": s["stats"]} for s in r["summary"]["stages"]
+    }
 
     if "vocab" in args.stages:
         from embedpipe.config import SparkConfig
@@ -73,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         spark.stop()
         ref = {w: c for w, c in whitespace_counts(corpus).items() if c >= args.min_count}
         diff = [w for w in set(ours) | set(ref) if ours.get(w) != ref.get(w)]
-        report["vocab"] = {"ours": len(ours), "whitespace_count": len(ref), "differences": len(diff), "examples": diff[:10]}
+        report["vocab"] = {
+            "ours": len(ours),
+            "whitespace_count": len(ref),
+            "differences": len(diff),
+            "examples": diff[:10],
+        }
     if "cooccur" in args.stages:
         st = report["stages"]["cooccur"]["stats"]
         ref = GLOVE_C_WIKI17M

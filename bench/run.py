@@ -123,9 +123,14 @@ def table(rows: list[dict[str, Any]], base: dict[str, Any] | None) -> str:
     ]
     for r in rows:
         ratio = r["seconds"] / base["seconds"] if base and base.get("seconds") and r["seconds"] else None
-        dq = r["analogy"] - base["analogy"] if base and r["analogy"] is not None and base.get("analogy") is not None else None
+        dq = (
+            r["analogy"] - base["analogy"]
+            if base and r["analogy"] is not None and base.get("analogy") is not None
+            else None
+        )
         lines.append(
-            f"| {r['name']} | {fmt(r['seconds'], '.1f')} | {fmt(r['words_per_s'], ',')} | {fmt(r['peak_rss_mb'], '.0f')} "
+            f"| {r['name']} | {fmt(r['seconds'], '.1f')} | {fmt(r['words_per_s'], ',')} "
+            f"| {fmt(r['peak_rss_mb'], '.0f')} "
             f"| {fmt(r['analogy'], '.3f')} | {fmt(r['wordsim353'], '.3f')} | {fmt(r['simlex999'], '.3f')} "
             f"| {fmt(ratio, '.2f')}× | {fmt(dq, '+.3f')} |"
         )
@@ -202,10 +207,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row("embedpipe sgns (ingest+vocab+sgns, Spark start incl.)", r, wall, words, "sgns"))
     if "glove" in only:
         log("embedpipe ingest+vocab+cooccur+glove, 2 partitions")
-        over = embedpipe_overrides(corpus, work / "glove", ["ingest", "vocab", "cooccur", "glove", "evaluate"], 2, args.quick)
+        over = embedpipe_overrides(
+            corpus, work / "glove", ["ingest", "vocab", "cooccur", "glove", "evaluate"], 2, args.quick
+        )
         r = measure("embedpipe", {"conf": conf, "overrides": over + ["eval.models=[glove]"]})
         results["runs"]["embedpipe_glove"] = r
-        glove_row = row("embedpipe glove (all stages, Spark start incl.)", r, r.get("seconds", 0) - stage_seconds(r, "evaluate"), 0, "glove")
+        glove_row = row(
+            "embedpipe glove (all stages, Spark start incl.)",
+            r,
+            r.get("seconds", 0) - stage_seconds(r, "evaluate"),
+            0,
+            "glove",
+        )
         glove_row["glove_stage_s"] = stage_seconds(r, "glove")
         glove_row["cooccur_stage_s"] = stage_seconds(r, "cooccur")
         rows.append(glove_row)
@@ -214,12 +227,16 @@ def main(argv: list[str] | None = None) -> int:
             log(f"Spark MLlib Word2Vec numPartitions={p}")
             r = measure("mllib_word2vec", {"corpus": str(corpus), "params": params, "partitions": p})
             results["runs"][f"mllib_{p}"] = r
-            rows.append(row(f"MLlib Word2Vec, numPartitions={p}, 1 iteration", r, r.get("seconds", 0), r.get("words", 0)))
+            rows.append(
+                row(f"MLlib Word2Vec, numPartitions={p}, 1 iteration", r, r.get("seconds", 0), r.get("words", 0))
+            )
     scaling: list[dict[str, Any]] = []
     if "scaling" in only:
         for p in [int(x) for x in args.scaling_partitions.split(",")]:
             log(f"embedpipe sgns scaling, {p} partitions")
-            over = embedpipe_overrides(corpus, work / f"scale{p}", ["ingest", "vocab", "sgns", "evaluate"], p, args.quick)
+            over = embedpipe_overrides(
+                corpus, work / f"scale{p}", ["ingest", "vocab", "sgns", "evaluate"], p, args.quick
+            )
             r = measure("embedpipe", {"conf": conf, "overrides": over + ["eval.models=[sgns]"]})
             results["runs"][f"scaling_{p}"] = r
             s_row = row(f"embedpipe sgns, {p} partitions", r, stage_seconds(r, "sgns"), 0, "sgns")

@@ -26,13 +26,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Checkpoint:
-    epoch: int                       # last completed epoch, 0-based
+    epoch: int  # last completed epoch, 0-based
     state: dict[str, np.ndarray]
     info: dict[str, Any]
 
 
 def checkpoint_dir(output_path: str, model: str) -> str:
-    root = output_path[len("file:"):] if output_path.startswith("file:") else output_path
+    root = output_path[len("file:") :] if output_path.startswith("file:") else output_path
     return os.path.join(root, "_checkpoints", model)
 
 
@@ -58,9 +58,7 @@ def load(directory: str, fingerprint: str) -> Checkpoint | None:
     with open(meta, encoding="utf-8") as fh:
         info = json.load(fh)
     if info.get("fingerprint") != fingerprint:
-        log.warning(
-            "checkpoint in %s was made with another config or input; starting from scratch", directory
-        )
+        log.warning("checkpoint in %s was made with another config or input; starting from scratch", directory)
         return None
     with np.load(arrays) as npz:
         state = {k: np.array(npz[k]) for k in npz.files}

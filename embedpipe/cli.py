@@ -84,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", "write vectors for gensim / GloVe tools")
     p.add_argument("--model", choices=["glove", "sgns"], help="model to export (default export.model)")
     p.add_argument(
-        "--format", dest="fmt", choices=["word2vec", "word2vec-binary", "glove"], help="file format (default export.format)"
+        "--format",
+        dest="fmt",
+        choices=["word2vec", "word2vec-binary", "glove"],
+        help="file format (default export.format)",
     )
     p.add_argument("--out", help="output file (default <output.path>/export/<model>.<ext>)")
     p = add("neighbors", "print the nearest neighbours of a word")
@@ -221,7 +224,10 @@ def _print_summary(summary: dict[str, object]) -> None:
         if st["skipped"]:
             print(f"  {st['stage']:<9}  up to date, skipped (--force recomputes)")
             continue
-        print(f"  {st['stage']:<9} {st['seconds']:>8.1f} s  rows {st['rows']:>10}  words/s {st['words_per_second']:>12,.0f}")
+        print(
+            f"  {st['stage']:<9} {st['seconds']:>8.1f} s  rows {st['rows']:>10}"
+            f"  words/s {st['words_per_second']:>12,.0f}"
+        )
     print()
 
 

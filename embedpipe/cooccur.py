@@ -72,17 +72,11 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     shards = cfg.cooccur.shards
     memory_bytes = cfg.cooccur.memory_mb * 1024 * 1024
     fn = make_counter(vocab_size, cfg.glove.window, cfg.cooccur.weighting == "harmonic", memory_bytes, shards)
-    partial = corpus.repartition(cfg.spark.partitions).mapInArrow(
-        fn, "shard int, i int, j int, x double"
-    )
+    partial = corpus.repartition(cfg.spark.partitions).mapInArrow(fn, "shard int, i int, j int, x double")
     # Pre-aggregated triples meet their duplicates from other partitions in
     # one shuffle by shard; the aggregation keeps that partitioning, so the
     # writer emits one file set per shard.
-    summed = (
-        partial.repartition(shards, "shard")
-        .groupBy("shard", "i", "j")
-        .agg(F.sum("x").alias("x"))
-    )
+    summed = partial.repartition(shards, "shard").groupBy("shard", "i", "j").agg(F.sum("x").alias("x"))
     run_id = new_run_id()
     staged = summed.persist()
     try:

@@ -21,7 +21,10 @@ import time
 
 def main() -> int:
     if shutil.which("java") is None:
-        print("embedpipe doctor: 'java' not found; install a JDK 17 (apt-get install openjdk-17-jdk-headless)", file=sys.stderr)
+        print(
+            "embedpipe doctor: 'java' not found; install a JDK 17 (apt-get install openjdk-17-jdk-headless)",
+            file=sys.stderr,
+        )
         return 1
     t0 = time.perf_counter()
     from embedpipe.config import SparkConfig
@@ -44,7 +47,10 @@ def main() -> int:
     if n != 5 or m != 4:
         print("embedpipe doctor: Delta round trip failed", file=sys.stderr)
         return 1
-    print(f"embedpipe doctor: Java, Spark {spark.version}, Delta and numba on executors OK ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"embedpipe doctor: Java, Spark {spark.version}, Delta and numba on executors OK "
+        f"({time.perf_counter() - t0:.0f} s)"
+    )
     return 0
 
 

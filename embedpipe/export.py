@@ -36,12 +36,17 @@ WRITERS = {
 
 
 def default_out(cfg: PipelineConfig, model: str, fmt: str) -> str:
-    root = cfg.output.path[len("file:"):] if cfg.output.path.startswith("file:") else cfg.output.path
+    root = cfg.output.path[len("file:") :] if cfg.output.path.startswith("file:") else cfg.output.path
     return os.path.join(root, "export", f"{model}.{WRITERS[fmt][1]}")
 
 
 def run(
-    spark: SparkSession, cfg: PipelineConfig, *, model: str | None = None, fmt: str | None = None, out: str | None = None
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    *,
+    model: str | None = None,
+    fmt: str | None = None,
+    out: str | None = None,
 ) -> StageResult:
     """Export stage: write one model's vectors to a file."""
     t0 = time.perf_counter()

@@ -197,7 +197,13 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     }
     write_vectors(spark, root, model="glove", run_id=run_id, words=words, counts=counts, matrix=vectors, metadata=meta)
     seconds = time.perf_counter() - t0
-    log.info("glove: %d epochs, final cost %.5f, %d vectors written (%.1f s)", g.epochs, costs[-1] if costs else float("nan"), vocab_size, seconds)
+    log.info(
+        "glove: %d epochs, final cost %.5f, %d vectors written (%.1f s)",
+        g.epochs,
+        costs[-1] if costs else float("nan"),
+        vocab_size,
+        seconds,
+    )
     return StageResult(
         "glove",
         run_id,

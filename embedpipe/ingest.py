@@ -45,9 +45,7 @@ from embedpipe.stage import StageResult, new_run_id
 log = logging.getLogger(__name__)
 
 COUNTER_NAMES = ("lines_read", "lines_empty", "invalid_utf8_lines", "tokens", "pieces")
-TOKENS_ARROW = pa.schema(
-    [("line_id", pa.int64()), ("piece", pa.int32()), ("tokens", pa.list_(pa.string()))]
-)
+TOKENS_ARROW = pa.schema([("line_id", pa.int64()), ("piece", pa.int32()), ("tokens", pa.list_(pa.string()))])
 SNIFF_BYTES = 8192
 
 
@@ -64,7 +62,7 @@ def _is_local(path: str) -> bool:
 
 
 def _strip_file_scheme(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
+    return path[len("file://") :] if path.startswith("file://") else path
 
 
 def list_local_files(path: str) -> list[str]:
@@ -74,10 +72,7 @@ def list_local_files(path: str) -> list[str]:
         matches = sorted(glob.glob(path, recursive=True))
     elif os.path.isdir(path):
         matches = sorted(
-            os.path.join(root, f)
-            for root, _, files in os.walk(path)
-            for f in files
-            if not f.startswith((".", "_"))
+            os.path.join(root, f) for root, _, files in os.walk(path) for f in files if not f.startswith((".", "_"))
         )
     elif os.path.exists(path):
         matches = [path]
@@ -245,9 +240,7 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
                 "check input.path/input.format, or relax the clean options"
             )
         if stats["invalid_utf8_lines"]:
-            log.warning(
-                "%d line(s) had invalid UTF-8; bad bytes were replaced by U+FFFD", stats["invalid_utf8_lines"]
-            )
+            log.warning("%d line(s) had invalid UTF-8; bad bytes were replaced by U+FFFD", stats["invalid_utf8_lines"])
         tables.write(tokens, cfg.output.path, "tokens", metadata={**metadata, "stats": stats})
     finally:
         tokens.unpersist()

@@ -91,7 +91,7 @@ def _input_files_signature(cfg: PipelineConfig) -> list[Any]:
     except ingest.InputError:
         return [path, "missing"]
     if not files:  # a table folder: its Delta log / parquet files
-        local = path[len("file://"):] if path.startswith("file://") else path
+        local = path[len("file://") :] if path.startswith("file://") else path
         files = sorted(os.path.join(r, f) for r, _, fs in os.walk(local) for f in fs)
     return [(f, os.path.getsize(f), int(os.path.getmtime(f))) for f in files]
 
@@ -169,7 +169,7 @@ def run_pipeline(
 
 
 def write_summary(output_path: str, run_id: str, summary: dict[str, Any]) -> str | None:
-    root = output_path[len("file:"):] if output_path.startswith("file:") else output_path
+    root = output_path[len("file:") :] if output_path.startswith("file:") else output_path
     if "://" in root:
         log.info("run summary: %s", json.dumps(summary, default=str))
         return None

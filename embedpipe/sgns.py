@@ -78,9 +78,9 @@ class SgnsRoundTask:
         if not lists:
             return {"loss": 0.0, "words": 0.0, "pairs": 0.0}, {"in": touch_in, "out": touch_out}
         ids = np.concatenate([pc.list_flatten(a).to_numpy(zero_copy_only=False) for a in lists]).astype(np.int32)
-        lengths = np.concatenate(
-            [pc.list_value_length(a).to_numpy(zero_copy_only=False) for a in lists]
-        ).astype(np.int64)
+        lengths = np.concatenate([pc.list_value_length(a).to_numpy(zero_copy_only=False) for a in lists]).astype(
+            np.int64
+        )
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         const = self.tables_shared.value

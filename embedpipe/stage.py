@@ -39,5 +39,5 @@ class StageResult:
 
 def new_run_id() -> str:
     """Sortable, unique id: UTC time plus 4 random hex digits."""
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{now}-{secrets.token_hex(2)}"

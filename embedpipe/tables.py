@@ -99,7 +99,7 @@ def table_path(root: str, name: str) -> str:
 
 def _local(path: str) -> str | None:
     if path.startswith("file:"):
-        return path[len("file:"):]
+        return path[len("file:") :]
     if "://" in path or path.startswith("dbfs:"):
         return None
     return path

@@ -31,7 +31,7 @@ class Vectors:
     run_id: str
     words: list[str]
     counts: np.ndarray
-    matrix: np.ndarray       # float32 (V, dim)
+    matrix: np.ndarray  # float32 (V, dim)
     metadata: dict[str, Any]
 
     @property

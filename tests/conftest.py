@@ -18,9 +18,7 @@ def spark():
     from embedpipe.config import SparkConfig
     from embedpipe.session import build_local_session
 
-    session = build_local_session(
-        SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"})
-    )
+    session = build_local_session(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"}))
     yield session
     session.stop()
 

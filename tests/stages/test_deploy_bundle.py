@@ -32,7 +32,9 @@ def test_bundle_has_one_wheel_task_per_stage_with_dependencies():
         assert task["job_cluster_key"] == job["job_clusters"][0]["job_cluster_key"]
         assert task["libraries"] == [{"whl": "./dist/*.whl"}]
     assert {"input_path", "output_path", "conf"} <= set(bundle["variables"])
-    assert "--no-deps" in bundle["artifacts"]["embedpipe_wheel"]["build"], "never ship pyspark/delta-spark to Databricks"
+    assert "--no-deps" in bundle["artifacts"]["embedpipe_wheel"]["build"], (
+        "never ship pyspark/delta-spark to Databricks"
+    )
 
 
 def test_the_databricks_config_is_valid():

@@ -69,7 +69,7 @@ def test_glove_cost_decreases_and_topics_separate(spark, prepared, topic_corpus)
     costs = result.stats["costs"]
     assert len(costs) == 6
     assert costs[-1] < 0.6 * costs[0]
-    assert all(b <= a * 1.001 for a, b in zip(costs, costs[1:]))
+    assert all(b <= a * 1.001 for a, b in zip(costs, costs[1:], strict=False))
     vec = read_vectors(spark, str(prepared), "glove")
     assert vec.dim == 10 and len(vec.words) == 16
     assert topic_margin(vec) > 0.3
