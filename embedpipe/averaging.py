@@ -7,15 +7,22 @@ partitions that touched it. After the merge the loop checks that the touched
 rows are finite, prints one progress line, and at the end of each epoch hands
 the model to a checkpoint callback.
 
-Merge rules (``merge``):
+Merge rules (``merge``), with Δ_p = replica p's row minus the broadcast row:
 
 ``average``
     Each touched row becomes the mean of the replicas that touched it: Spark
-    MLlib Word2Vec's rule. Summing instead of averaging diverges (SPARK-24666).
+    MLlib Word2Vec's rule, and GloVe's here. Summing instead of averaging
+    diverges (SPARK-24666).
 ``touch_weighted``
-    Each replica's *change* to a row is weighted by how many updates it made
-    to that row: rows a replica trained often count more than rows it touched
-    once. For a row touched by one replica both rules agree.
+    Each replica's change to a row is weighted by how many updates it made
+    to that row.
+``clipped_sum`` (skip-gram's default)
+    ``old + s·Σ_p Δ_p`` with ``s = min(1, max(1, max_p ‖Δ_p‖_C) / ‖Σ_p Δ_p‖_C)``,
+    where ``‖x‖_C`` is the RMS change of the row's logits against the other
+    matrix's rows. Rows that replicas moved only a little keep the *sum* of
+    the changes (what sequential SGD over all their data would make); rows
+    each replica already moved a lot are capped near the average, so the
+    sum cannot overshoot. See :func:`merge_replicas`.
 
 Only the model lives on the driver; the data stays on the executors.
 """
@@ -40,7 +47,7 @@ from embedpipe.distributed import partition_id, share
 
 log = logging.getLogger(__name__)
 
-MergeRule = Literal["average", "touch_weighted"]
+MergeRule = Literal["average", "touch_weighted", "clipped_sum"]
 
 # What a partition sends back: touched rows (group, row, touches, values) and
 # one stats row per partition (group "__stats__", stats as JSON).
@@ -170,6 +177,91 @@ def _stats_batch(stats: Mapping[str, float]) -> pa.RecordBatch:
     )
 
 
+# clipped_sum: a merged change may always move a row's logits this far (RMS).
+CLIPPED_SUM_FLOOR = 1.0
+
+
+def _logit_norm(x: np.ndarray, metric: np.ndarray) -> np.ndarray:
+    """Per row of ``x``: sqrt(x · metric · x), the RMS change of the dot products
+    with partner rows whose second moment is ``metric``."""
+    return np.sqrt(np.maximum(np.einsum("ij,ij->i", x @ metric, x), 0.0))
+
+
+def clipped_sum_scale(
+    deltas: np.ndarray, starts: np.ndarray, summed: np.ndarray, metric: np.ndarray, floor: float = 1.0
+) -> np.ndarray:
+    """Per merged row, the factor applied to the summed change under ``clipped_sum``.
+
+    ``deltas`` are the replicas' changes, grouped by merged row (row ``i``'s
+    start at ``starts[i]``), ``summed`` their per-row sums. The merged change
+    may move the row's logits (RMS over partners, see :func:`_logit_norm`) by
+    at most ``max(floor, largest single replica's move)``; the factor is 1
+    when the sum stays inside that and ``limit / move`` otherwise.
+    """
+    move = _logit_norm(summed, metric)
+    single = np.maximum.reduceat(_logit_norm(deltas, metric), starts)
+    limit = np.maximum(single, floor)
+    return np.minimum(1.0, limit / np.maximum(move, 1e-300))
+
+
+@dataclass
+class _GroupRows:
+    """One group's replica rows, sorted by row id, as float64 changes."""
+
+    rows: np.ndarray      # merged row ids (the rows some replica touched)
+    n_by: np.ndarray      # replicas per merged row
+    touches: np.ndarray   # total touches per merged row
+    starts: np.ndarray    # merged row i's replica rows start at starts[i]
+    old: np.ndarray       # (len(rows), width) values before the round
+    deltas: np.ndarray    # (replica rows, width) change each replica made
+    weights: np.ndarray   # per replica row: its touch count
+    summed: np.ndarray    # (len(rows), width) sum of the changes per merged row
+
+
+def _collect(state: Mapping[str, np.ndarray], g: ParamGroup, replicas: pa.Table, mask: np.ndarray) -> _GroupRows:
+    sub = replicas.filter(pa.array(mask))
+    rows = sub.column("row").to_numpy()
+    touches = sub.column("touches").to_numpy().astype(np.float64)
+    width = _row_width(state, g)
+    values = sub.column("values").combine_chunks().flatten().to_numpy().reshape(len(rows), width)
+    order = np.argsort(rows, kind="stable")
+    rows, touches, values = rows[order], touches[order], values[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    hit = rows[starts]
+    seg = np.repeat(np.arange(len(hit)), np.diff(np.r_[starts, len(rows)]))
+    old = _pack_rows(state, g, hit).astype(np.float64)
+    deltas = values.astype(np.float64) - old[seg]
+    return _GroupRows(
+        rows=hit,
+        n_by=np.diff(np.r_[starts, len(rows)]),
+        touches=np.add.reduceat(touches, starts),
+        starts=starts,
+        old=old,
+        deltas=deltas,
+        weights=touches,
+        summed=np.add.reduceat(deltas, starts, axis=0),
+    )
+
+
+def _partner_metrics(groups: Sequence[ParamGroup], got: Mapping[str, _GroupRows], width: int) -> dict[str, np.ndarray]:
+    """For a model of two matrices (skip-gram's w_in and w_out): each group's
+    metric is the touch-weighted second moment of the other group's touched
+    rows after the round (old + mean change), i.e. of the partners its dot
+    products were trained against (zero if the other group was not touched)."""
+    if len(groups) != 2 or any(len(g.params) != 1 for g in groups):
+        raise ValueError("merge rule clipped_sum needs exactly two one-matrix groups (skip-gram's in and out)")
+    second: dict[str, np.ndarray] = {}
+    for g in groups:
+        r = got.get(g.name)
+        if r is None:
+            second[g.name] = np.zeros((width, width))
+            continue
+        after = r.old + r.summed / r.n_by[:, None]
+        second[g.name] = (after.T * r.touches) @ after / max(float(r.touches.sum()), 1.0)
+    a, b = groups[0].name, groups[1].name
+    return {a: second[b], b: second[a]}
+
+
 def merge_replicas(
     state: dict[str, np.ndarray],
     groups: Sequence[ParamGroup],
@@ -178,40 +270,55 @@ def merge_replicas(
 ) -> dict[str, np.ndarray]:
     """Merge the touched rows sent back by the partitions into ``state`` in place.
 
+    Only rows some replica touched change; each is merged over the replicas
+    that touched it, with Δ_p = (replica p's row) - (broadcast row):
+
+    ``average``         new = old + mean_p Δ_p          (= mean of the replicas' rows)
+    ``touch_weighted``  new = old + Σ_p t_p Δ_p / Σ_p t_p  (t_p: p's touches of the row)
+    ``clipped_sum``     new = old + s · Σ_p Δ_p,  s = min(1, max(1, max_p ‖Δ_p‖_C) / ‖Σ_p Δ_p‖_C)
+
+    ``clipped_sum`` (skip-gram only): ``‖x‖_C = sqrt(x·C·x)`` with ``C`` the
+    touch-weighted second moment of the *other* matrix's touched rows after
+    the round, so ``‖Δ‖_C`` is the RMS change Δ makes to the row's logits (its
+    dot products with the partners it trains against). Why: a row a replica
+    moved only a little was in the linear regime, where sequential SGD over
+    all replicas' data makes the *sum* of their changes; averaging gives it
+    1/n of that, which is why frequent words learn too slowly. A row whose
+    replicas each moved its logits a lot has saturated (each went most of the
+    way to the same place); the sum would overshoot n-fold and diverge. So
+    the sum is kept but capped at the largest single replica's logit move or
+    1 logit unit, whichever is larger: the plain sum for linear rows, about
+    the average for saturated ones. Best with ``sync_rounds`` ≈ 2 × partitions.
+
     Returns, per group, how many partitions touched each row (0 = untouched).
     """
     replicas = replicas.combine_chunks()
     group_col = replicas.column("group").to_numpy(zero_copy_only=False)
-    touched_by: dict[str, np.ndarray] = {}
+    got: dict[str, _GroupRows] = {}
     for g in groups:
         mask = group_col == g.name
+        if mask.any():
+            got[g.name] = _collect(state, g, replicas, mask)
+    metrics = _partner_metrics(groups, got, _row_width(state, groups[0])) if rule == "clipped_sum" else {}
+    touched_by: dict[str, np.ndarray] = {}
+    for g in groups:
         n_rows = state[g.params[0]].shape[0]
-        if not mask.any():
+        r = got.get(g.name)
+        if r is None:
             touched_by[g.name] = np.zeros(n_rows, dtype=np.int64)
             continue
-        sub = replicas.filter(pa.array(mask))
-        rows = sub.column("row").to_numpy()
-        touches = sub.column("touches").to_numpy().astype(np.float64)
-        width = _row_width(state, g)
-        values = sub.column("values").combine_chunks().flatten().to_numpy().reshape(len(rows), width)
-        n_by = np.bincount(rows, minlength=n_rows)
-        hit = np.flatnonzero(n_by)
-        old = _pack_rows(state, g, hit).astype(np.float64)
-        pos = np.full(n_rows, -1, dtype=np.int64)
-        pos[hit] = np.arange(len(hit))
-        k = pos[rows]
-        acc = np.zeros((len(hit), width), dtype=np.float64)
         if rule == "average":
-            np.add.at(acc, k, values.astype(np.float64))
-            new = acc / n_by[hit][:, None]
+            new = r.old + r.summed / r.n_by[:, None]
         elif rule == "touch_weighted":
-            w = np.bincount(k, weights=touches, minlength=len(hit))
-            np.add.at(acc, k, (values.astype(np.float64) - old[k]) * touches[:, None])
-            new = old + acc / np.maximum(w, 1.0)[:, None]
+            weighted = np.add.reduceat(r.deltas * r.weights[:, None], r.starts, axis=0)
+            new = r.old + weighted / np.maximum(r.touches, 1.0)[:, None]
+        elif rule == "clipped_sum":
+            scale = clipped_sum_scale(r.deltas, r.starts, r.summed, metrics[g.name], CLIPPED_SUM_FLOOR)
+            new = r.old + r.summed * scale[:, None]
         else:  # pragma: no cover - validated by config
-            raise ValueError(f"unknown merge rule {rule!r}; use 'average' or 'touch_weighted'")
-        _unpack_rows(state, g, hit, new)
-        touched_by[g.name] = n_by
+            raise ValueError(f"unknown merge rule {rule!r}; use average, touch_weighted or clipped_sum")
+        _unpack_rows(state, g, r.rows, new)
+        touched_by[g.name] = np.bincount(r.rows, weights=r.n_by, minlength=n_rows).astype(np.int64)
     return touched_by
 
 

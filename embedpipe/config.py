@@ -139,7 +139,7 @@ class SgnsConfig:
     seed: int = 1
     sync_rounds: int = 4
     # How replicas' rows are merged each round (see embedpipe.averaging).
-    merge: Literal["average", "touch_weighted"] = "average"
+    merge: Literal["average", "touch_weighted", "clipped_sum"] = "clipped_sum"
     output: Literal["in", "in+out"] = "in"
     max_model_mb: int = 8192
 
@@ -152,6 +152,8 @@ class EvalConfig:
     extra_pair_sets: Mapping[str, str] = field(default_factory=dict)
     extra_analogy_sets: Mapping[str, str] = field(default_factory=dict)
     models: Sequence[str] = ("glove", "sgns")
+    # Run the analogy search as a Spark job when min(restrict_vocab, vocab size) exceeds this.
+    spark_above: int = 200_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,7 +235,9 @@ def load_config(path: str | os.PathLike[str] | None, overrides: Iterable[str] = 
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist; pass the path of a YAML file such as conf/demo.yaml")
+            raise ConfigError(
+                f"config file {str(path)!r} does not exist; pass the path of a YAML file such as conf/demo.yaml"
+            )
         base_dir = p.resolve().parent
         try:
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
@@ -422,6 +426,7 @@ def validate(cfg: PipelineConfig) -> None:
     _check(0 <= s.min_alpha <= s.alpha, f"sgns.min_alpha must be in [0, sgns.alpha={s.alpha}], got {s.min_alpha}")
     _check(s.sync_rounds >= 1, f"sgns.sync_rounds must be >= 1, got {s.sync_rounds}")
     _check(e.restrict_vocab >= 1, f"eval.restrict_vocab must be >= 1, got {e.restrict_vocab}")
+    _check(e.spark_above >= 1, f"eval.spark_above must be >= 1, got {e.spark_above}")
     bad_models = [m for m in e.models if m not in ("glove", "sgns")]
     _check(not bad_models, f"eval.models may only hold glove and sgns, got {bad_models}")
     if any(st in cfg.stages for st in ("ingest",)):

@@ -62,6 +62,70 @@ def test_a_row_touched_by_one_replica_takes_its_value_under_both_rules():
         np.testing.assert_allclose(state["W"][3], [1, -1])
 
 
+# clipped_sum needs skip-gram's two one-matrix groups: w_in rows are measured
+# against the w_out rows they train with and vice versa.
+IN, OUT = ParamGroup("in", ("w_in",)), ParamGroup("out", ("w_out",))
+
+
+def sg_state():
+    """w_out row 0 = (1, 0): the only partner, so an in-row's logit change is its x change."""
+    w_out = np.zeros((4, 2), np.float32)
+    w_out[0] = [1, 0]
+    return {"w_in": np.zeros((4, 2), np.float32), "w_out": w_out}
+
+
+def sg_replica(state, in_rows, in_new):
+    """One partition: moved `in_rows` of w_in to in_new, touched w_out row 0 (unchanged) 5 times."""
+    rows = np.asarray(in_rows)
+    return list(_replica_batches(IN, rows, np.full(len(rows), 3), np.asarray(in_new, np.float32))) + list(
+        _replica_batches(OUT, np.array([0]), np.array([5]), state["w_out"][[0]])
+    )
+
+
+def test_clipped_sum_sums_small_changes_and_caps_saturated_ones_at_one_replicas_move():
+    state = sg_state()
+    # Row 0: each replica moved the logit by 0.1 -> linear regime -> the sum (0.2).
+    # Row 1: each moved it by 3 -> saturated -> capped at 3 (the average), not 6.
+    # Row 2: each moved it by 0.8 -> the sum 1.6 is capped at 1 logit unit.
+    a = sg_replica(state, [0, 1, 2], [[0.1, 0], [3, 0], [0.8, 0]])
+    b = sg_replica(state, [0, 1, 2], [[0.1, 0], [3, 0], [0.8, 0]])
+    touched = merge_replicas(state, [IN, OUT], table(a, b), "clipped_sum")
+    np.testing.assert_allclose(state["w_in"], [[0.2, 0], [3, 0], [1, 0], [0, 0]], rtol=1e-6)
+    np.testing.assert_allclose(state["w_out"], [[1, 0], [0, 0], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(touched["in"], [2, 2, 2, 0])
+    np.testing.assert_array_equal(touched["out"], [2, 0, 0, 0])
+
+
+def test_clipped_sum_measures_moves_in_logits_not_in_length():
+    state = sg_state()
+    # Both replicas made the same long move, but y is orthogonal to every
+    # partner: the logits moved by 0.1 only, so the sum is kept whole (a cap
+    # on the length would have averaged it to (0.1, 5)).
+    a = sg_replica(state, [1], [[0.1, 5]])
+    b = sg_replica(state, [1], [[0.1, 5]])
+    merge_replicas(state, [IN, OUT], table(a, b), "clipped_sum")
+    np.testing.assert_allclose(state["w_in"][1], [0.2, 10], rtol=1e-6)
+
+
+def test_clipped_sum_keeps_a_single_replicas_change_and_uses_the_other_matrix_as_partners():
+    state = sg_state()
+    state["w_in"][3] = [0, 2]  # out-rows are measured against w_in rows after the round
+    one = list(_replica_batches(IN, np.array([3]), np.array([4]), np.array([[0, 2]], np.float32)))
+    out_a = list(_replica_batches(OUT, np.array([2]), np.array([1]), np.array([[1, 3]], np.float32)))
+    out_b = list(_replica_batches(OUT, np.array([2]), np.array([1]), np.array([[1, 3]], np.float32)))
+    merge_replicas(state, [IN, OUT], table(one, out_a, out_b), "clipped_sum")
+    # Partner (0, 2): the y change 3 moves the logit by 6 per replica, the sum by 12 -> capped at 6:
+    # factor 1/2, so the x change (1 + 1, invisible to the partner) is halved with it.
+    np.testing.assert_allclose(state["w_out"][2], [1, 3], rtol=1e-6)
+    np.testing.assert_allclose(state["w_in"][3], [0, 2])
+
+
+def test_clipped_sum_needs_the_two_skipgram_groups():
+    state = fresh_state()
+    with pytest.raises(ValueError, match="two one-matrix groups"):
+        merge_replicas(state, [GROUP], table(replica(state, [0], [1], np.ones((1, 2), np.float32))), "clipped_sum")
+
+
 def test_round_stats_are_summed_over_partitions():
     t = table(stats=[{"loss": 1.5, "words": 10}, {"loss": 2.0, "words": 30}])
     assert round_stats(t) == {"loss": 3.5, "words": 40.0}
