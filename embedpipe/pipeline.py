@@ -106,7 +106,16 @@ def stage_fingerprint(spark: SparkSession, cfg: PipelineConfig, name: str) -> st
 
 
 def _output_versions(spark: SparkSession, cfg: PipelineConfig, name: str) -> dict[str, int | None]:
-    return {t: tables.current_version(spark, cfg.output.path, t) for t in STAGE_IO[name][2]}
+    out: dict[str, int | None] = {}
+    for t in STAGE_IO[name][2]:
+        if t == "vectors":
+            # One table holds both models: a stage's output is its own model's
+            # latest commit, which the other trainer's writes do not change.
+            meta = tables.latest_metadata(spark, cfg.output.path, t, model=name)
+            out[t] = meta["table_version"] if meta else None
+        else:
+            out[t] = tables.current_version(spark, cfg.output.path, t)
+    return out
 
 
 def is_up_to_date(spark: SparkSession, cfg: PipelineConfig, name: str, fp: str) -> bool:

@@ -166,6 +166,10 @@ def test_pipeline_on_two_executor_jvms(tmp_path):
 
 def test_a_second_identical_run_skips_every_stage_and_a_changed_key_reruns_only_its_stages(spark, demo_run):
     cfg, first = demo_run
+    settle = {s["stage"]: s["skipped"] for s in run_pipeline(spark, cfg)["stages"]}
+    # Other tests ran `embedpipe evaluate` outside the pipeline; that moved the
+    # evaluation table's version, so evaluate alone may run once more here.
+    assert all(skipped for stage, skipped in settle.items() if stage != "evaluate")
     again = run_pipeline(spark, cfg)
     assert all(s["skipped"] for s in again["stages"])
     assert again["seconds"] < first["seconds"] / 4
