@@ -40,6 +40,7 @@ Run it alone with ``embedpipe evaluate conf/demo.yaml [--json] [--model sgns] [-
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -202,30 +203,20 @@ def score_model(
 ) -> dict[str, dict[str, Any]]:
     """Score one model; the analogy search runs on Spark above ``eval.spark_above`` candidates."""
     restrict = min(cfg.eval.restrict_vocab, len(words))
-    if analogy_sets and restrict > cfg.eval.spark_above:
-        log.info(
-            "analogy search space %d > eval.spark_above=%d: searching on Spark",
-            restrict,
-            cfg.eval.spark_above,
+    on_spark = bool(analogy_sets) and restrict > cfg.eval.spark_above
+    if on_spark:
+        log.info("analogy search space %d > eval.spark_above=%d: searching on Spark", restrict, cfg.eval.spark_above)
+    # One scoring call either way: only where the analogy predictions are computed differs.
+    with SparkAnalogySearch(spark) if on_spark else contextlib.nullcontext() as search:
+        return score_vectors(
+            words,
+            matrix,
+            restrict_vocab=cfg.eval.restrict_vocab,
+            pair_sets=pair_sets,
+            analogy_sets=analogy_sets,
+            block=spark_block(restrict) if on_spark else LOCAL_BLOCK,
+            analogy_fn=search,
         )
-        with SparkAnalogySearch(spark) as search:
-            return score_vectors(
-                words,
-                matrix,
-                restrict_vocab=cfg.eval.restrict_vocab,
-                pair_sets=pair_sets,
-                analogy_sets=analogy_sets,
-                block=spark_block(restrict),
-                analogy_fn=search,
-            )
-    return score_vectors(
-        words,
-        matrix,
-        restrict_vocab=cfg.eval.restrict_vocab,
-        pair_sets=pair_sets,
-        analogy_sets=analogy_sets,
-        block=LOCAL_BLOCK,
-    )
 
 
 def score_models(

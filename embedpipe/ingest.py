@@ -216,7 +216,6 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     # as a single task, and every later stage should use all cores.
     tokens = tokens.repartition(max(cfg.spark.partitions, 1))
     run_id = new_run_id()
-    stats: dict[str, Any] = {}
 
     def collect_stats() -> dict[str, Any]:
         return {**{k: c.value for k, c in acc.items()}, "binary_files_skipped": info["binary_files_skipped"]}

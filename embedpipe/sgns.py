@@ -186,7 +186,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             return {"alpha_start": a0, "alpha_end": a1}
 
         def describe(r: RoundResult) -> str:
-            a0, a1 = schedule[(r.epoch, r.round)]
+            _, a1 = schedule[(r.epoch, r.round)]
             return f"lr {a1:.5f} | loss {r.stats['loss'] / max(r.stats['pairs'], 1):.4f}"
 
         def on_epoch_end(epoch: int, st: dict[str, np.ndarray], hist: list[RoundResult]) -> None:
