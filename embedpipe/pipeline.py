@@ -13,9 +13,11 @@ whose fingerprint and output versions still match is skipped, and says so;
 a stage killed half-way has no record and simply runs again (training
 stages continue from their checkpoint with ``--resume``).
 
-The summary (each stage's wall time, rows, words/s, statistics and output
-table versions) is printed and written as JSON to
-``<output.path>/_runs/<run_id>.json``.
+The summary (each stage's wall time, rows, words/s, statistics such as the
+accumulator counts, the model memory estimates and per-epoch losses, and the
+output table versions) is printed and written as JSON to
+``<output.path>/_runs/<run_id>.json``, and logged to MLflow when
+``output.mlflow`` asks for it (:mod:`embedpipe.tracking`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from embedpipe import cooccur, evaluate, export, glove, ingest, sgns, tables, vocab
+from embedpipe import cooccur, evaluate, export, glove, ingest, sgns, tables, tracking, vocab
 from embedpipe.config import PipelineConfig
 from embedpipe.stage import StageResult, new_run_id
 from embedpipe.vectors import fingerprint
@@ -174,6 +176,9 @@ def run_pipeline(
         "config": cfg.to_dict(),
     }
     write_summary(cfg.output.path, run_id, summary)
+    mlflow_run = tracking.log_run(summary, cfg.output.mlflow)
+    if mlflow_run:
+        summary["mlflow_run_id"] = mlflow_run
     return summary
 
 
