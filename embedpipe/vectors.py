@@ -10,6 +10,7 @@ size, effective config, corpus fingerprint and code version. Readers check it.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import __version__, tables
+
+log = logging.getLogger(__name__)
 
 MODELS = ("glove", "sgns")
 
@@ -87,11 +90,32 @@ def write_vectors(
         "code_version": __version__,
         **metadata,
     }
-    path = tables.table_path(root, "vectors")
-    if tables.exists(spark, path):
-        tables.write(df, root, "vectors", metadata=meta, replace_where=f"model = '{model}'")
-    else:
-        tables.write(df, root, "vectors", metadata=meta, partition_by=["model"])
+    # Always replaceWhere, even for a new table: glove and sgns may run side by
+    # side (Airflow, Databricks), and a plain overwrite that lands right after
+    # the other trainer created the table would drop that model's rows.
+    # Commits to disjoint model partitions do not conflict; only two writers
+    # creating the table at once do, and the loser retries against the table
+    # the winner created.
+    for attempt in range(_CREATE_RETRIES + 1):
+        try:
+            tables.write(df, root, "vectors", metadata=meta, replace_where=f"model = '{model}'", partition_by=["model"])
+            return
+        except Exception as exc:  # noqa: BLE001 - py4j wraps Delta's exceptions
+            if attempt == _CREATE_RETRIES or not _is_concurrent_create(exc):
+                raise
+            log.info("vectors: another writer created the table at the same time; retrying the %s commit", model)
+
+
+_CREATE_RETRIES = 3
+
+
+def _is_concurrent_create(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}"
+    return any(
+        key in text
+        for key in ("ProtocolChangedException", "MetadataChangedException", "ConcurrentWriteException",
+                    "FileAlreadyExistsException", "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED")
+    )  # fmt: skip
 
 
 def available_models(spark: SparkSession, root: str) -> list[str]:
