@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="override a config key (value parsed as YAML); repeatable",
         )
         p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+        p.add_argument(
+            "-v", "--verbose", action="store_true", help="debug details too, e.g. each averaging round's timings"
+        )
         return p
 
     p = add("run", "run the configured stages in order (up-to-date stages are skipped)")
@@ -103,14 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(quiet: bool = False) -> None:
+def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
     logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
+        level=logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("py4j", "pyspark"):
+    for noisy in ("py4j", "pyspark", "numba", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -139,7 +142,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.quiet)
+    configure_logging(args.quiet, args.verbose)
     try:
         cfg = load_config(args.conf, args.overrides)
     except ConfigError as e:
