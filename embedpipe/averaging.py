@@ -44,6 +44,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from embedpipe.distributed import partition_id, share
+from embedpipe.kernels.merge import group_changes
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,10 @@ CLIPPED_SUM_FLOOR = 1.0
 def _logit_norm(x: np.ndarray, metric: np.ndarray) -> np.ndarray:
     """Per row of ``x``: sqrt(x · metric · x), the RMS change of the dot products
     with partner rows whose second moment is ``metric``."""
-    return np.sqrt(np.maximum(np.einsum("ij,ij->i", x @ metric, x), 0.0))
+    # float32 for the (replica rows × width) products: this is a clipping
+    # threshold, and float64 copies of every returned row cost more than the merge.
+    m = metric.astype(x.dtype, copy=False)
+    return np.sqrt(np.maximum(np.einsum("ij,ij->i", x @ m, x, dtype=np.float64), 0.0))
 
 
 def clipped_sum_scale(
@@ -213,9 +217,10 @@ class _GroupRows:
     touches: np.ndarray   # total touches per merged row
     starts: np.ndarray    # merged row i's replica rows start at starts[i]
     old: np.ndarray       # (len(rows), width) values before the round
-    deltas: np.ndarray    # (replica rows, width) change each replica made
+    deltas: np.ndarray    # (replica rows, width) float32 change each replica made
     weights: np.ndarray   # per replica row: its touch count
     summed: np.ndarray    # (len(rows), width) sum of the changes per merged row
+    weighted: np.ndarray  # (len(rows), width) touch-weighted sum of the changes
 
 
 def _collect(state: Mapping[str, np.ndarray], g: ParamGroup, replicas: pa.Table, mask: np.ndarray) -> _GroupRows:
@@ -225,21 +230,21 @@ def _collect(state: Mapping[str, np.ndarray], g: ParamGroup, replicas: pa.Table,
     width = _row_width(state, g)
     values = sub.column("values").combine_chunks().flatten().to_numpy().reshape(len(rows), width)
     order = np.argsort(rows, kind="stable")
-    rows, touches, values = rows[order], touches[order], values[order]
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    hit = rows[starts]
-    seg = np.repeat(np.arange(len(hit)), np.diff(np.r_[starts, len(rows)]))
+    sorted_rows = rows[order]
+    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    hit = sorted_rows[starts]
     old = _pack_rows(state, g, hit).astype(np.float64)
-    deltas = values.astype(np.float64) - old[seg]
+    deltas, summed, weighted = group_changes(order, starts, values, touches, old)
     return _GroupRows(
         rows=hit,
         n_by=np.diff(np.r_[starts, len(rows)]),
-        touches=np.add.reduceat(touches, starts),
+        touches=np.add.reduceat(touches[order], starts),
         starts=starts,
         old=old,
         deltas=deltas,
-        weights=touches,
-        summed=np.add.reduceat(deltas, starts, axis=0),
+        weights=touches[order],
+        summed=summed,
+        weighted=weighted,
     )
 
 
@@ -310,8 +315,7 @@ def merge_replicas(
         if rule == "average":
             new = r.old + r.summed / r.n_by[:, None]
         elif rule == "touch_weighted":
-            weighted = np.add.reduceat(r.deltas * r.weights[:, None], r.starts, axis=0)
-            new = r.old + weighted / np.maximum(r.touches, 1.0)[:, None]
+            new = r.old + r.weighted / np.maximum(r.touches, 1.0)[:, None]
         elif rule == "clipped_sum":
             scale = clipped_sum_scale(r.deltas, r.starts, r.summed, metrics[g.name], CLIPPED_SUM_FLOOR)
             new = r.old + r.summed * scale[:, None]
@@ -420,13 +424,23 @@ def train_with_averaging(
                 extra=dict(round_extra(epoch, rnd)) if round_extra else {},
             )
             shared = share(spark, state)
+            t_shared = time.perf_counter()
             try:
                 task = _make_task(shared, groups, train_partition, info)
                 part = data if rounds_per_epoch == 1 else data.filter(F.col(ROUND_COLUMN) == rnd)
                 replicas = part.mapInArrow(task, REPLICA_SCHEMA).toArrow()
             finally:
                 shared.release()
+            t_trained = time.perf_counter()
             merge_replicas(state, groups, replicas, merge)
+            log.debug(
+                "%s round timing: broadcast %.2f s, train+collect %.2f s (%.0f MB back), merge %.2f s",
+                model,
+                t_shared - t0,
+                t_trained - t_shared,
+                replicas.nbytes / 2**20,
+                time.perf_counter() - t_trained,
+            )
             result = RoundResult(epoch, rnd, round_stats(replicas), time.perf_counter() - t0, num_partitions)
             history.append(result)
             done_rounds += 1
