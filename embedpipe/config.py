@@ -61,6 +61,9 @@ class OutputConfig:
     """Root folder of the run's Delta tables."""
 
     path: str = "runs/default"
+    # Log each run to MLflow: auto (when mlflow is installed and a tracking
+    # server is configured), on, or off. See embedpipe.tracking.
+    mlflow: Literal["auto", "on", "off"] = "auto"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,7 +140,9 @@ class SgnsConfig:
     alpha: float = 0.025
     min_alpha: float = 0.0001
     seed: int = 1
-    sync_rounds: int = 4
+    # Averaging rounds per epoch; 0 = auto, 4 × spark.partitions: the
+    # clipped_sum merge needs more merges as replicas grow (README, skip-gram).
+    sync_rounds: int = 0
     # How replicas' rows are merged each round (see embedpipe.averaging).
     merge: Literal["average", "touch_weighted", "clipped_sum"] = "clipped_sum"
     output: Literal["in", "in+out"] = "in"
@@ -424,7 +429,15 @@ def validate(cfg: PipelineConfig) -> None:
     _check(0 <= s.sample < 1, f"sgns.sample must be in [0, 1) (0 disables subsampling), got {s.sample}")
     _check(s.alpha > 0, f"sgns.alpha must be > 0, got {s.alpha}")
     _check(0 <= s.min_alpha <= s.alpha, f"sgns.min_alpha must be in [0, sgns.alpha={s.alpha}], got {s.min_alpha}")
-    _check(s.sync_rounds >= 1, f"sgns.sync_rounds must be >= 1, got {s.sync_rounds}")
+    _check(s.sync_rounds >= 0, f"sgns.sync_rounds must be >= 1 (or 0 for auto), got {s.sync_rounds}")
+    if cfg.output.mlflow == "on":
+        import importlib.util
+
+        _check(
+            importlib.util.find_spec("mlflow") is not None,
+            "output.mlflow is 'on' but mlflow is not installed; "
+            "pip install 'embedpipe[mlflow]' or set output.mlflow: auto",
+        )
     _check(e.restrict_vocab >= 1, f"eval.restrict_vocab must be >= 1, got {e.restrict_vocab}")
     _check(e.spark_above >= 1, f"eval.spark_above must be >= 1, got {e.spark_above}")
     bad_models = [m for m in e.models if m not in ("glove", "sgns")]

@@ -94,6 +94,18 @@ class SgnsRoundTask:
         return {"loss": float(loss), "words": float(words), "pairs": float(pairs)}, {"in": touch_in, "out": touch_out}
 
 
+def effective_sync_rounds(configured: int, partitions: int) -> int:
+    """Rounds per epoch: the configured number, or for 0 (auto) 4 × partitions.
+
+    Why 4 × partitions: with the clipped_sum merge, each replica should see
+    about the same share of the corpus between merges however many replicas
+    there are. On wiki17m (README, skip-gram) 2 partitions went from 0.345 to
+    0.358 analogy accuracy with 8 rounds instead of 4, and 8 partitions from
+    0.318 with 16 rounds to 0.331 with 32.
+    """
+    return configured if configured > 0 else 4 * partitions
+
+
 def learning_rate_schedule(
     alpha: float, min_alpha: float, words_per_round: list[int], epochs: int
 ) -> dict[tuple[int, int], tuple[float, float]]:
@@ -149,7 +161,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     corpus_version = tables.current_version(spark, root, "corpus")
     corpus = tables.read(spark, root, "corpus")
     fp = fingerprint(cfg.section_json("sgns", "vocab", "clean", "input"), corpus_version, partitions)
-    rounds = s.sync_rounds
+    rounds = effective_sync_rounds(s.sync_rounds, partitions)
     data = (
         corpus.repartition(partitions, "line_id", "piece")
         .withColumn(ROUND_COLUMN, F.pmod(F.xxhash64("line_id", "piece", F.lit(s.seed)), F.lit(rounds)).cast("int"))

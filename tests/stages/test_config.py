@@ -33,6 +33,7 @@ def test_unknown_section_is_rejected():
     [
         ({"sgns": {"dim": 0}}, r"sgns\.dim must be in 1\.\.10000, got 0"),
         ({"sgns": {"negative": 0}}, r"sgns\.negative"),
+        ({"sgns": {"sync_rounds": -1}}, r"sgns\.sync_rounds must be >= 1 \(or 0 for auto\)"),
         ({"sgns": {"sample": 1.5}}, r"sgns\.sample must be in \[0, 1\)"),
         ({"sgns": {"alpha": -0.1}}, r"sgns\.alpha must be > 0"),
         ({"sgns": {"alpha": 0.01, "min_alpha": 0.1}}, r"sgns\.min_alpha"),
@@ -92,3 +93,11 @@ def test_stages_without_ingest_need_no_input_path():
     assert cfg.input.path == ""
     with pytest.raises(ConfigError, match=r"input\.path is empty"):
         build_config({"stages": ["ingest"]})
+
+
+def test_sync_rounds_auto_grows_with_partitions_and_explicit_value_wins():
+    from embedpipe.sgns import effective_sync_rounds
+
+    assert build_config({"input": {"path": "x.txt"}}).sgns.sync_rounds == 0  # auto by default
+    assert [effective_sync_rounds(0, p) for p in (1, 2, 4, 8)] == [4, 8, 16, 32]
+    assert effective_sync_rounds(3, 8) == 3
