@@ -57,7 +57,7 @@ pack: dist
 	$(PACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check dist/embedpipe-*.whl
 	$(PACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps delta-spark==4.4.0
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'venv-pack>=0.2'
-	$(BIN)/venv-pack --prefix $(PACK_VENV) --output dist/embedpipe-env.tar.gz --force
+	$(BIN)/venv-pack --quiet --prefix $(PACK_VENV) --output dist/embedpipe-env.tar.gz --force
 	@echo "make pack: dist/embedpipe-env.tar.gz; use: spark-submit --archives dist/embedpipe-env.tar.gz#environment --conf spark.pyspark.python=./environment/bin/python ..."
 
 clean:

@@ -1,0 +1,45 @@
+"""`python -m bench.run --quick` as a smoke test: every peer runs and the report is written.
+
+One partition count per multi-run family keeps it to about three minutes; the
+full harness (`make bench`) runs the same code paths with 1/2/8 and 1/2/4/8.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_quick_bench_measures_every_peer_and_writes_the_report(tmp_path):
+    out = tmp_path / "bench"
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--out", str(out),
+         "--mllib-partitions", "1", "--scaling-partitions", "1"],
+        capture_output=True, text=True, cwd=REPO, env=env, stdin=subprocess.DEVNULL, timeout=1200,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    results = json.loads((out / "results.json").read_text())
+    rows = {r["name"].split(",")[0].split(" (")[0]: r for r in results["table"]}
+    assert set(rows) == {"gensim sg", "embedpipe sgns", "embedpipe glove", "MLlib Word2Vec"}
+    for name, r in rows.items():
+        assert r["error"] is None, name
+        assert r["seconds"] > 0 and r["peak_rss_mb"] > 0, name
+        # Scored by the same evaluator; the quick corpus is small, so only
+        # "clearly learned something" is asserted (random vectors score about 0).
+        assert r["wordsim353"] > 0.05, (name, r)
+    assert rows["gensim sg"]["words_per_s"] > 0 and rows["embedpipe sgns"]["words_per_s"] > 0
+    (scale,) = results["scaling"]
+    assert scale["partitions"] == 1 and scale["words_per_s"] > 0 and scale["wordsim353"] > 0.05
+
+    report = (out / "report.md").read_text()
+    assert "| gensim sg, " in report and "time vs gensim" in report
+    assert "## embedpipe sgns against partitions" in report
+    assert (out / "scaling.png").stat().st_size > 0
+    assert "| gensim sg" in done.stdout, "the table is printed too"
