@@ -41,7 +41,7 @@ def save(directory: str, epoch: int, state: dict[str, np.ndarray], info: dict[st
     arrays = os.path.join(directory, "state.npz")
     meta = os.path.join(directory, "state.json")
     tmp_arrays = arrays + ".tmp.npz"
-    np.savez(tmp_arrays, **state)
+    np.savez(tmp_arrays, **state)  # type: ignore[arg-type]  # numpy's stub reads **kwds as allow_pickle
     os.replace(tmp_arrays, arrays)
     tmp_meta = meta + ".tmp"
     with open(tmp_meta, "w", encoding="utf-8") as fh:

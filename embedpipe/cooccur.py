@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -81,8 +82,10 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     staged = summed.persist()
     try:
         agg = staged.agg(F.count(F.lit(1)).alias("nnz"), F.sum("x").alias("total")).first()
-        stats = {
-            "nnz": int(agg["nnz"]),
+        assert agg is not None  # a global aggregate always has one row
+        nnz = int(agg["nnz"])
+        stats: dict[str, Any] = {
+            "nnz": nnz,
             "total_weight": float(agg["total"] or 0.0),
             "memory_mb_per_task": cfg.cooccur.memory_mb,
             "vocab_size": vocab_size,
@@ -103,4 +106,4 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         shards,
         seconds,
     )
-    return StageResult("cooccur", run_id, seconds, rows=stats["nnz"], stats=stats)
+    return StageResult("cooccur", run_id, seconds, rows=nnz, stats=stats)

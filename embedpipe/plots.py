@@ -88,7 +88,7 @@ def _new_figure(width: float, height: float) -> tuple[Any, Any]:
         raise PlotDependencyError(f"{_INSTALL_HINT} ({e})") from e
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
-    return fig, matplotlib.colormaps["tab10"].colors
+    return fig, matplotlib.colormaps["tab10"].colors  # type: ignore[attr-defined]  # tab10 is a ListedColormap
 
 
 def pick_words(words: Sequence[str], matrix: np.ndarray, groups: Mapping[str, Sequence[str]]) -> WordVectors:
@@ -316,13 +316,13 @@ def plot_benchmarks(results: Mapping[str, Mapping[str, Mapping[str, Any]]], path
     for k, m in enumerate(models):
         vals, texts = [], []
         for b in benches:
-            r = results[m].get(b)
-            v = math.nan if r is None else _value(r.get(_primary_metric(r)[0]))
+            got = results[m].get(b)
+            v = math.nan if got is None else _value(got.get(_primary_metric(got)[0]))
             vals.append(v)
             if math.isnan(v):
                 texts.append("n/a")
             else:
-                cov = None if r is None else r.get("coverage")
+                cov = None if got is None else got.get("coverage")
                 cov_s = "" if cov is None or math.isnan(float(cov)) else f"\n{float(cov):.0%} cov."
                 texts.append(f"{v:.3f}{cov_s}")
         heights = [0.0 if math.isnan(v) else v for v in vals]

@@ -81,6 +81,7 @@ def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float
     # driver); the kept vocabulary is small next to the corpus.
     ranked = kept.withColumn("id", (F.row_number().over(Window.orderBy(*order)) - 1).cast("int"))
     totals = ranked.agg(F.sum("count").alias("n"), F.sum(F.pow(F.col("count"), 0.75)).alias("z")).first()
+    assert totals is not None  # a global aggregate always has one row
     n_total = float(totals["n"] or 0)
     z = float(totals["z"] or 0)
     if sample > 0 and n_total > 0:
