@@ -202,7 +202,7 @@ def clipped_sum_scale(
     at most ``max(floor, largest single replica's move)``; the factor is 1
     when the sum stays inside that and ``limit / move`` otherwise.
     """
-    move = _logit_norm(summed, metric)
+    move = _logit_norm(summed.astype(np.float32), metric)
     single = np.maximum.reduceat(_logit_norm(deltas, metric), starts)
     limit = np.maximum(single, floor)
     return np.minimum(1.0, limit / np.maximum(move, 1e-300))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -193,29 +193,68 @@ def write(
     writer.save(table_path(root, name))
 
 
-def history(spark: SparkSession, root: str, name: str) -> list[dict[str, Any]]:
-    """Commits of a table, newest first, each with its parsed metadata."""
-    from delta.tables import DeltaTable
+def _parse_metadata(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
+
+def _iter_local_history(local_table: str) -> Iterator[dict[str, Any]]:
+    """Commits of a table on the local filesystem, newest first, read from
+    ``_delta_log/<version>.json`` directly. Each Delta history query is a
+    Spark job (about half a second); the pipeline asks for versions and
+    metadata several times per stage, so local runs read the log files."""
+    log_dir = os.path.join(local_table, "_delta_log")
+    versions = sorted(
+        (int(f[: -len(".json")]) for f in os.listdir(log_dir) if f.endswith(".json") and f[: -len(".json")].isdigit()),
+        reverse=True,
+    )
+    for version in versions:
+        info: dict[str, Any] = {}
+        try:
+            with open(os.path.join(log_dir, f"{version:020d}.json"), encoding="utf-8") as fh:
+                for line in fh:
+                    action = json.loads(line)
+                    if "commitInfo" in action:
+                        info = action["commitInfo"]
+                        break
+        except FileNotFoundError:  # removed by log clean-up while we listed
+            continue
+        yield {
+            "version": version,
+            "operation": info.get("operation"),
+            "metadata": _parse_metadata(info.get("userMetadata")),
+        }
+
+
+def _iter_history(spark: SparkSession, root: str, name: str) -> Iterator[dict[str, Any]]:
     path = table_path(root, name)
     if not exists(spark, path):
-        return []
+        return
+    local = _local(path)
+    if local is not None:
+        yield from _iter_local_history(local)
+        return
+    from delta.tables import DeltaTable
+
     rows = DeltaTable.forPath(spark, path).history().select("version", "operation", "userMetadata").collect()
-    out = []
     for r in rows:
-        meta: dict[str, Any] = {}
-        if r["userMetadata"]:
-            try:
-                meta = json.loads(r["userMetadata"])
-            except json.JSONDecodeError:
-                meta = {}
-        out.append({"version": int(r["version"]), "operation": r["operation"], "metadata": meta})
-    return out
+        meta = _parse_metadata(r["userMetadata"])
+        yield {"version": int(r["version"]), "operation": r["operation"], "metadata": meta}
+
+
+def history(spark: SparkSession, root: str, name: str) -> list[dict[str, Any]]:
+    """Commits of a table, newest first, each with its parsed metadata."""
+    return list(_iter_history(spark, root, name))
 
 
 def latest_metadata(spark: SparkSession, root: str, name: str, **match: Any) -> dict[str, Any] | None:
     """Metadata of the newest commit whose metadata matches all ``match`` items."""
-    for h in history(spark, root, name):
+    for h in _iter_history(spark, root, name):
         meta = h["metadata"]
         if all(meta.get(k) == v for k, v in match.items()) and meta:
             return {**meta, "table_version": h["version"]}
@@ -223,8 +262,8 @@ def latest_metadata(spark: SparkSession, root: str, name: str, **match: Any) -> 
 
 
 def current_version(spark: SparkSession, root: str, name: str) -> int | None:
-    h = history(spark, root, name)
-    return h[0]["version"] if h else None
+    h = next(_iter_history(spark, root, name), None)
+    return h["version"] if h else None
 
 
 def read_vocab_arrays(spark: SparkSession, root: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
