@@ -123,6 +123,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from embedpipe.ingest import InputError
     from embedpipe.plots import PlotDependencyError
     from embedpipe.scoring import UnknownWordError
+    from embedpipe.session import DeltaNotConfiguredError
     from embedpipe.sgns import ModelTooLargeError as SgnsTooLarge
     from embedpipe.tables import TableError
     from embedpipe.vocab import EmptyVocabularyError
@@ -137,6 +138,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         SgnsTooLarge,
         UnknownWordError,
         PlotDependencyError,
+        DeltaNotConfiguredError,
     )
 
 
