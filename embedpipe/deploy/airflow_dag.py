@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +83,22 @@ def stage_arguments(stage: str, conf: str, env: os._Environ[str] | dict[str, str
     return args
 
 
-def _wire(tasks: dict[str, Any]) -> None:
-    for stage, ups in UPSTREAM.items():
-        for up in ups:
-            tasks[up] >> tasks[stage]
+def _stage_dag(dag_id: str, target: str, make_task: Callable[[str], Any]) -> DAG:
+    """A DAG with one task per stage, made by ``make_task(stage)``, wired as UPSTREAM says."""
+    with DAG(
+        dag_id=dag_id,
+        description=f"embedpipe: corpus -> GloVe and skip-gram vectors, evaluated ({target})",
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        default_args=DEFAULT_ARGS,
+        tags=["embedpipe"],
+    ) as dag:
+        tasks = {stage: make_task(stage) for stage in UPSTREAM}
+        for stage, ups in UPSTREAM.items():
+            for up in ups:
+                tasks[up] >> tasks[stage]
+    return dag
 
 
 def spark_submit_dag(env: os._Environ[str] | dict[str, str] = os.environ) -> DAG:
@@ -99,29 +112,19 @@ def spark_submit_dag(env: os._Environ[str] | dict[str, str] = os.environ) -> DAG
         # The archive is unpacked as ./environment in every container.
         submit["archives"] = f"{archive}#environment"
         spark_conf["spark.pyspark.python"] = "./environment/bin/python"
-    with DAG(
-        dag_id="embedpipe_spark_submit",
-        description="embedpipe: corpus -> GloVe and skip-gram vectors, evaluated (spark-submit)",
-        schedule=None,
-        start_date=START,
-        catchup=False,
-        default_args=DEFAULT_ARGS,
-        tags=["embedpipe"],
-    ) as dag:
-        tasks = {
-            stage: SparkSubmitOperator(
-                task_id=stage,
-                application=f"{jobs}/{stage}.py",
-                application_args=stage_arguments(stage, conf, env),
-                conn_id=env.get("EMBEDPIPE_SPARK_CONN", "spark_default"),
-                name=f"embedpipe-{stage}",
-                conf=spark_conf or None,
-                **submit,
-            )
-            for stage in UPSTREAM
-        }
-        _wire(tasks)
-    return dag
+    return _stage_dag(
+        "embedpipe_spark_submit",
+        "spark-submit",
+        lambda stage: SparkSubmitOperator(
+            task_id=stage,
+            application=f"{jobs}/{stage}.py",
+            application_args=stage_arguments(stage, conf, env),
+            conn_id=env.get("EMBEDPIPE_SPARK_CONN", "spark_default"),
+            name=f"embedpipe-{stage}",
+            conf=spark_conf or None,
+            **submit,
+        ),
+    )
 
 
 def databricks_dag(env: os._Environ[str] | dict[str, str] = os.environ) -> DAG:
@@ -135,36 +138,26 @@ def databricks_dag(env: os._Environ[str] | dict[str, str] = os.environ) -> DAG:
         "node_type_id": "i3.xlarge",
         "num_workers": 2,
     }
-    with DAG(
-        dag_id="embedpipe_databricks",
-        description="embedpipe: corpus -> GloVe and skip-gram vectors, evaluated (Databricks)",
-        schedule=None,
-        start_date=START,
-        catchup=False,
-        default_args=DEFAULT_ARGS,
-        tags=["embedpipe"],
-    ) as dag:
-        tasks = {
-            stage: DatabricksSubmitRunOperator(
-                task_id=stage,
-                databricks_conn_id=env.get("EMBEDPIPE_DATABRICKS_CONN", "databricks_default"),
-                # The whole Runs Submit request body: the operator has no
-                # python_wheel_task argument of its own.
-                json={
-                    "run_name": f"embedpipe-{stage}",
-                    "new_cluster": cluster,
-                    "libraries": [{"whl": wheel}],
-                    "python_wheel_task": {
-                        "package_name": "embedpipe",
-                        "entry_point": "embedpipe",
-                        "parameters": [stage, *stage_arguments(stage, conf, env)],
-                    }
+    return _stage_dag(
+        "embedpipe_databricks",
+        "Databricks",
+        lambda stage: DatabricksSubmitRunOperator(
+            task_id=stage,
+            databricks_conn_id=env.get("EMBEDPIPE_DATABRICKS_CONN", "databricks_default"),
+            # The whole Runs Submit request body: the operator has no
+            # python_wheel_task argument of its own.
+            json={
+                "run_name": f"embedpipe-{stage}",
+                "new_cluster": cluster,
+                "libraries": [{"whl": wheel}],
+                "python_wheel_task": {
+                    "package_name": "embedpipe",
+                    "entry_point": "embedpipe",
+                    "parameters": [stage, *stage_arguments(stage, conf, env)],
                 },
-            )
-            for stage in UPSTREAM
-        }
-        _wire(tasks)
-    return dag
+            },
+        ),
+    )
 
 
 embedpipe_spark_submit = spark_submit_dag()
