@@ -169,6 +169,10 @@ class ExportConfig:
     out: str = ""
 
 
+# The stages of a full run, in order (export runs on demand).
+DEFAULT_STAGES = ("ingest", "vocab", "cooccur", "glove", "sgns", "evaluate")
+
+
 @dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
     """The whole run: one frozen section per stage plus the stage list."""
@@ -183,7 +187,7 @@ class PipelineConfig:
     sgns: SgnsConfig = field(default_factory=SgnsConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
-    stages: Sequence[str] = ("ingest", "vocab", "cooccur", "glove", "sgns", "evaluate")
+    stages: Sequence[str] = DEFAULT_STAGES
     # Folder of the config file; relative paths were resolved against it.
     base_dir: str = ""
 

@@ -27,14 +27,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from embedpipe import cooccur, evaluate, export, glove, ingest, sgns, tables, tracking, vocab
-from embedpipe.config import PipelineConfig
+from embedpipe.config import DEFAULT_STAGES, PipelineConfig
 from embedpipe.stage import StageResult, new_run_id
 from embedpipe.vectors import fingerprint
 
@@ -60,6 +60,29 @@ LEDGER_SCHEMA = T.StructType(
         T.StructField("finished_at", T.TimestampType(), False),
     ]
 )
+
+
+def stage_upstream(stages: Sequence[str] = DEFAULT_STAGES) -> dict[str, set[str]]:
+    """Each stage's direct upstream stages, from the tables in STAGE_IO.
+
+    A stage depends on the stages that write a table it reads, less those
+    already reached through another of them (glove reads vocab too, but
+    through cooccur). Deploy targets (databricks.yml, the Airflow DAGs) must
+    have exactly these edges; their tests check it.
+    """
+    writers: dict[str, set[str]] = {}
+    for st in stages:
+        for t in STAGE_IO[st][2]:
+            writers.setdefault(t, set()).add(st)
+    direct = {st: {w for t in STAGE_IO[st][1] for w in writers.get(t, set()) if w != st} for st in stages}
+
+    def reach(st: str) -> set[str]:
+        out: set[str] = set()
+        for up in direct[st]:
+            out |= {up} | reach(up)
+        return out
+
+    return {st: {u for u in ups if not any(u in reach(v) for v in ups if v != u)} for st, ups in direct.items()}
 
 
 def stage_runner(name: str, *, resume: bool = False) -> Callable[[SparkSession, PipelineConfig], StageResult]:

@@ -16,18 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from embedpipe.config import DEFAULT_STAGES
 from embedpipe.deploy import AIRFLOW_DAG
+from embedpipe.pipeline import stage_upstream
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = {"ingest", "vocab", "cooccur", "glove", "sgns", "evaluate"}
-EDGES = {
-    "ingest": set(),
-    "vocab": {"ingest"},
-    "cooccur": {"vocab"},
-    "glove": {"cooccur"},
-    "sgns": {"vocab"},
-    "evaluate": {"glove", "sgns"},
-}
 
 LOAD = r"""
 import json, sys
@@ -83,8 +76,8 @@ def test_dag_file_imports_without_errors(loaded: dict) -> None:
 @pytest.mark.parametrize("dag_id", ["embedpipe_spark_submit", "embedpipe_databricks"])
 def test_one_task_per_stage_in_dependency_order(loaded: dict, dag_id: str) -> None:
     tasks = loaded["dags"][dag_id]
-    assert set(tasks) == STAGES
-    assert {k: set(t["upstream"]) for k, t in tasks.items()} == EDGES
+    assert set(tasks) == set(DEFAULT_STAGES)
+    assert {k: set(t["upstream"]) for k, t in tasks.items()} == stage_upstream()
 
 
 def test_spark_submit_tasks_run_the_stage_jobs_with_the_packed_environment(loaded: dict) -> None:

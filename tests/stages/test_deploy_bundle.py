@@ -7,8 +7,20 @@ from pathlib import Path
 import yaml
 
 from embedpipe.config import load_config
+from embedpipe.pipeline import stage_upstream
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_stage_graph_follows_the_tables_each_stage_reads():
+    assert stage_upstream() == {
+        "ingest": set(),
+        "vocab": {"ingest"},
+        "cooccur": {"vocab"},
+        "glove": {"cooccur"},
+        "sgns": {"vocab"},
+        "evaluate": {"glove", "sgns"},
+    }
 
 
 def test_bundle_has_one_wheel_task_per_stage_with_dependencies():
@@ -17,14 +29,7 @@ def test_bundle_has_one_wheel_task_per_stage_with_dependencies():
     tasks = {t["task_key"]: t for t in job["tasks"]}
     assert set(tasks) == {"ingest", "vocab", "cooccur", "glove", "sgns", "evaluate"}
     deps = {k: {d["task_key"] for d in t.get("depends_on", [])} for k, t in tasks.items()}
-    assert deps == {
-        "ingest": set(),
-        "vocab": {"ingest"},
-        "cooccur": {"vocab"},
-        "glove": {"cooccur"},
-        "sgns": {"vocab"},
-        "evaluate": {"glove", "sgns"},
-    }
+    assert deps == stage_upstream()
     for key, task in tasks.items():
         wheel = task["python_wheel_task"]
         assert wheel["package_name"] == "embedpipe" and wheel["entry_point"] == "embedpipe"
