@@ -210,7 +210,7 @@ def clipped_sum_scale(
 
 @dataclass
 class _GroupRows:
-    """One group's replica rows, sorted by row id, as float64 changes."""
+    """One group's replica rows grouped by row id, with their changes and per-row sums."""
 
     rows: np.ndarray      # merged row ids (the rows some replica touched)
     n_by: np.ndarray      # replicas per merged row
@@ -235,14 +235,15 @@ def _collect(state: Mapping[str, np.ndarray], g: ParamGroup, replicas: pa.Table,
     hit = sorted_rows[starts]
     old = _pack_rows(state, g, hit).astype(np.float64)
     deltas, summed, weighted = group_changes(order, starts, values, touches, old)
+    sorted_touches = touches[order]
     return _GroupRows(
         rows=hit,
         n_by=np.diff(np.r_[starts, len(rows)]),
-        touches=np.add.reduceat(touches[order], starts),
+        touches=np.add.reduceat(sorted_touches, starts),
         starts=starts,
         old=old,
         deltas=deltas,
-        weights=touches[order],
+        weights=sorted_touches,
         summed=summed,
         weighted=weighted,
     )
@@ -293,7 +294,8 @@ def merge_replicas(
     way to the same place); the sum would overshoot n-fold and diverge. So
     the sum is kept but capped at the largest single replica's logit move or
     1 logit unit, whichever is larger: the plain sum for linear rows, about
-    the average for saturated ones. Best with ``sync_rounds`` ≈ 2 × partitions.
+    the average for saturated ones. Skip-gram pairs it with 4 × partitions
+    rounds per epoch (``sgns.sync_rounds`` auto).
 
     Returns, per group, how many partitions touched each row (0 = untouched).
     """

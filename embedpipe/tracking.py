@@ -18,6 +18,7 @@ channel: the Delta tables and ``_runs/*.json`` stay the record of the run.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -30,20 +31,11 @@ _MAX_PARAM_CHARS = 6000
 
 
 def wanted(mode: str) -> bool:
-    """Should this run be logged to MLflow?"""
-    if mode == "off":
+    """Should this run be logged to MLflow? (``on`` without mlflow is refused by config validation.)"""
+    if mode != "auto":
+        return mode == "on"
+    if importlib.util.find_spec("mlflow") is None:
         return False
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        if mode == "on":
-            raise RuntimeError(
-                "output.mlflow is 'on' but mlflow is not installed; "
-                "pip install 'embedpipe[mlflow]' or set output.mlflow: auto"
-            ) from None
-        return False
-    if mode == "on":
-        return True
     return bool(os.environ.get("MLFLOW_TRACKING_URI") or os.environ.get("DATABRICKS_RUNTIME_VERSION"))
 
 

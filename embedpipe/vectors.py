@@ -24,6 +24,8 @@ from embedpipe import __version__, tables
 log = logging.getLogger(__name__)
 
 MODELS = ("glove", "sgns")
+# Commits retried when another trainer created the vectors table at the same moment.
+_CREATE_RETRIES = 3
 
 
 @dataclass
@@ -104,9 +106,6 @@ def write_vectors(
             if attempt == _CREATE_RETRIES or not _is_concurrent_create(exc):
                 raise
             log.info("vectors: another writer created the table at the same time; retrying the %s commit", model)
-
-
-_CREATE_RETRIES = 3
 
 
 def _is_concurrent_create(exc: BaseException) -> bool:
