@@ -56,6 +56,10 @@ class Counter:
     def value(self) -> int:
         return int(self._acc.value)
 
+    def reset(self) -> None:
+        """Back to 0 on the driver, e.g. after a probe job that ran the same tasks."""
+        self._acc.value = 0
+
 
 def counters(spark: SparkSession, *names: str) -> dict[str, Counter]:
     return {n: Counter(spark, n) for n in names}

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # stage -> (config keys it reads, tables it reads, tables it writes)
 STAGE_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "ingest": (("input", "clean", "spark.partitions"), (), ("tokens",)),
+    "ingest": (("input", "clean"), (), ("tokens",)),
     "vocab": (("vocab", "sgns.sample"), ("tokens",), ("vocab", "corpus")),
     "cooccur": (("cooccur", "glove.window", "spark.partitions"), ("vocab", "corpus"), ("cooccurrence",)),
     "glove": (("glove", "spark.partitions"), ("vocab", "cooccurrence"), ("vectors",)),
@@ -122,8 +122,10 @@ def _input_files_signature(cfg: PipelineConfig) -> list[Any]:
 
 
 def stage_fingerprint(spark: SparkSession, cfg: PipelineConfig, name: str) -> str:
-    keys, inputs, _ = STAGE_IO[name]
+    keys, inputs, outputs = STAGE_IO[name]
     parts: list[Any] = [name, [(k, _config_value(cfg, k)) for k in keys]]
+    # A new table layout (e.g. after an upgrade) must not count as up to date.
+    parts.append([(t, tables.SCHEMAS[t].simpleString()) for t in outputs if t in tables.SCHEMAS])
     parts.append([(t, tables.current_version(spark, cfg.output.path, t)) for t in inputs])
     if name == "ingest":
         parts.append(_input_files_signature(cfg))

@@ -28,7 +28,10 @@ TOKENS = T.StructType(
     [
         T.StructField("line_id", T.LongType(), False),
         T.StructField("piece", T.IntegerType(), False),
-        T.StructField("tokens", T.ArrayType(T.StringType()), False),
+        # The piece's tokens joined by single spaces. Tokens never contain
+        # whitespace, so splitting on " " gives them back exactly; one string
+        # per piece costs Spark a fraction of an array of strings per piece.
+        T.StructField("text", T.StringType(), False),
     ]
 )
 VOCAB = T.StructType(

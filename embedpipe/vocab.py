@@ -14,6 +14,7 @@ Reads the ``tokens`` table and writes two tables:
     Every piece as int32 ids, out-of-vocabulary tokens removed *before* any
     windowing (as word2vec and GloVe's ``cooccur`` do). Empty pieces vanish.
 
+Both passes split each piece's text back into tokens with one Arrow kernel.
 Counting is two-level: each Arrow batch is counted with pyarrow's hash
 kernel, then Spark sums the partial counts by word. Encoding ships only the
 kept words (sorted by id) to the executors and maps tokens to ids with
@@ -39,6 +40,7 @@ from pyspark.sql import functions as F
 from embedpipe import tables
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import counters, share
+from embedpipe.ingest import TOKEN_SEPARATOR
 from embedpipe.stage import StageResult, new_run_id
 
 log = logging.getLogger(__name__)
@@ -51,10 +53,15 @@ class EmptyVocabularyError(ValueError):
     """No word reaches min_count."""
 
 
+def split_tokens(text: pa.Array) -> pa.ListArray:
+    """The ``tokens`` table's text column back to token lists (pieces are never empty)."""
+    return pc.split_pattern(text, TOKEN_SEPARATOR)
+
+
 def partial_counts(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Count the words of each Arrow batch (vectorized hash count)."""
     for batch in batches:
-        flat = pc.list_flatten(batch.column("tokens"))
+        flat = pc.list_flatten(split_tokens(batch.column("text")))
         if len(flat) == 0:
             continue
         vc = pc.value_counts(flat)
@@ -64,7 +71,7 @@ def partial_counts(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch
 def count_words(tokens: DataFrame) -> DataFrame:
     """Exact word counts: DataFrame[word string, count long]."""
     return (
-        tokens.select("tokens")
+        tokens.select("text")
         .mapInArrow(partial_counts, "word string, count long")
         .groupBy("word")
         .agg(F.sum("count").alias("count"))
@@ -96,12 +103,12 @@ def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float
 
 
 def make_encoder(words: Any, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """mapInArrow function: token lists -> id lists with OOV tokens removed."""
+    """mapInArrow function: piece texts -> id lists with OOV tokens removed."""
 
     def encode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         value_set = pa.array(words.value, pa.string())
         for batch in batches:
-            toks = batch.column("tokens")
+            toks = split_tokens(batch.column("text"))
             flat = pc.list_flatten(toks)
             # index_in gives each token's position in the id-ordered word list, or null.
             idx = pc.index_in(flat, value_set=value_set)
@@ -112,11 +119,10 @@ def make_encoder(words: Any, acc: dict[str, Any]):  # type: ignore[no-untyped-de
             kept_before = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
             new_offsets = kept_before[offsets]
             ids = idx.filter(pa.array(valid)).cast(pa.int32())
-            acc["tokens_in"].add(len(flat))
-            acc["tokens_oov"].add(len(flat) - len(ids))
             lengths = np.diff(new_offsets)
             keep_rows = np.flatnonzero(lengths > 0)
             acc["pieces_empty"].add(len(lengths) - len(keep_rows))
+            acc["pieces"].add(len(keep_rows))
             if len(keep_rows) == 0:
                 continue
             lists = pa.ListArray.from_arrays(pa.array(new_offsets.astype(np.int32)), ids)
@@ -141,30 +147,46 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     root = cfg.output.path
     tokens = tables.read(spark, root, "tokens")
     run_id = new_run_id()
-    vocab = select_vocab(count_words(tokens), cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample)
-    vocab = vocab.persist()
+    # The counts are small next to the corpus; cached, the corpus is counted
+    # once for the totals, the ranking and the written table alike.
+    counts = count_words(tokens).persist()
+    vocab = None
     try:
+        totals = counts.agg(F.sum("count").alias("tokens"), F.count("*").alias("distinct")).first()
+        assert totals is not None  # a global aggregate always has one row
+        tokens_in, distinct = int(totals["tokens"] or 0), int(totals["distinct"])
+        vocab = select_vocab(counts, cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample).persist()
+        kept = vocab.agg(F.sum("count").alias("kept")).first()
+        tokens_kept = int((kept["kept"] if kept is not None else 0) or 0)
         words = [r["word"] for r in vocab.orderBy("id").select("word").collect()]
         if not words:
             raise EmptyVocabularyError(
                 f"the vocabulary is empty: no word occurs vocab.min_count={cfg.vocab.min_count} times "
                 f"in {cfg.input.path!r}; lower vocab.min_count or give a larger corpus"
             )
-        meta = {"stage": "vocab", "run_id": run_id, "config": cfg.to_dict(), "vocab_size": len(words)}
+        stats: dict[str, Any] = {
+            "vocab_size": len(words),
+            "distinct_words": distinct,
+            "tokens_in": tokens_in,
+            "tokens_kept": tokens_kept,
+            "tokens_oov": tokens_in - tokens_kept,
+        }
+        meta = {"stage": "vocab", "run_id": run_id, "config": cfg.to_dict(), "vocab_size": len(words), "stats": stats}
         tables.write(vocab, root, "vocab", metadata=meta)
     finally:
-        vocab.unpersist()
+        if vocab is not None:
+            vocab.unpersist()
+        counts.unpersist()
 
-    acc = counters(spark, "tokens_in", "tokens_oov", "pieces_empty")
+    acc = counters(spark, "pieces", "pieces_empty")
     shared_words = share(spark, words)
     try:
+        # Straight from the encoder to the commit, no cache: the piece counts
+        # arrive with the write job, so they go to the run summary only.
         corpus = tokens.mapInArrow(make_encoder(shared_words, acc), tables.CORPUS)
-        corpus = corpus.persist()
-        n_pieces = corpus.count()
-        stats = {k: c.value for k, c in acc.items()}
-        stats.update(vocab_size=len(words), pieces=n_pieces, tokens_kept=stats["tokens_in"] - stats["tokens_oov"])
-        tables.write(corpus, root, "corpus", metadata={**meta, "stats": stats})
-        corpus.unpersist()
+        tables.write(corpus, root, "corpus", metadata=meta)
+        stats.update({k: c.value for k, c in acc.items()})
+        n_pieces = stats["pieces"]
     finally:
         shared_words.release()
     seconds = time.perf_counter() - t0

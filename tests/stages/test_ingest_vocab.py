@@ -12,8 +12,10 @@ import pytest
 from chispa import assert_df_equality
 
 from embedpipe import ingest, tables, vocab
+from embedpipe.cleaning import CleanOptions
 from embedpipe.config import build_config
 from embedpipe.ingest import InputError
+from embedpipe.pipeline import run_pipeline
 from embedpipe.vocab import EmptyVocabularyError
 
 TEXT = """the quick brown fox jumps over the lazy dog
@@ -97,10 +99,10 @@ def test_long_lines_are_cut_into_pieces_of_max_sentence_length(spark, tmp_path, 
     cfg = make_cfg(tmp_path, write_text("long.txt", line), input={"max_sentence_length": 10})
     ingest.run(spark, cfg)
     pieces = tables.read(spark, cfg.output.path, "tokens").orderBy("piece").collect()
-    assert [len(r["tokens"]) for r in pieces] == [10, 10, 5]
+    assert [len(r["text"].split(" ")) for r in pieces] == [10, 10, 5]
     assert [r["piece"] for r in pieces] == [0, 1, 2]
     assert len({r["line_id"] for r in pieces}) == 1
-    assert sum((r["tokens"] for r in pieces), []) == line.split()
+    assert " ".join(r["text"] for r in pieces) == line
 
 
 def test_compressed_files_folders_and_globs_are_read(spark, tmp_path):
@@ -159,10 +161,8 @@ def test_invalid_utf8_is_replaced_and_counted(spark, tmp_path, write_text):
     result = ingest.run(spark, cfg)
     assert result.stats["invalid_utf8_lines"] == 2
     assert result.stats["lines_read"] == 3
-    tokens = [t for r in tables.read(spark, cfg.output.path, "tokens").collect() for t in r["tokens"]]
+    tokens = [t for r in tables.read(spark, cfg.output.path, "tokens").collect() for t in r["text"].split(" ")]
     assert {"ok", "fine", "words", "broken"} <= set(tokens)
-    meta = tables.latest_metadata(spark, cfg.output.path, "tokens")
-    assert meta["stats"]["invalid_utf8_lines"] == 2
 
 
 def test_empty_vocabulary_says_to_lower_min_count(spark, tmp_path, write_text):
@@ -187,16 +187,52 @@ def test_parquet_delta_and_jsonl_inputs_read_the_named_column(spark, tmp_path, w
         ingest.run(spark, make_cfg(tmp_path, tmp_path / "pq", input={"format": "parquet"}))
 
 
-def test_counters_are_stored_in_the_table_metadata(spark, tmp_path, write_text):
-    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT + "\n\n"), vocab={"min_count": 2})
-    ingest.run(spark, cfg)
-    result = vocab.run(spark, cfg)
-    meta = tables.latest_metadata(spark, cfg.output.path, "tokens")
-    assert meta["stats"]["lines_read"] == 5
-    assert meta["stats"]["lines_empty"] == 2
-    assert meta["stats"]["tokens"] == len(TEXT.split())
+def test_counters_are_stored_in_the_run_summary_and_token_totals_in_the_vocab_tables(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT + "\n\n"), vocab={"min_count": 2}, stages=["ingest", "vocab"])
+    summary = run_pipeline(spark, cfg)
+    saved = json.loads((tmp_path / "out" / "_runs" / f"{summary['run_id']}.json").read_text())
+    stats = {s["stage"]: s["stats"] for s in saved["stages"]}
+    assert stats["ingest"]["lines_read"] == 5
+    assert stats["ingest"]["lines_empty"] == 2
+    assert stats["ingest"]["tokens"] == len(TEXT.split())
+    assert stats["ingest"]["pieces"] == 3
     n_oov = sum(c for c in brute_force_counts(TEXT).values() if c < 2)
-    assert result.stats["tokens_oov"] == n_oov
-    corpus_meta = tables.latest_metadata(spark, cfg.output.path, "corpus")
-    assert corpus_meta["stats"]["tokens_oov"] == n_oov
-    assert corpus_meta["config"]["vocab"]["min_count"] == 2
+    assert stats["vocab"]["tokens_oov"] == n_oov
+    assert stats["vocab"]["tokens_kept"] == len(TEXT.split()) - n_oov
+    assert stats["vocab"]["pieces"] == 3
+    for table in ("vocab", "corpus"):
+        meta = tables.latest_metadata(spark, cfg.output.path, table)
+        assert meta["stats"]["tokens_oov"] == n_oov
+        assert meta["stats"]["tokens_in"] == len(TEXT.split())
+        assert meta["config"]["vocab"]["min_count"] == 2
+
+
+def test_a_file_head_counts_as_evidence_of_tokens_only_up_to_its_last_whitespace():
+    stop = CleanOptions(stopwords=True)
+    # "th" may be the start of "the", a stopword: a cut head must not count it.
+    assert not ingest.head_has_tokens(b"the an th", stop, whole_file=False)
+    assert ingest.head_has_tokens(b"the an th", stop, whole_file=True)
+    assert ingest.head_has_tokens(b"the an fox th", stop, whole_file=False)
+
+
+def test_tokens_after_a_head_that_cleans_to_nothing_are_found(spark, tmp_path, write_text):
+    # The first 8 KB are punctuation only, so the cheap check cannot decide
+    # and the probe job must find the word at the end.
+    path = write_text("late.txt", "!!! ... ??? " * 2000 + "\nfinally words\n")
+    cfg = make_cfg(tmp_path, path)
+    result = ingest.run(spark, cfg)
+    assert result.stats["tokens"] == 2
+    assert [r["text"] for r in tables.read(spark, cfg.output.path, "tokens").collect()] == ["finally words"]
+
+
+def test_tables_whose_text_cleans_to_nothing_fail_and_keep_the_previous_table(spark, tmp_path, write_text):
+    good = make_cfg(tmp_path, write_text("good.txt", TEXT))
+    ingest.run(spark, good)
+    version = tables.current_version(spark, good.output.path, "tokens")
+    spark.createDataFrame([("d1", "!!! ..."), ("d2", "")], "doc string, body string").write.parquet(
+        str(tmp_path / "junk")
+    )
+    junk = make_cfg(tmp_path, tmp_path / "junk", input={"format": "parquet", "column": "body"})
+    with pytest.raises(InputError, match=r"produced no tokens.*2 lines read"):
+        ingest.run(spark, junk)
+    assert tables.current_version(spark, good.output.path, "tokens") == version
