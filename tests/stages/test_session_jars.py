@@ -1,0 +1,27 @@
+"""Local sessions reuse the Delta jar list an earlier session resolved."""
+
+from __future__ import annotations
+
+from embedpipe import session
+
+
+def test_a_remembered_jar_list_is_used_only_while_every_jar_exists(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert session.cached_delta_jars() is None
+    jars = [tmp_path / "delta-spark.jar", tmp_path / "delta-storage.jar"]
+    for j in jars:
+        j.write_bytes(b"PK")
+    manifest = tmp_path / "cache" / "embedpipe" / (session.DELTA_PACKAGE.replace(":", "_") + ".jars")
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(",".join(f"file://{j}" for j in jars))
+    assert session.cached_delta_jars() == ",".join(f"file://{j}" for j in jars)
+    jars[1].unlink()
+    # A cleaned Ivy cache falls back to resolving the package again.
+    assert session.cached_delta_jars() is None
+
+
+def test_the_running_session_remembers_its_jars_for_the_next_one(spark, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    session._remember_delta_jars(spark)
+    jars = session.cached_delta_jars()
+    assert jars is not None and "delta-spark" in jars
