@@ -50,15 +50,27 @@ log = logging.getLogger(__name__)
 
 MergeRule = Literal["average", "touch_weighted", "clipped_sum"]
 
-# What a partition sends back: touched rows (group, row, touches, values) and
-# one stats row per partition (group "__stats__", stats as JSON).
+# What a partition sends back: its touched rows in chunks, one Arrow row per
+# chunk (group, row ids as int32 bytes, touch counts as int64 bytes, the
+# rows' values as row-major float32 bytes), and one stats row (group
+# "__stats__", stats as JSON). Raw bytes cross the JVM as one value per chunk;
+# an array<float> per vocabulary row cost Spark a conversion per float.
 REPLICA_SCHEMA = T.StructType(
     [
         T.StructField("group", T.StringType(), False),
-        T.StructField("row", T.IntegerType(), False),
-        T.StructField("touches", T.LongType(), False),
-        T.StructField("values", T.ArrayType(T.FloatType()), True),
+        T.StructField("rows", T.BinaryType(), True),
+        T.StructField("touches", T.BinaryType(), True),
+        T.StructField("values", T.BinaryType(), True),
         T.StructField("stats", T.StringType(), True),
+    ]
+)
+_REPLICA_ARROW = pa.schema(
+    [
+        ("group", pa.string()),
+        ("rows", pa.binary()),
+        ("touches", pa.binary()),
+        ("values", pa.binary()),
+        ("stats", pa.string()),
     ]
 )
 STATS_GROUP = "__stats__"
@@ -132,50 +144,37 @@ def _unpack_rows(state: dict[str, np.ndarray], group: ParamGroup, rows: np.ndarr
 def _replica_batches(
     group: ParamGroup, rows: np.ndarray, touches: np.ndarray, values: np.ndarray, chunk: int = 16384
 ) -> Iterator[pa.RecordBatch]:
-    width = values.shape[1]
     for start in range(0, len(rows), chunk):
-        r = rows[start : start + chunk]
-        flat = np.ascontiguousarray(values[start : start + chunk]).reshape(-1)
-        offsets = np.arange(0, len(r) * width + 1, width, dtype=np.int32)
+        end = start + chunk
         yield pa.RecordBatch.from_arrays(
             [
-                pa.array(np.full(len(r), group.name, dtype=object), pa.string()),
-                pa.array(r.astype(np.int32)),
-                pa.array(touches[start : start + chunk].astype(np.int64)),
-                pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.float32())),
-                pa.nulls(len(r), pa.string()),
+                pa.array([group.name], pa.string()),
+                pa.array([rows[start:end].astype(np.int32).tobytes()], pa.binary()),
+                pa.array([touches[start:end].astype(np.int64).tobytes()], pa.binary()),
+                pa.array([np.ascontiguousarray(values[start:end], dtype=np.float32).tobytes()], pa.binary()),
+                pa.nulls(1, pa.string()),
             ],
-            schema=pa.schema(
-                [
-                    ("group", pa.string()),
-                    ("row", pa.int32()),
-                    ("touches", pa.int64()),
-                    ("values", pa.list_(pa.float32())),
-                    ("stats", pa.string()),
-                ]
-            ),
+            schema=_REPLICA_ARROW,
         )
 
 
 def _stats_batch(stats: Mapping[str, float]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict(
-        {
-            "group": [STATS_GROUP],
-            "row": [-1],
-            "touches": [0],
-            "values": pa.nulls(1, pa.list_(pa.float32())),
-            "stats": [json.dumps({k: float(v) for k, v in stats.items()})],
-        },
-        schema=pa.schema(
-            [
-                ("group", pa.string()),
-                ("row", pa.int32()),
-                ("touches", pa.int64()),
-                ("values", pa.list_(pa.float32())),
-                ("stats", pa.string()),
-            ]
-        ),
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([STATS_GROUP], pa.string()),
+            pa.nulls(1, pa.binary()),
+            pa.nulls(1, pa.binary()),
+            pa.nulls(1, pa.binary()),
+            pa.array([json.dumps({k: float(v) for k, v in stats.items()})], pa.string()),
+        ],
+        schema=_REPLICA_ARROW,
     )
+
+
+def _concat_bytes(column: pa.ChunkedArray | pa.Array, dtype: type) -> np.ndarray:
+    """The chunks of one binary column as one numpy array of ``dtype``."""
+    parts: list[np.ndarray] = [np.frombuffer(b, dtype=dtype) for b in column.to_pylist() if b]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
 # clipped_sum: a merged change may always move a row's logits this far (RMS).
@@ -225,10 +224,10 @@ class _GroupRows:
 
 def _collect(state: Mapping[str, np.ndarray], g: ParamGroup, replicas: pa.Table, mask: np.ndarray) -> _GroupRows:
     sub = replicas.filter(pa.array(mask))
-    rows = sub.column("row").to_numpy()
-    touches = sub.column("touches").to_numpy().astype(np.float64)
+    rows = _concat_bytes(sub.column("rows"), np.int32)
+    touches = _concat_bytes(sub.column("touches"), np.int64).astype(np.float64)
     width = _row_width(state, g)
-    values = sub.column("values").combine_chunks().flatten().to_numpy().reshape(len(rows), width)
+    values = _concat_bytes(sub.column("values"), np.float32).reshape(len(rows), width)
     order = np.argsort(rows, kind="stable")
     sorted_rows = rows[order]
     starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
