@@ -4,14 +4,16 @@
 glove → sgns → evaluate by default). Each stage reads the tables the previous
 ones wrote, so any stage can also be re-run alone.
 
-Idempotent re-runs: after a stage succeeds, a row goes into the ``_stages``
-Delta table with the stage's *fingerprint* (a hash of the config keys it
-reads and the versions of its input tables, or the size and modification
-time of local input files) and the versions of the tables it wrote. A stage
-whose fingerprint and output versions still match is skipped, and says so;
-``--force`` recomputes it. Because every output is one atomic Delta commit,
-a stage killed half-way has no record and simply runs again (training
-stages continue from their checkpoint with ``--resume``).
+Idempotent re-runs: every commit a stage makes carries the stage's
+*fingerprint* (a hash of the config keys it reads, the versions of its input
+tables or the size and modification time of local input files, and the
+schemas of its outputs) in its Delta commit metadata. A stage whose output
+tables' newest commits all carry the current fingerprint is skipped, and
+says so; ``--force`` recomputes it. Because every output is one atomic Delta
+commit, a stage killed half-way leaves at least one output without the new
+fingerprint and simply runs again (training stages continue from their
+checkpoint with ``--resume``). There is no separate ledger to write, so
+bookkeeping costs no Spark job.
 
 The summary (each stage's wall time, rows, words/s, statistics such as the
 accumulator counts, the model memory estimates and per-epoch losses, and the
@@ -22,7 +24,6 @@ output table versions) is printed and written as JSON to
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
 import os
@@ -31,7 +32,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyspark.sql import SparkSession
-from pyspark.sql import types as T
 
 from embedpipe import cooccur, evaluate, export, glove, ingest, sgns, tables, tracking, vocab
 from embedpipe.config import DEFAULT_STAGES, PipelineConfig
@@ -50,18 +50,6 @@ STAGE_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
     "evaluate": (("eval",), ("vectors",), ("evaluation",)),
     "export": (("export",), ("vectors",), ()),
 }
-LEDGER = "_stages"
-LEDGER_SCHEMA = T.StructType(
-    [
-        T.StructField("stage", T.StringType(), False),
-        T.StructField("fingerprint", T.StringType(), False),
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("outputs", T.StringType(), False),  # JSON {table: version}
-        T.StructField("finished_at", T.TimestampType(), False),
-    ]
-)
-
-
 def stage_upstream(stages: Sequence[str] = DEFAULT_STAGES) -> dict[str, set[str]]:
     """Each stage's direct upstream stages, from the tables in STAGE_IO.
 
@@ -146,27 +134,25 @@ def _output_versions(spark: SparkSession, cfg: PipelineConfig, name: str) -> dic
 
 
 def is_up_to_date(spark: SparkSession, cfg: PipelineConfig, name: str, fp: str) -> bool:
-    """The last successful run of ``name`` had this fingerprint and its outputs are unchanged."""
-    if name == "export" or not tables.exists(spark, tables.table_path(cfg.output.path, LEDGER)):
-        return False
-    rows = (
-        spark.read.format("delta")
-        .load(tables.table_path(cfg.output.path, LEDGER))
-        .filter(f"stage = '{name}'")
-        .orderBy("finished_at", ascending=False)
-        .limit(1)
-        .collect()
-    )
-    if not rows or rows[0]["fingerprint"] != fp:
-        return False
-    return json.loads(rows[0]["outputs"]) == {k: v for k, v in _output_versions(spark, cfg, name).items()}
+    """Every table ``name`` writes still holds the commit of a run with this fingerprint.
 
-
-def _record(spark: SparkSession, cfg: PipelineConfig, name: str, fp: str, run_id: str) -> None:
-    row = (name, fp, run_id, json.dumps(_output_versions(spark, cfg, name)), _dt.datetime.now(_dt.UTC))
-    spark.createDataFrame([row], LEDGER_SCHEMA).write.format("delta").mode("append").save(
-        tables.table_path(cfg.output.path, LEDGER)
-    )
+    Each output commit carries its stage's fingerprint (``stage_fingerprint``
+    in the Delta commit metadata). A newer commit by anything else, or a run
+    that died between two of a stage's outputs, leaves a table whose latest
+    commit does not match, so the stage runs again. For ``vectors``, which
+    both trainers write, a stage's output is its own model's latest commit.
+    """
+    outputs = STAGE_IO[name][2]
+    if not outputs:
+        return False
+    for t in outputs:
+        if t == "vectors":
+            meta = tables.latest_metadata(spark, cfg.output.path, t, model=name)
+        else:
+            meta = tables.head_metadata(spark, cfg.output.path, t)
+        if not meta or meta.get("stage_fingerprint") != fp:
+            return False
+    return True
 
 
 def run_stage(
@@ -178,9 +164,8 @@ def run_stage(
         log.info("stage %s: up to date (fingerprint %s), skipped; use --force to recompute", name, fp)
         return StageResult(name, "", 0.0, skipped=True, stats={"fingerprint": fp})
     log.info("stage %s: starting", name)
-    result = stage_runner(name, resume=resume)(spark, cfg)
-    if name != "export":
-        _record(spark, cfg, name, fp, result.run_id)
+    with tables.commit_metadata(stage_fingerprint=fp):
+        result = stage_runner(name, resume=resume)(spark, cfg)
     result.stats.setdefault("output_versions", _output_versions(spark, cfg, name))
     log.info("stage %s: done in %.1f s", name, result.seconds)
     return result

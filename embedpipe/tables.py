@@ -10,6 +10,8 @@ check the schema and can fetch that metadata back.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -155,6 +157,25 @@ def read(spark: SparkSession, root: str, name: str, *, version: int | None = Non
     return df
 
 
+_COMMIT_EXTRA: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "embedpipe_commit_extra", default=None
+)
+
+
+@contextlib.contextmanager
+def commit_metadata(**items: Any) -> Iterator[None]:
+    """Add ``items`` to the metadata of every commit :func:`write` makes inside.
+
+    The pipeline stamps each stage's outputs with the stage's fingerprint this
+    way, so the stages themselves need not know about idempotent re-runs.
+    """
+    token = _COMMIT_EXTRA.set({**(_COMMIT_EXTRA.get() or {}), **items})
+    try:
+        yield
+    finally:
+        _COMMIT_EXTRA.reset(token)
+
+
 def write(
     df: DataFrame,
     root: str,
@@ -185,7 +206,10 @@ def write(
     writer = (
         df.write.format("delta")
         .mode(mode)
-        .option("userMetadata", json.dumps({"format_version": FORMAT_VERSION, **metadata}, default=str))
+        .option(
+            "userMetadata",
+            json.dumps({"format_version": FORMAT_VERSION, **metadata, **(_COMMIT_EXTRA.get() or {})}, default=str),
+        )
     )
     if mode == "overwrite" and replace_where is None:
         writer = writer.option("overwriteSchema", "true")
@@ -262,6 +286,12 @@ def latest_metadata(spark: SparkSession, root: str, name: str, **match: Any) -> 
         if all(meta.get(k) == v for k, v in match.items()) and meta:
             return {**meta, "table_version": h["version"]}
     return None
+
+
+def head_metadata(spark: SparkSession, root: str, name: str) -> dict[str, Any] | None:
+    """Metadata of the table's newest commit ({} if it has none), None if no table."""
+    h = next(_iter_history(spark, root, name), None)
+    return dict(h["metadata"]) if h else None
 
 
 def current_version(spark: SparkSession, root: str, name: str) -> int | None:

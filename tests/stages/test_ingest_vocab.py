@@ -236,3 +236,16 @@ def test_tables_whose_text_cleans_to_nothing_fail_and_keep_the_previous_table(sp
     with pytest.raises(InputError, match=r"produced no tokens.*2 lines read"):
         ingest.run(spark, junk)
     assert tables.current_version(spark, good.output.path, "tokens") == version
+
+
+def test_a_stage_is_skipped_until_one_of_its_outputs_is_rewritten(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), stages=["ingest", "vocab"])
+    assert not any(s["skipped"] for s in run_pipeline(spark, cfg)["stages"])
+    assert all(s["skipped"] for s in run_pipeline(spark, cfg)["stages"])
+    # Another writer commits to vocab's second output: vocab alone runs again.
+    corpus = tables.read(spark, cfg.output.path, "corpus")
+    tables.write(corpus.localCheckpoint(), cfg.output.path, "corpus", metadata={"by": "someone else"})
+    again = {s["stage"]: s["skipped"] for s in run_pipeline(spark, cfg)["stages"]}
+    assert again == {"ingest": True, "vocab": False}
+    stamps = [tables.head_metadata(spark, cfg.output.path, t)["stage_fingerprint"] for t in ("vocab", "corpus")]
+    assert stamps[0] == stamps[1]
