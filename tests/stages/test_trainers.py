@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
 from embedpipe import cooccur, glove, ingest, sgns, tables, vocab
-from embedpipe.averaging import DivergenceError
+from embedpipe.averaging import ROUND_COLUMN, DivergenceError
 from embedpipe.config import build_config
 from embedpipe.vectors import read_vectors
 
@@ -74,6 +75,30 @@ def test_glove_cost_decreases_and_topics_separate(spark, prepared, topic_corpus)
     assert vec.dim == 10 and len(vec.words) == 16
     assert topic_margin(vec) > 0.3
     assert vec.metadata["costs"] == costs
+
+
+@pytest.mark.parametrize("partitions, sync", [(3, 1), (2, 2)])
+def test_glove_schedule_gives_every_row_one_replica_per_round(spark, prepared, partitions, sync):
+    entries = tables.read(spark, str(prepared), "cooccurrence")
+    data = glove.stratified_schedule(entries, partitions, sync, seed=3).persist()
+    try:
+        rows = data.withColumn("p", F.spark_partition_id()).collect()
+    finally:
+        data.unpersist()
+    assert len(rows) == entries.count()
+    assert sorted((r["i"], r["j"]) for r in rows) == sorted((r["i"], r["j"]) for r in entries.collect())
+    assert {r[ROUND_COLUMN] for r in rows} == set(range(partitions * sync))
+    owners: dict[tuple[str, int, int], set[int]] = {}
+    for r in rows:
+        owners.setdefault(("i", r[ROUND_COLUMN], r["i"]), set()).add(r["p"])
+        owners.setdefault(("j", r[ROUND_COLUMN], r["j"]), set()).add(r["p"])
+    # Averaging over the replicas that touched a row is then exact.
+    assert all(len(ps) == 1 for ps in owners.values())
+    # Each word row stays on one replica for the whole epoch.
+    word_home: dict[int, set[int]] = {}
+    for r in rows:
+        word_home.setdefault(r["i"], set()).add(r["p"])
+    assert all(len(ps) == 1 for ps in word_home.values())
 
 
 def test_glove_same_seed_same_vectors(spark, prepared, topic_corpus):
