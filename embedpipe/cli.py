@@ -182,10 +182,15 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
                         print(format_table(st["stats"]["results"]))
         return 0
     if cmd in STAGES and cmd not in ("evaluate", "export"):
-        from embedpipe.pipeline import run_stage
+        import dataclasses
 
-        result = run_stage(spark, cfg, cmd, resume=getattr(args, "resume", False), force=args.force)
-        print(json.dumps(result.to_dict(), default=str))
+        from embedpipe.pipeline import run_pipeline
+
+        # A one-stage pipeline, so a stage run alone (as Airflow and Databricks
+        # tasks do) also leaves its run summary with the stage's counters.
+        one = dataclasses.replace(cfg, stages=(cmd,))
+        summary = run_pipeline(spark, one, resume=getattr(args, "resume", False), force=args.force)
+        print(json.dumps(summary["stages"][0], default=str))
         return 0
     if cmd == "evaluate":
         from embedpipe import evaluate

@@ -249,3 +249,19 @@ def test_a_stage_is_skipped_until_one_of_its_outputs_is_rewritten(spark, tmp_pat
     assert again == {"ingest": True, "vocab": False}
     stamps = [tables.head_metadata(spark, cfg.output.path, t)["stage_fingerprint"] for t in ("vocab", "corpus")]
     assert stamps[0] == stamps[1]
+
+
+def test_a_stage_run_alone_from_the_cli_leaves_its_run_summary(spark, tmp_path, write_text, capsys):
+    from embedpipe import cli
+
+    corpus = write_text("c.txt", TEXT)
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(f"input:\n  path: {corpus}\noutput:\n  path: {tmp_path / 'out'}\nclean:\n  preset: text8\n")
+    assert cli.main(["ingest", str(conf), "-q"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["stage"] == "ingest" and printed["stats"]["lines_read"] == 3
+    summaries = list((tmp_path / "out" / "_runs").glob("*.json"))
+    assert len(summaries) == 1
+    saved = json.loads(summaries[0].read_text())
+    assert [s["stage"] for s in saved["stages"]] == ["ingest"]
+    assert saved["stages"][0]["stats"]["tokens"] == len(TEXT.split())
