@@ -261,8 +261,11 @@ def _partner_metrics(groups: Sequence[ParamGroup], got: Mapping[str, _GroupRows]
         if r is None:
             second[g.name] = np.zeros((width, width))
             continue
-        after = r.old + r.summed / r.n_by[:, None]
-        second[g.name] = (after.T * r.touches) @ after / max(float(r.touches.sum()), 1.0)
+        # float32 (sgemm): a clipping threshold needs no float64, and the
+        # float64 product of two (rows × width) copies cost up to a second.
+        after = (r.old + r.summed / r.n_by[:, None]).astype(np.float32)
+        share_of_touches = (r.touches / max(float(r.touches.sum()), 1.0)).astype(np.float32)
+        second[g.name] = ((after * share_of_touches[:, None]).T @ after).astype(np.float64)
     a, b = groups[0].name, groups[1].name
     return {a: second[b], b: second[a]}
 
