@@ -282,9 +282,9 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         "config": cfg.to_dict(),
         "input": {"path": cfg.input.path, "format": cfg.input.format},
     }
-    # The counters are known only once the write job ran, so the table's own
-    # metadata holds the input description and the counts go to the run
-    # summary (and the vocab table's metadata through the stage statistics).
+    # The counters are known only once the write job (which is also the
+    # commit) ran, so the table's metadata holds the input description and
+    # the counts go to the stage result and the run summary.
     tables.write(tokens, cfg.output.path, "tokens", metadata=metadata)
     stats = {**{k: c.value for k, c in acc.items()}, "binary_files_skipped": info["binary_files_skipped"]}
     if stats["invalid_utf8_lines"]:

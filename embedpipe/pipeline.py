@@ -113,7 +113,7 @@ def stage_fingerprint(spark: SparkSession, cfg: PipelineConfig, name: str) -> st
     keys, inputs, outputs = STAGE_IO[name]
     parts: list[Any] = [name, [(k, _config_value(cfg, k)) for k in keys]]
     # A new table layout (e.g. after an upgrade) must not count as up to date.
-    parts.append([(t, tables.SCHEMAS[t].simpleString()) for t in outputs if t in tables.SCHEMAS])
+    parts.append([(t, tables.SCHEMAS[t].simpleString()) for t in outputs])
     parts.append([(t, tables.current_version(spark, cfg.output.path, t)) for t in inputs])
     if name == "ingest":
         parts.append(_input_files_signature(cfg))

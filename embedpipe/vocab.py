@@ -78,8 +78,12 @@ def count_words(tokens: DataFrame) -> DataFrame:
     )
 
 
-def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float) -> DataFrame:
-    """Filter, rank and annotate the counted words (lazy; needs one small action for totals)."""
+def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float) -> tuple[DataFrame, int]:
+    """Filter, rank and annotate the counted words.
+
+    Returns the (lazy) vocabulary and the number of in-vocabulary tokens, which
+    the keep-probabilities need anyway (one small action computes both).
+    """
     kept = counts.filter(F.col("count") >= min_count)
     order = [F.col("count").desc(), F.col("word").asc()]
     if max_size > 0:
@@ -89,7 +93,7 @@ def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float
     ranked = kept.withColumn("id", (F.row_number().over(Window.orderBy(*order)) - 1).cast("int"))
     totals = ranked.agg(F.sum("count").alias("n"), F.sum(F.pow(F.col("count"), 0.75)).alias("z")).first()
     assert totals is not None  # a global aggregate always has one row
-    n_total = float(totals["n"] or 0)
+    n_total = int(totals["n"] or 0)
     z = float(totals["z"] or 0)
     if sample > 0 and n_total > 0:
         thr = sample * n_total
@@ -97,9 +101,10 @@ def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float
     else:
         keep = F.lit(1.0)
     noise = F.pow(F.col("count"), 0.75) / F.lit(z) if z > 0 else F.lit(0.0)
-    return ranked.select(
+    vocab = ranked.select(
         "word", "id", F.col("count").cast("long").alias("count"), keep.alias("keep_prob"), noise.alias("noise_prob")
     )
+    return vocab, n_total
 
 
 def make_encoder(words: Any, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -155,9 +160,8 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         totals = counts.agg(F.sum("count").alias("tokens"), F.count("*").alias("distinct")).first()
         assert totals is not None  # a global aggregate always has one row
         tokens_in, distinct = int(totals["tokens"] or 0), int(totals["distinct"])
-        vocab = select_vocab(counts, cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample).persist()
-        kept = vocab.agg(F.sum("count").alias("kept")).first()
-        tokens_kept = int((kept["kept"] if kept is not None else 0) or 0)
+        vocab, tokens_kept = select_vocab(counts, cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample)
+        vocab = vocab.persist()
         words = [r["word"] for r in vocab.orderBy("id").select("word").collect()]
         if not words:
             raise EmptyVocabularyError(
