@@ -8,6 +8,7 @@ import json
 import math
 from collections import Counter
 
+import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
 
@@ -48,6 +49,31 @@ def decoded_pieces(spark, cfg):
     words = {r["id"]: r["word"] for r in tables.read(spark, cfg.output.path, "vocab").collect()}
     rows = tables.read(spark, cfg.output.path, "corpus").orderBy("line_id", "piece").collect()
     return [[words[i] for i in r["ids"]] for r in rows]
+
+
+def test_a_task_folds_its_batch_counts_into_one_exact_count_per_word(monkeypatch):
+    # Compaction every few rows must not change any count.
+    monkeypatch.setattr(vocab, "COMPACT_ROWS", 3)
+    lines = TEXT.splitlines() * 7
+    batches = [
+        pa.RecordBatch.from_arrays([pa.array(lines[k : k + 4])], names=["text"]) for k in range(0, len(lines), 4)
+    ]
+    out = pa.Table.from_batches(list(vocab.partial_counts(iter(batches))))
+    got = dict(zip(out.column("word").to_pylist(), out.column("count").to_pylist()))
+    assert got == brute_force_counts(TEXT * 7)
+    assert out.num_rows == len(got)  # one row per word, not per batch
+
+
+def test_rank_vocab_orders_by_count_then_word_and_caps_the_size():
+    kept = pa.table({"word": ["b", "a", "c", "d"], "count": [5, 5, 9, 2]})
+    ranked = vocab.rank_vocab(kept, max_size=3, sample=0.0)
+    assert ranked.column("word").to_pylist() == ["c", "a", "b"]
+    assert ranked.column("id").to_pylist() == [0, 1, 2]
+    assert ranked.schema.names == [f.name for f in tables.VOCAB.fields]
+    noise = ranked.column("noise_prob").to_numpy()
+    assert noise.sum() == pytest.approx(1.0)
+    assert noise[0] == pytest.approx(9**0.75 / (9**0.75 + 2 * 5**0.75))
+    assert ranked.column("keep_prob").to_pylist() == [1.0, 1.0, 1.0]
 
 
 def test_vocab_counts_are_exact_and_ids_follow_descending_count_then_word(spark, tmp_path, write_text):
