@@ -94,6 +94,14 @@ SCHEMAS: dict[str, T.StructType] = {
 }
 
 
+# Parquet row groups are Spark's smallest read split. A stage that reads the
+# corpus in a single task (one input file, e.g. a one-line corpus) writes one
+# file; with the default 128 MB row groups that file is one split again, and
+# every later stage reads it on one core. Small row groups let the readers
+# split it across the executors' cores.
+ROW_GROUP_BYTES: Mapping[str, int] = {"tokens": 8 << 20, "corpus": 8 << 20}
+
+
 class TableError(ValueError):
     """A table is missing or does not have the schema embedpipe expects."""
 
@@ -217,7 +225,21 @@ def write(
         writer = writer.option("replaceWhere", replace_where)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    writer.save(table_path(root, name))
+    if name not in ROW_GROUP_BYTES:
+        writer.save(table_path(root, name))
+        return
+    # Delta does not pass writer options to Parquet; the session's SQL conf
+    # reaches the Hadoop conf of the write, so set it for this write only.
+    conf = df.sparkSession.conf
+    before = conf.get("parquet.block.size", None)
+    conf.set("parquet.block.size", str(ROW_GROUP_BYTES[name]))
+    try:
+        writer.save(table_path(root, name))
+    finally:
+        if before is None:
+            conf.unset("parquet.block.size")
+        else:
+            conf.set("parquet.block.size", before)
 
 
 def _parse_metadata(raw: str | None) -> dict[str, Any]:

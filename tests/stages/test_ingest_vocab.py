@@ -59,7 +59,7 @@ def test_a_task_folds_its_batch_counts_into_one_exact_count_per_word(monkeypatch
         pa.RecordBatch.from_arrays([pa.array(lines[k : k + 4])], names=["text"]) for k in range(0, len(lines), 4)
     ]
     out = pa.Table.from_batches(list(vocab.partial_counts(iter(batches))))
-    got = dict(zip(out.column("word").to_pylist(), out.column("count").to_pylist()))
+    got = dict(zip(out.column("word").to_pylist(), out.column("count").to_pylist(), strict=True))
     assert got == brute_force_counts(TEXT * 7)
     assert out.num_rows == len(got)  # one row per word, not per batch
 
