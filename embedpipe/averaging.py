@@ -215,14 +215,16 @@ class _GroupRows:
     n_by: np.ndarray      # replicas per merged row
     touches: np.ndarray   # total touches per merged row
     starts: np.ndarray    # merged row i's replica rows start at starts[i]
-    old: np.ndarray       # (len(rows), width) values before the round
-    deltas: np.ndarray    # (replica rows, width) float32 change each replica made
+    old: np.ndarray       # (len(rows), width) float32 values before the round
+    deltas: np.ndarray    # (replica rows, width) float32 change each replica made (clipped_sum only)
     weights: np.ndarray   # per replica row: its touch count
     summed: np.ndarray    # (len(rows), width) sum of the changes per merged row
-    weighted: np.ndarray  # (len(rows), width) touch-weighted sum of the changes
+    weighted: np.ndarray  # (len(rows), width) touch-weighted sum of the changes (touch_weighted only)
 
 
-def _collect(state: Mapping[str, np.ndarray], g: ParamGroup, replicas: pa.Table, mask: np.ndarray) -> _GroupRows:
+def _collect(
+    state: Mapping[str, np.ndarray], g: ParamGroup, replicas: pa.Table, mask: np.ndarray, rule: MergeRule
+) -> _GroupRows:
     sub = replicas.filter(pa.array(mask))
     rows = _concat_bytes(sub.column("rows"), np.int32)
     touches = _concat_bytes(sub.column("touches"), np.int64).astype(np.float64)
@@ -232,8 +234,10 @@ def _collect(state: Mapping[str, np.ndarray], g: ParamGroup, replicas: pa.Table,
     sorted_rows = rows[order]
     starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
     hit = sorted_rows[starts]
-    old = _pack_rows(state, g, hit).astype(np.float64)
-    deltas, summed, weighted = group_changes(order, starts, values, touches, old)
+    old = _pack_rows(state, g, hit)
+    deltas, summed, weighted = group_changes(
+        order, starts, values, touches, old, rule == "clipped_sum", rule == "touch_weighted"
+    )
     sorted_touches = touches[order]
     return _GroupRows(
         rows=hit,
@@ -307,7 +311,7 @@ def merge_replicas(
     for g in groups:
         mask = group_col == g.name
         if mask.any():
-            got[g.name] = _collect(state, g, replicas, mask)
+            got[g.name] = _collect(state, g, replicas, mask, rule)
     metrics = _partner_metrics(groups, got, _row_width(state, groups[0])) if rule == "clipped_sum" else {}
     touched_by: dict[str, np.ndarray] = {}
     for g in groups:

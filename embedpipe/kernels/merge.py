@@ -22,6 +22,8 @@ def group_changes(
     values: np.ndarray,
     touches: np.ndarray,
     old: np.ndarray,
+    need_deltas: bool = True,
+    need_weighted: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Changes of the returned rows, grouped by merged row.
 
@@ -36,7 +38,11 @@ def group_changes(
     touches
         (n,) each returned row's touch count.
     old
-        (len(starts), width) float64 values of the merged rows before the round.
+        (len(starts), width) float32 values of the merged rows before the round.
+    need_deltas, need_weighted
+        Whether to build ``deltas`` and ``weighted``; a rule that does not
+        read them gets (0, width) arrays. Each is as large as the returned
+        rows, and writing fresh memory that size costs more than the sums.
 
     Returns
     -------
@@ -49,17 +55,19 @@ def group_changes(
     """
     n, width = values.shape
     n_hit = starts.shape[0]
-    deltas = np.empty((n, width), np.float32)
+    deltas = np.empty((n if need_deltas else 0, width), np.float32)
     summed = np.zeros((n_hit, width))
-    weighted = np.zeros((n_hit, width))
+    weighted = np.zeros((n_hit if need_weighted else 0, width))
     for h in range(n_hit):
         end = starts[h + 1] if h + 1 < n_hit else n
         for k in range(starts[h], end):
             j = order[k]
             w = touches[j]
             for c in range(width):
-                d = values[j, c] - old[h, c]
-                deltas[k, c] = d
+                d = np.float64(values[j, c]) - np.float64(old[h, c])
                 summed[h, c] += d
-                weighted[h, c] += w * d
+                if need_deltas:
+                    deltas[k, c] = d
+                if need_weighted:
+                    weighted[h, c] += w * d
     return deltas, summed, weighted

@@ -30,3 +30,19 @@ def test_grouped_changes_match_a_plain_loop():
         end = starts[h + 1] if h + 1 < len(starts) else len(rows)
         np.testing.assert_allclose(deltas[starts[h] : end], expect, rtol=1e-5, atol=1e-5)
     assert deltas.dtype == np.float32 and set(hit) == set(rows)
+
+
+def test_a_rule_that_reads_only_the_sums_gets_the_same_sums_without_the_large_arrays():
+    rng = np.random.default_rng(4)
+    rows = np.concatenate([np.sort(rng.choice(20, 8, replace=False)) for _ in range(2)]).astype(np.int32)
+    values = rng.standard_normal((len(rows), 4)).astype(np.float32)
+    touches = rng.integers(1, 9, len(rows)).astype(np.float64)
+    order = np.argsort(rows, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(rows[order]) != 0])
+    old = rng.standard_normal((len(starts), 4)).astype(np.float32)
+
+    _, full_sum, _ = group_changes(order, starts, values, touches, old)
+    deltas, summed, weighted = group_changes(order, starts, values, touches, old, False, False)
+
+    np.testing.assert_array_equal(summed, full_sum)
+    assert deltas.shape == (0, 4) and weighted.shape == (0, 4)
