@@ -42,10 +42,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from embedpipe import tables
+from embedpipe import tables, textfiles
 from embedpipe.cleaning import CleanOptions, clean_tokens, split_pieces
 from embedpipe.config import InputConfig, PipelineConfig
-from embedpipe.distributed import counters
+from embedpipe.distributed import counters, default_parallelism
 from embedpipe.stage import StageResult, new_run_id
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,25 @@ def head_has_tokens(head: bytes, opts: CleanOptions, whole_file: bool) -> bool:
     return bool(pc.sum(pc.list_value_length(tokens)).as_py() or 0)
 
 
+def local_text_files(inp: InputConfig) -> tuple[list[str], dict[str, Any]]:
+    """The text files named by a local ``input.path``, binary ones left out
+    (with a warning), and what ingest reports about them."""
+    files = list_local_files(inp.path)
+    heads = {f: read_head(f) for f in files}
+    binary = [f for f in files if looks_binary(f, heads[f])]
+    for f in binary:
+        log.warning("skipping binary file %s (NUL bytes in its first %d bytes)", f, SNIFF_BYTES)
+    paths = [f for f in files if f not in set(binary)]
+    if not paths:
+        raise InputError(
+            f"input.path {inp.path!r}: all {len(files)} file(s) are binary, not text; "
+            "point input.path at text files (plain, .gz or .bz2)"
+        )
+    # The heads are kept for the cheap non-empty check in run(); a few suffice.
+    info = {"binary_files_skipped": len(binary), "files": len(files), "heads": [heads[f] for f in paths[:16]]}
+    return paths, info
+
+
 def read_raw(spark: SparkSession, inp: InputConfig) -> tuple[DataFrame, dict[str, Any]]:
     """Return (DataFrame[line_id long, value string, bad_utf8 boolean], input info)."""
     info: dict[str, Any] = {"binary_files_skipped": 0, "files": None}
@@ -144,21 +163,7 @@ def read_raw(spark: SparkSession, inp: InputConfig) -> tuple[DataFrame, dict[str
         if fmt == "text":
             paths: list[str] | str = inp.path
             if _is_local(inp.path):
-                files = list_local_files(inp.path)
-                heads = {f: read_head(f) for f in files}
-                binary = [f for f in files if looks_binary(f, heads[f])]
-                for f in binary:
-                    log.warning("skipping binary file %s (NUL bytes in its first %d bytes)", f, SNIFF_BYTES)
-                info["binary_files_skipped"] = len(binary)
-                paths = [f for f in files if f not in set(binary)]
-                info["files"] = len(files)
-                # Kept for the cheap non-empty check in run(); a few suffice.
-                info["heads"] = [heads[f] for f in paths[:16]]
-                if not paths:
-                    raise InputError(
-                        f"input.path {inp.path!r}: all {len(files)} file(s) are binary, not text; "
-                        "point input.path at text files (plain, .gz or .bz2)"
-                    )
+                paths, info = local_text_files(inp)
             df = spark.read.text(paths)  # type: ignore[arg-type]
             text = F.col("value")
         elif fmt in ("parquet", "delta"):
@@ -197,6 +202,35 @@ def read_raw(spark: SparkSession, inp: InputConfig) -> tuple[DataFrame, dict[str
 # the executor-side tokenizer
 
 
+def _tokenize_rows(
+    text: pa.Array,
+    line_ids: np.ndarray,
+    bad_utf8: int,
+    new_lines: int,
+    opts: CleanOptions,
+    max_len: int,
+    acc: dict[str, Any],
+) -> pa.RecordBatch | None:
+    """Clean rows of raw text and cut them into pieces: one tokens batch."""
+    tokens = clean_tokens(text, opts)
+    pieces, line_index, piece_no = split_pieces(tokens, max_len)
+    lengths = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
+    acc["lines_read"].add(new_lines)
+    acc["lines_empty"].add(int((lengths == 0).sum()))
+    acc["invalid_utf8_lines"].add(bad_utf8)
+    acc["tokens"].add(int(lengths.sum()))
+    acc["pieces"].add(len(pieces))
+    if len(pieces) == 0:
+        return None
+    ids = line_ids[np.asarray(line_index, dtype=np.int64)]
+    joined = pc.binary_join(pieces, TOKEN_SEPARATOR)
+    if not pa.types.is_string(joined.type):
+        joined = joined.cast(pa.string())
+    return pa.RecordBatch.from_arrays(
+        [pa.array(ids, pa.int64()), pa.array(piece_no, pa.int32()), joined], schema=TOKENS_ARROW
+    )
+
+
 def make_tokenizer(opts: CleanOptions, max_len: int, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Build the mapInArrow function: raw lines -> (line_id, piece, tokens)."""
 
@@ -205,26 +239,39 @@ def make_tokenizer(opts: CleanOptions, max_len: int, acc: dict[str, Any]):  # ty
             n = batch.num_rows
             if n == 0:
                 continue
-            tokens = clean_tokens(batch.column("value"), opts)
-            pieces, line_index, piece_no = split_pieces(tokens, max_len)
-            lengths = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
-            acc["lines_read"].add(n)
-            acc["lines_empty"].add(int((lengths == 0).sum()))
-            acc["invalid_utf8_lines"].add(int(pc.sum(batch.column("bad_utf8")).as_py() or 0))
-            acc["tokens"].add(int(lengths.sum()))
-            acc["pieces"].add(len(pieces))
-            if len(pieces) == 0:
-                continue
-            line_ids = batch.column("line_id").to_numpy()[np.asarray(line_index, dtype=np.int64)]
-            text = pc.binary_join(pieces, TOKEN_SEPARATOR)
-            if not pa.types.is_string(text.type):
-                text = text.cast(pa.string())
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(line_ids, pa.int64()), pa.array(piece_no, pa.int32()), text],
-                schema=TOKENS_ARROW,
-            )
+            bad = int(pc.sum(batch.column("bad_utf8")).as_py() or 0)
+            out = _tokenize_rows(batch.column("value"), batch.column("line_id").to_numpy(), bad, n, opts, max_len, acc)
+            if out is not None:
+                yield out
 
     return tokenize
+
+
+FILE_UNITS = "path string, file_index int, share int, shares int"
+
+
+def make_file_tokenizer(  # type: ignore[no-untyped-def]
+    opts: CleanOptions, max_len: int, acc: dict[str, Any], block_bytes: int
+):
+    """Build the mapInArrow function: file shares -> (line_id, piece, tokens),
+    reading the files in the Python worker (embedpipe.textfiles)."""
+
+    def tokenize_files(units: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for unit in units:
+            for path, index, share, shares in zip(*(unit.column(c).to_pylist() for c in range(4)), strict=True):
+                for rows in textfiles.read_rows(path, index, share, shares, block_bytes):
+                    bad = int(rows.bad_utf8.sum())
+                    out = _tokenize_rows(rows.text, rows.line_ids, bad, rows.new_lines, opts, max_len, acc)
+                    if out is not None:
+                        yield out
+
+    return tokenize_files
+
+
+def reads_files_in_workers(spark: SparkSession, inp: InputConfig) -> bool:
+    """Whether the executors can open the driver's local paths themselves:
+    text input on the local filesystem with executors on this machine."""
+    return inp.format == "text" and _is_local(inp.path) and (spark.sparkContext.master or "").startswith("local")
 
 
 def clean_options(cfg: PipelineConfig) -> CleanOptions:
@@ -233,10 +280,19 @@ def clean_options(cfg: PipelineConfig) -> CleanOptions:
 
 def tokenize_lines(spark: SparkSession, cfg: PipelineConfig) -> tuple[DataFrame, dict[str, Any], dict[str, Any]]:
     """The ingest transformation (lazy): config -> tokens DataFrame, counters, info."""
-    raw, info = read_raw(spark, cfg.input)
     acc = counters(spark, *COUNTER_NAMES)
-    fn = make_tokenizer(clean_options(cfg), cfg.input.max_sentence_length, acc)
-    tokens = raw.mapInArrow(fn, tables.TOKENS)
+    opts, max_len = clean_options(cfg), cfg.input.max_sentence_length
+    if reads_files_in_workers(spark, cfg.input):
+        paths, info = local_text_files(cfg.input)
+        parallelism = max(default_parallelism(spark), cfg.input.min_partitions)
+        shares = textfiles.shares_per_file(paths, parallelism)
+        units = [(path, index, k, shares[index]) for index, path in enumerate(paths) for k in range(shares[index])]
+        # One unit per partition, so that every share is its own task.
+        source = spark.createDataFrame(spark.sparkContext.parallelize(units, len(units)), FILE_UNITS)
+        fn = make_file_tokenizer(opts, max_len, acc, textfiles.BLOCK_BYTES)
+        return source.mapInArrow(fn, tables.TOKENS), acc, info
+    raw, info = read_raw(spark, cfg.input)
+    tokens = raw.mapInArrow(make_tokenizer(opts, max_len, acc), tables.TOKENS)
     return tokens, acc, info
 
 

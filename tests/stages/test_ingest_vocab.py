@@ -6,13 +6,14 @@ import bz2
 import gzip
 import json
 import math
+import random
 from collections import Counter
 
 import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
 
-from embedpipe import ingest, tables, vocab
+from embedpipe import ingest, tables, textfiles, vocab
 from embedpipe.cleaning import CleanOptions
 from embedpipe.config import build_config
 from embedpipe.ingest import InputError
@@ -147,6 +148,33 @@ def test_compressed_files_folders_and_globs_are_read(spark, tmp_path):
             "gamma": 2,
             "delta": 1,
         }
+
+
+@pytest.mark.parametrize("name", ["a.txt.gz", "b.txt"])
+def test_reading_in_the_workers_gives_the_tokens_spark_reader_gives(spark, tmp_path, monkeypatch, name):
+    # Lines longer than a block, in a gzip file both cores share or a plain
+    # file without a final newline: the token stream (in line_id order) and
+    # the counters are those of Spark's own text reader.
+    rng = random.Random(7)
+    words = ["alpha", "beta", "gamma", "Delta!"]
+    lines = [" ".join(rng.choice(words) for _ in range(rng.choice([0, 3, 700]))) for _ in range(60)]
+    data = "\n".join(lines).encode()
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    monkeypatch.setattr(textfiles, "BLOCK_BYTES", 1000)
+    cfg = make_cfg(tmp_path, path, input={"max_sentence_length": 100}, clean={"preset": "none"})
+
+    def stream_and_counts():
+        result = ingest.run(spark, cfg)
+        rows = tables.read(spark, cfg.output.path, "tokens").orderBy("line_id", "piece").collect()
+        assert all(len(r["text"].split(" ")) <= 100 for r in rows)
+        return [t for r in rows for t in r["text"].split(" ")], {k: result.stats[k] for k in ("lines_read", "tokens")}
+
+    assert ingest.reads_files_in_workers(spark, cfg.input)
+    in_workers = stream_and_counts()
+    monkeypatch.setattr(ingest, "reads_files_in_workers", lambda *_: False)
+    assert in_workers == stream_and_counts()
+    assert in_workers[1] == {"lines_read": 60, "tokens": sum(len(line.split()) for line in lines)}
 
 
 def test_missing_path_is_named(spark, tmp_path):
