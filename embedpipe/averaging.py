@@ -300,8 +300,8 @@ def merge_replicas(
     way to the same place); the sum would overshoot n-fold and diverge. So
     the sum is kept but capped at the largest single replica's logit move or
     1 logit unit, whichever is larger: the plain sum for linear rows, about
-    the average for saturated ones. Skip-gram pairs it with 4 × partitions
-    rounds per epoch (``sgns.sync_rounds`` auto).
+    the average for saturated ones. Skip-gram pairs it with max(4 × P, P²)
+    rounds per epoch for P partitions (``sgns.sync_rounds`` auto).
 
     Returns, per group, how many partitions touched each row (0 = untouched).
     """

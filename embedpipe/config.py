@@ -140,8 +140,9 @@ class SgnsConfig:
     alpha: float = 0.025
     min_alpha: float = 0.0001
     seed: int = 1
-    # Averaging rounds per epoch; 0 = auto, 4 × spark.partitions: the
-    # clipped_sum merge needs more merges as replicas grow (README, skip-gram).
+    # Averaging rounds per epoch; 0 = auto, max(4 × P, P²) for P =
+    # spark.partitions: the clipped_sum merge needs more merges as replicas
+    # grow (README, skip-gram).
     sync_rounds: int = 0
     # How replicas' rows are merged each round (see embedpipe.averaging).
     merge: Literal["average", "touch_weighted", "clipped_sum"] = "clipped_sum"

@@ -99,5 +99,5 @@ def test_sync_rounds_auto_grows_with_partitions_and_explicit_value_wins():
     from embedpipe.sgns import effective_sync_rounds
 
     assert build_config({"input": {"path": "x.txt"}}).sgns.sync_rounds == 0  # auto by default
-    assert [effective_sync_rounds(0, p) for p in (1, 2, 4, 8)] == [4, 8, 16, 32]
+    assert [effective_sync_rounds(0, p) for p in (1, 2, 4, 8)] == [4, 8, 16, 64]
     assert effective_sync_rounds(3, 8) == 3
