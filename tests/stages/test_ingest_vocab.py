@@ -254,6 +254,11 @@ def test_counters_are_stored_in_the_run_summary_and_token_totals_in_the_vocab_ta
     assert stats["vocab"]["tokens_oov"] == n_oov
     assert stats["vocab"]["tokens_kept"] == len(TEXT.split()) - n_oov
     assert stats["vocab"]["pieces"] == 3
+    # The stage's time, split into counting and encoding.
+    stage = next(st for st in saved["stages"] if st["stage"] == "vocab")
+    count_s, encode_s = stats["vocab"]["seconds_count"], stats["vocab"]["seconds_encode"]
+    assert count_s > 0 and encode_s > 0
+    assert count_s + encode_s == pytest.approx(stage["seconds"], abs=0.01)
     for table in ("vocab", "corpus"):
         meta = tables.latest_metadata(spark, cfg.output.path, table)
         assert meta["stats"]["tokens_oov"] == n_oov
