@@ -8,8 +8,9 @@ reads the files here instead, in the same Python task that cleans them:
 
 * A file is read as a stream of blocks of about ``block_bytes``. A block
   ends at the last newline in it or, in a line longer than a block, at the
-  last whitespace byte, so a task never holds more than about two blocks and
-  cleaning (which never looks across whitespace) sees the same tokens.
+  last whitespace byte, so a task never holds more than about two blocks
+  (up to ``MAX_TOKEN_BLOCKS`` for a run without whitespace) and cleaning
+  (which never looks across whitespace) sees the same tokens.
 * A file can be shared by several tasks (``shares``): each decompresses the
   whole stream and cleans only the blocks ``b`` with ``b % shares == share``.
   Decompressing gzip costs a fraction of cleaning, so one ``.gz`` file keeps
@@ -20,6 +21,11 @@ reads the files here instead, in the same Python task that cleans them:
 
 Every task cuts the same stream at the same places, so the rows do not depend
 on how many tasks share a file.
+
+Measured on 2 cores: wiki17m's ingest went from 7.5 s to 6.4 s; wiki70m's
+stayed at about 11 s, because there Spark's reader already kept both cores
+busy (JVM decompression beside Python cleaning). The gain grows with cores:
+Spark reads one compressed file in one task however many there are.
 """
 
 from __future__ import annotations
