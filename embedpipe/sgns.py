@@ -102,9 +102,10 @@ def effective_sync_rounds(configured: int, partitions: int) -> int:
     merge, more so the more replicas there are. On wiki17m (README,
     skip-gram) 2 partitions went from 0.345 to 0.358 analogy accuracy with 8
     rounds instead of 4; 8 partitions from 0.318 (16 rounds) to 0.331 (32)
-    to 0.350 (64), against gensim's 0.358 in the same session. 4 × partitions
-    is enough up to 4 partitions; beyond, the square keeps the 8-partition
-    result within a point of gensim.
+    to 0.350 (64), against gensim's 0.358 in the same session. The square
+    takes over from 4 × partitions above 4 partitions; at 4 partitions (16
+    rounds) the latest bench scored 0.334 against gensim's 0.360, so more
+    rounds may pay off there too (not measured).
     """
     return configured if configured > 0 else max(4 * partitions, partitions * partitions)
 
