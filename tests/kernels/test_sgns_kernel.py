@@ -151,6 +151,23 @@ def test_pair_update_is_minus_alpha_times_numerical_gradient(scale: float) -> No
     np.testing.assert_array_equal(touch_out, [1, 0, 1, 0, 1])
 
 
+@pytest.mark.parametrize("scale", [20.0, 200.0])
+def test_loss_of_saturated_logits_is_exact_and_finite(scale: float) -> None:
+    """The kernel multiplies the targets' probabilities and takes one log per
+    example; logits far past exp's range (σ = 0 in float64) must still give
+    the exact loss, not inf."""
+    h = np.full(4, scale, dtype=np.float32)
+    w_out = np.array([[1, 1, 1, 1], [-1, -1, -1, -1], [1, -1, 1, 1]], dtype=np.float32)
+    w0 = w_out.astype(np.float64)
+    # positive 1 (logit -4·scale, hopeless), negatives 0 and 2 (logits +4·scale, +2·scale)
+    targets = np.array([1, 0, 2], dtype=np.int32)
+    loss = _pair_update(h, w_out, targets, 3, 0.0, np.zeros(4, np.float32), np.zeros(3, np.int64))
+    expected = _ns_loss(h.astype(np.float64), w0[1], [w0[0], w0[2]])
+    assert np.isfinite(loss)
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+    np.testing.assert_allclose(loss, 10 * scale, rtol=1e-6)  # 4s + 4s + 2s, up to log1p(e^-2s)
+
+
 def _two_pass_setup(v: int = 5, dim: int = 4) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(11)
     w_in = (rng.standard_normal((v, dim)) * 0.5).astype(np.float32)
