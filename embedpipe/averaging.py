@@ -34,6 +34,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -252,26 +253,29 @@ def _collect(
     )
 
 
-def _partner_metrics(groups: Sequence[ParamGroup], got: Mapping[str, _GroupRows], width: int) -> dict[str, np.ndarray]:
+def _second_moment(r: _GroupRows | None, width: int) -> np.ndarray:
+    """Touch-weighted second moment of a group's touched rows after the round
+    (old + mean change); zero if the group was not touched."""
+    if r is None:
+        return np.zeros((width, width))
+    # float32 (sgemm): a clipping threshold needs no float64, and the
+    # float64 product of two (rows × width) copies cost up to a second.
+    after = (r.old + r.summed / r.n_by[:, None]).astype(np.float32)
+    share_of_touches = (r.touches / max(float(r.touches.sum()), 1.0)).astype(np.float32)
+    return ((after * share_of_touches[:, None]).T @ after).astype(np.float64)
+
+
+def _partner_metrics(
+    groups: Sequence[ParamGroup], got: Mapping[str, _GroupRows], width: int, pool: ThreadPoolExecutor
+) -> dict[str, np.ndarray]:
     """For a model of two matrices (skip-gram's w_in and w_out): each group's
-    metric is the touch-weighted second moment of the other group's touched
-    rows after the round (old + mean change), i.e. of the partners its dot
-    products were trained against (zero if the other group was not touched)."""
+    metric is the second moment (:func:`_second_moment`) of the other group's
+    touched rows, i.e. of the partners its dot products were trained against."""
     if len(groups) != 2 or any(len(g.params) != 1 for g in groups):
         raise ValueError("merge rule clipped_sum needs exactly two one-matrix groups (skip-gram's in and out)")
-    second: dict[str, np.ndarray] = {}
-    for g in groups:
-        r = got.get(g.name)
-        if r is None:
-            second[g.name] = np.zeros((width, width))
-            continue
-        # float32 (sgemm): a clipping threshold needs no float64, and the
-        # float64 product of two (rows × width) copies cost up to a second.
-        after = (r.old + r.summed / r.n_by[:, None]).astype(np.float32)
-        share_of_touches = (r.touches / max(float(r.touches.sum()), 1.0)).astype(np.float32)
-        second[g.name] = ((after * share_of_touches[:, None]).T @ after).astype(np.float64)
     a, b = groups[0].name, groups[1].name
-    return {a: second[b], b: second[a]}
+    second_a, second_b = pool.map(lambda name: _second_moment(got.get(name), width), (a, b))
+    return {a: second_b, b: second_a}
 
 
 def merge_replicas(
@@ -307,19 +311,13 @@ def merge_replicas(
     """
     replicas = replicas.combine_chunks()
     group_col = replicas.column("group").to_numpy(zero_copy_only=False)
-    got: dict[str, _GroupRows] = {}
-    for g in groups:
-        mask = group_col == g.name
-        if mask.any():
-            got[g.name] = _collect(state, g, replicas, mask, rule)
-    metrics = _partner_metrics(groups, got, _row_width(state, groups[0])) if rule == "clipped_sum" else {}
-    touched_by: dict[str, np.ndarray] = {}
-    for g in groups:
+    present = [g for g in groups if (group_col == g.name).any()]
+
+    def finish(g: ParamGroup) -> np.ndarray:
         n_rows = state[g.params[0]].shape[0]
         r = got.get(g.name)
         if r is None:
-            touched_by[g.name] = np.zeros(n_rows, dtype=np.int64)
-            continue
+            return np.zeros(n_rows, dtype=np.int64)
         if rule == "average":
             new = r.old + r.summed / r.n_by[:, None]
         elif rule == "touch_weighted":
@@ -330,8 +328,18 @@ def merge_replicas(
         else:  # pragma: no cover - validated by config
             raise ValueError(f"unknown merge rule {rule!r}; use average, touch_weighted or clipped_sum")
         _unpack_rows(state, g, r.rows, new)
-        touched_by[g.name] = np.bincount(r.rows, weights=r.n_by, minlength=n_rows).astype(np.int64)
-    return touched_by
+        return np.bincount(r.rows, weights=r.n_by, minlength=n_rows).astype(np.int64)
+
+    # Groups own disjoint parameters, so their merges are independent except
+    # for clipped_sum's partner metrics. The executors sit idle during the
+    # merge and its heavy parts (the numba grouping kernel, Arrow filters,
+    # numpy on whole blocks) release the GIL, so one thread per group lets the
+    # driver use the idle cores; the result does not depend on the threads.
+    with ThreadPoolExecutor(max_workers=max(len(groups), 1), thread_name_prefix="embedpipe-merge") as pool:
+        collected = pool.map(lambda g: _collect(state, g, replicas, group_col == g.name, rule), present)
+        got: dict[str, _GroupRows] = dict(zip((g.name for g in present), collected, strict=True))
+        metrics = _partner_metrics(groups, got, _row_width(state, groups[0]), pool) if rule == "clipped_sum" else {}
+        return dict(zip((g.name for g in groups), pool.map(finish, groups), strict=True))
 
 
 def round_stats(replicas: pa.Table) -> dict[str, float]:
