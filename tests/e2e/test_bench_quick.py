@@ -43,3 +43,20 @@ def test_quick_bench_measures_every_peer_and_writes_the_report(tmp_path):
     assert "## embedpipe sgns against partitions" in report
     assert (out / "scaling.png").stat().st_size > 0
     assert "| gensim sg" in done.stdout, "the table is printed too"
+
+
+def test_kernel_bench_times_both_kernels_on_one_shared_vocabulary(tmp_path):
+    """`python -m bench.kernel` on the shipped sample: both sides train the same
+    in-vocabulary words, and the printed ratio is the one in its JSON."""
+    sample = REPO / "embedpipe" / "data" / "demo" / "wiki_sample.txt.gz"
+    out = tmp_path / "kernel.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.kernel", "--corpus", str(sample), "--words", "300000",
+         "--repeats", "1", "--json", str(out)],
+        capture_output=True, text=True, cwd=REPO, stdin=subprocess.DEVNULL, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r["raw_words"] == 300000 and 0 < r["in_vocab_words"] < r["raw_words"]
+    assert r["gensim_words_per_s"] > 0 and r["embedpipe_words_per_s"] > 0
+    assert f"speed per core: {r['speed_vs_gensim']:.2f}x" in done.stdout
