@@ -23,7 +23,6 @@ Nothing in this file is timed by the tests.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import statistics
 import time
@@ -32,29 +31,24 @@ from typing import Any
 
 import numpy as np
 
-from bench.run import DEFAULT_CORPUS
+from bench.child import sentences
+from bench.run import DEFAULT_CORPUS, SGNS
 
 PIECE = 10_000
-SETTINGS = {"dim": 100, "window": 5, "negative": 5, "sample": 1e-4, "alpha": 0.025, "min_alpha": 0.0001, "min_count": 5}
+# The bench's skip-gram settings, with min_alpha at gensim's and embedpipe's default.
+SETTINGS = {**SGNS, "min_alpha": 0.0001}
 
 
-def first_words(corpus: Path, n: int) -> list[str]:
-    """The first ``n`` whitespace tokens of a (gzipped) text corpus, read in
-    4 MB blocks (text8 is one 100 MB line)."""
-    words: list[str] = []
-    carry = ""  # a token cut by the block end, completed by the next block
-    opener = gzip.open if corpus.suffix == ".gz" else open
-    with opener(corpus, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-        while len(words) < n:
-            block = fh.read(1 << 22)
-            if not block:
-                words.extend(carry.split())
-                break
-            text = carry + block
-            cut = max(text.rfind(" "), text.rfind("\n"))
-            carry = text[cut + 1 :] if cut >= 0 else text
-            words.extend(text[: cut + 1].split() if cut >= 0 else [])
-    return words[:n]
+def first_pieces(corpus: Path, n: int) -> list[list[str]]:
+    """The first ``n`` whitespace tokens of the corpus, in the bench's pieces."""
+    pieces: list[list[str]] = []
+    left = n
+    for piece in sentences(str(corpus), PIECE):
+        if left <= 0:
+            break
+        pieces.append(piece[:left])
+        left -= len(pieces[-1])
+    return pieces
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from embedpipe.kernels.subsampling import keep_probabilities
 
     s = SETTINGS
-    words = first_words(args.corpus, args.words)
-    pieces = [words[i : i + PIECE] for i in range(0, len(words), PIECE)]
+    pieces = first_pieces(args.corpus, args.words)
     model = Word2Vec(
         vector_size=s["dim"], window=s["window"], negative=s["negative"], sample=s["sample"], sg=1, hs=0,
         alpha=s["alpha"], min_alpha=s["min_alpha"], min_count=s["min_count"], workers=1, seed=1,
@@ -113,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         s["window"], s["negative"], s["alpha"], s["min_alpha"], 1, False,
         np.zeros(vocab, np.int64), np.zeros(vocab, np.int64),
     )  # fmt: skip
-    raw_words = len(words)
+    raw_words = sum(len(p) for p in pieces)
     gensim_s, ours_s = [], []
     for _ in range(args.repeats):  # interleaved, so drifts in machine speed hit both
         gensim_s.append(run_gensim())

@@ -33,11 +33,12 @@ Deviations from word2vec.c / gensim (deliberate):
   on the scalar dot product) instead of with the 1000-entry ``EXP_TABLE``.
   word2vec.c saturates σ outside ``[-6, 6]`` and gensim *skips* the update
   entirely there; we simply keep the exact gradient, which is always finite
-  because σ is evaluated as ``1 / (1 + exp(-|x|))`` (no overflow).  The loss
-  of an example is ``-log`` of the product of its targets' probabilities (one
-  ``log`` per example; a probability below 1e-30 is taken on its own as
-  ``max(±x, 0) + log1p(exp(-|x|))``, so the product never underflows).  This makes the update exactly
-  ``-alpha * grad(L)`` everywhere (tested by central differences).
+  because σ is evaluated as ``1 / (1 + exp(-|x|))`` (no overflow).  This
+  makes the update exactly ``-alpha * grad(L)`` everywhere (tested by central
+  differences).  The loss of an example is ``-log`` of the product of its
+  targets' probabilities: one ``log`` per example; a probability below 1e-30
+  is taken on its own as ``max(±x, 0) + log1p(exp(-|x|))``, so the product
+  never underflows.
 * Random numbers come from word2vec.c's 64-bit LCG
   (``next = next * 25214903917 + 11`` mod 2**64, no 48-bit mask as in gensim),
   seeded by a splitmix64 scramble of ``seed``; draws use the *high* bits
