@@ -65,6 +65,52 @@ def test_a_task_folds_its_batch_counts_into_one_exact_count_per_word(monkeypatch
     assert out.num_rows == len(got)  # one row per word, not per batch
 
 
+class _Counter:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def add(self, n: int) -> None:
+        self.value += n
+
+
+class _Shared:
+    def __init__(self, value) -> None:
+        self.value = value
+
+
+def test_batches_are_joined_in_order_until_each_holds_enough_text():
+    texts = [f"w{k} x y" for k in range(50)]
+    batches = [pa.RecordBatch.from_arrays([pa.array(texts[k : k + 3])], names=["text"]) for k in range(0, 50, 3)]
+    min_bytes = 3 * batches[0].nbytes
+    joined = list(vocab.coalesce_batches(iter(batches), min_bytes))
+    assert pa.Table.from_batches(joined).column("text").to_pylist() == texts
+    assert 1 < len(joined) < len(batches)
+    assert all(b.nbytes >= min_bytes for b in joined[:-1])
+    assert list(vocab.coalesce_batches(iter([]), min_bytes)) == []
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 200, 1 << 30])
+def test_the_encoder_gives_the_same_rows_however_its_input_batches_are_joined(monkeypatch, batch_bytes):
+    monkeypatch.setattr(vocab, "ENCODE_BATCH_BYTES", batch_bytes)
+    lines = TEXT.splitlines() * 5 + ["oov words only"]  # 16 lines, the last one empty once encoded
+    batches = [
+        pa.RecordBatch.from_arrays(
+            [pa.array(range(k, k + 2), pa.int64()), pa.array([0, 0], pa.int32()), pa.array(lines[k : k + 2])],
+            names=["line_id", "piece", "text"],
+        )
+        for k in range(0, len(lines), 2)
+    ]
+    words = ["the", "fox", "dog", "quick"]
+    acc = {"pieces": _Counter(), "pieces_empty": _Counter()}
+    encode = vocab.make_encoder(_Shared(pa.array(words)), acc)
+    out = pa.Table.from_batches(list(encode(iter(batches))), schema=vocab.CORPUS_ARROW)
+    kept = [(i, [words.index(w) for w in line.split() if w in words]) for i, line in enumerate(lines)]
+    want = [(i, ids) for i, ids in kept if ids]
+    assert list(zip(out.column("line_id").to_pylist(), out.column("ids").to_pylist(), strict=True)) == want
+    assert acc["pieces"].value == len(want)
+    assert acc["pieces_empty"].value == len(kept) - len(want)
+
+
 def test_rank_vocab_orders_by_count_then_word_and_caps_the_size():
     kept = pa.table({"word": ["b", "a", "c", "d"], "count": [5, 5, 9, 2]})
     ranked = vocab.rank_vocab(kept, max_size=3, sample=0.0)
