@@ -46,7 +46,7 @@ def gensim_sgns(args: dict[str, Any]) -> dict[str, Any]:
         corpus,
         vector_size=p["dim"], window=p["window"], negative=p["negative"], sample=p["sample"],
         epochs=p["epochs"], alpha=p["alpha"], min_count=p["min_count"], sg=1, hs=0,
-        workers=args["workers"], seed=1,
+        workers=args["workers"], seed=args.get("seed", 1),
     )  # fmt: skip
     seconds = time.perf_counter() - t0
     scores = score_vectors(model.wv.index_to_key, model.wv.vectors)
