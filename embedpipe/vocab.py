@@ -149,7 +149,8 @@ ENCODE_BATCH_BYTES = 16 << 20
 
 def coalesce_batches(batches: Iterator[pa.RecordBatch], min_bytes: int) -> Iterator[pa.RecordBatch]:
     """Join consecutive Arrow batches until each holds at least ``min_bytes``
-    (the last one may hold less); rows keep their order.
+    (the last one may hold less); rows keep their order and empty batches
+    are dropped.
 
     Spark hands mapInArrow batches of ``maxRecordsPerBatch`` rows, which for
     short pieces is little text. A kernel with a fixed cost per call (such as
@@ -158,6 +159,8 @@ def coalesce_batches(batches: Iterator[pa.RecordBatch], min_bytes: int) -> Itera
     held: list[pa.RecordBatch] = []
     size = 0
     for batch in batches:
+        if batch.num_rows == 0:
+            continue
         held.append(batch)
         size += batch.nbytes
         if size >= min_bytes:
@@ -177,7 +180,8 @@ def make_encoder(words: Any, acc: dict[str, Any]):  # type: ignore[no-untyped-de
     def encode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         value_set = words.value
         # index_in hashes the whole vocabulary on every call: on wiki70m
-        # (145k words, 2,048-piece batches) that was 9 of the encoder's 12 s.
+        # (145k words, 2,048-piece batches) encoding took 12.3 s with one
+        # call per batch and 8.2 s with one per 16 MB (local[2], no-op sink).
         for batch in coalesce_batches(batches, ENCODE_BATCH_BYTES):
             toks = split_tokens(batch.column("text"))
             flat = pc.list_flatten(toks)

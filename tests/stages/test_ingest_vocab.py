@@ -81,12 +81,15 @@ class _Shared:
 def test_batches_are_joined_in_order_until_each_holds_enough_text():
     texts = [f"w{k} x y" for k in range(50)]
     batches = [pa.RecordBatch.from_arrays([pa.array(texts[k : k + 3])], names=["text"]) for k in range(0, 50, 3)]
+    empty = pa.RecordBatch.from_arrays([pa.array([], pa.string())], names=["text"])
     min_bytes = 3 * batches[0].nbytes
-    joined = list(vocab.coalesce_batches(iter(batches), min_bytes))
+    joined = list(vocab.coalesce_batches(iter([empty, *batches, empty]), min_bytes))
     assert pa.Table.from_batches(joined).column("text").to_pylist() == texts
     assert 1 < len(joined) < len(batches)
     assert all(b.nbytes >= min_bytes for b in joined[:-1])
+    assert all(b.num_rows > 0 for b in joined)
     assert list(vocab.coalesce_batches(iter([]), min_bytes)) == []
+    assert list(vocab.coalesce_batches(iter([empty, empty]), min_bytes)) == []
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 200, 1 << 30])
