@@ -246,7 +246,6 @@ def main(argv: list[str] | None = None) -> int:
     conf = str(REPO / "conf" / "demo.yaml")
     results: dict[str, Any] = {"corpus": str(corpus), "cores": cores, "quick": args.quick, "params": params, "runs": {}}
     rows: list[dict[str, Any]] = []
-    base: dict[str, Any] | None = None
 
     def log(msg: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -257,34 +256,42 @@ def main(argv: list[str] | None = None) -> int:
     def key(name: str, seed: int) -> str:
         return f"{name}_seed{seed}" if many else name
 
+    def embedpipe_sgns(partitions: int, seed: int, out: str) -> dict[str, Any]:
+        over = embedpipe_overrides(corpus, work / out, ["ingest", "vocab", "sgns", "evaluate"], partitions, args.quick)
+        return measure("embedpipe", {"conf": conf, "overrides": over + ["eval.models=[sgns]", f"sgns.seed={seed}"]})
+
+    # Each run family's figure for the comparisons: its mean over the seeds,
+    # or its one run.
+    summary: dict[str, dict[str, Any]] = {}
+
+    def summarize(family: str, label: str, per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The family's rows for a table: one per seed, then their mean when there are several."""
+        if not per_seed:
+            return []
+        summary[family] = mean_row(f"{label}, mean of seeds {args.seeds}", per_seed) if many else per_seed[0]
+        return per_seed + [summary[family]] if many else per_seed
+
     # gensim and embedpipe alternate seed by seed, so that a drift of the
     # machine's speed during the run touches both sides alike.
-    per_seed: dict[str, list[dict[str, Any]]] = {"gensim": [], "sgns": []}
+    gensim_rows: list[dict[str, Any]] = []
+    sgns_rows: list[dict[str, Any]] = []
     for seed in seeds:
         if "gensim" in only:
             log(f"gensim Word2Vec sg=1, seed {seed}")
             r = measure("gensim_sgns", {"corpus": str(corpus), "params": params, "workers": cores, "seed": seed})
             results["runs"][key("gensim", seed)] = r
             words = r.get("words", 0) * params["epochs"]
-            per_seed["gensim"].append(row(f"gensim sg, {cores} workers{suffix(seed)}", r, r.get("seconds", 0), words))
+            gensim_rows.append(row(f"gensim sg, {cores} workers{suffix(seed)}", r, r.get("seconds", 0), words))
         if "sgns" in only:
             log(f"embedpipe ingest+vocab+sgns, 2 partitions, seed {seed}")
-            over = embedpipe_overrides(
-                corpus, work / f"sgns{seed}", ["ingest", "vocab", "sgns", "evaluate"], 2, args.quick
-            )
-            r = measure("embedpipe", {"conf": conf, "overrides": over + ["eval.models=[sgns]", f"sgns.seed={seed}"]})
+            r = embedpipe_sgns(2, seed, f"sgns{seed}")
             results["runs"][key("embedpipe_sgns", seed)] = r
             wall = r.get("seconds", 0) - stage_seconds(r, "evaluate")
             name = f"embedpipe sgns (ingest+vocab+sgns, Spark start incl.){suffix(seed)}"
-            per_seed["sgns"].append(row(name, r, wall, stage_words(r, "sgns"), "sgns"))
-    means: dict[str, dict[str, Any]] = {}
-    for run, label in (("gensim", f"gensim sg, {cores} workers"), ("sgns", "embedpipe sgns, 2 partitions")):
-        rows += per_seed[run]
-        if many and per_seed[run]:
-            means[run] = mean_row(f"{label}, mean of seeds {args.seeds}", per_seed[run])
-            rows.append(means[run])
-    if per_seed["gensim"]:
-        base = means.get("gensim") or per_seed["gensim"][0]
+            sgns_rows.append(row(name, r, wall, stage_words(r, "sgns"), "sgns"))
+    rows += summarize("gensim", f"gensim sg, {cores} workers", gensim_rows)
+    rows += summarize("sgns", "embedpipe sgns, 2 partitions", sgns_rows)
+    base = summary.get("gensim")
     if "glove" in only:
         log("embedpipe ingest+vocab+cooccur+glove, 2 partitions")
         over = embedpipe_overrides(
@@ -323,11 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             at_p = []
             for seed in seeds:
                 log(f"embedpipe sgns scaling, {p} partitions, seed {seed}")
-                over = embedpipe_overrides(
-                    corpus, work / f"scale{p}_{seed}", ["ingest", "vocab", "sgns", "evaluate"], p, args.quick
-                )
-                over += ["eval.models=[sgns]", f"sgns.seed={seed}"]
-                r = measure("embedpipe", {"conf": conf, "overrides": over})
+                r = embedpipe_sgns(p, seed, f"scale{p}_{seed}")
                 results["runs"][key(f"scaling_{p}", seed)] = r
                 s_row = row(
                     f"embedpipe sgns, {p} partitions{suffix(seed)}",
@@ -335,22 +338,16 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 s_row["partitions"] = p
                 at_p.append(s_row)
-            if many:
-                scaling += at_p
-                means[f"scaling_{p}"] = mean_row(f"embedpipe sgns, {p} partitions, mean of seeds {args.seeds}", at_p)
-                means[f"scaling_{p}"]["partitions"] = p
-            scaling.append(means[f"scaling_{p}"] if many else at_p[0])
+            scaling += summarize(f"scaling_{p}", f"embedpipe sgns, {p} partitions", at_p)
+            summary[f"scaling_{p}"]["partitions"] = p
     results["table"] = rows
     results["scaling"] = scaling
     # The skip-gram bars, judged on the seed means (or the one seed's run).
     checks: dict[str, list[dict[str, Any]]] = {}
     if base is not None and not args.quick:
-        ours_p2 = means.get("sgns") or next((r for r in rows if r["name"].startswith("embedpipe sgns")), None)
-        if ours_p2 is not None:
-            checks["2 partitions"] = bar_checks(ours_p2, base, SGNS_BARS[2])
-        ours_p8 = means.get("scaling_8") or next((r for r in scaling if r.get("partitions") == 8), None)
-        if ours_p8 is not None:
-            checks["8 partitions"] = bar_checks(ours_p8, base, SGNS_BARS[8])
+        for family, p in (("sgns", 2), ("scaling_8", 8)):
+            if family in summary:
+                checks[f"{p} partitions"] = bar_checks(summary[family], base, SGNS_BARS[p])
     results["seeds"] = seeds
     results["sgns_bars"] = checks
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
@@ -383,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     if scaling:
         md += ["", "## embedpipe sgns against partitions (stage time only)", "", table(scaling, base)]
-        curve = [r for r in scaling if r.get("seeds") or not many]
+        curve = [r for f, r in summary.items() if f.startswith("scaling_")]
         if plot_scaling(curve, args.out / "scaling.png"):
             md += ["", "![scaling](scaling.png)"]
     if checks:

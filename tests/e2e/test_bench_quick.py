@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bench.run as bench_run
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -62,39 +64,30 @@ def test_kernel_bench_times_both_kernels_on_one_shared_vocabulary(tmp_path):
     assert f"speed per core: {r['speed_vs_gensim']:.2f}x" in done.stdout
 
 
-def _bench_run():
-    sys.path.insert(0, str(REPO))
-    import bench.run
-
-    return bench.run
-
-
 def test_seed_means_average_every_figure_and_a_failed_seed_fails_the_mean():
-    run = _bench_run()
     seeds = [
         {"name": "a", "seconds": 100.0, "words_per_s": 1000, "peak_rss_mb": 10.0,
          "analogy": 0.30, "wordsim353": 0.60, "simlex999": 0.30, "error": None},
         {"name": "b", "seconds": 110.0, "words_per_s": 1101, "peak_rss_mb": 20.0,
          "analogy": 0.32, "wordsim353": 0.66, "simlex999": 0.33, "error": None},
     ]  # fmt: skip
-    mean = run.mean_row("mean", seeds)
+    mean = bench_run.mean_row("mean", seeds)
     assert mean == {
         "name": "mean", "error": None, "seeds": 2, "seconds": 105.0, "words_per_s": 1050, "peak_rss_mb": 15.0,
         "analogy": 0.31, "wordsim353": 0.63, "simlex999": 0.315,
     }  # fmt: skip
-    failed = run.mean_row("mean", [seeds[0], {**seeds[1], "error": "boom", "analogy": None}])
+    failed = bench_run.mean_row("mean", [seeds[0], {**seeds[1], "error": "boom", "analogy": None}])
     assert failed["error"] == "boom" and failed["analogy"] is None and failed["seconds"] is None
 
 
 def test_the_bars_hold_only_within_the_allowed_distance_under_gensim():
-    run = _bench_run()
     gensim = {"analogy": 0.356, "wordsim353": 0.665, "simlex999": 0.312}
     ours = {"analogy": 0.347, "wordsim353": 0.644, "simlex999": 0.330}
-    checks = {c["metric"]: c for c in run.bar_checks(ours, gensim, run.SGNS_BARS[2])}
+    checks = {c["metric"]: c for c in bench_run.bar_checks(ours, gensim, bench_run.SGNS_BARS[2])}
     assert checks["analogy"]["diff"] == -0.009 and checks["analogy"]["holds"]
     assert checks["wordsim353"]["diff"] == -0.021 and not checks["wordsim353"]["holds"]
     assert checks["simlex999"]["holds"], "scoring above gensim always holds"
-    assert all(c["holds"] for c in run.bar_checks(ours, gensim, run.SGNS_BARS[8]))
-    assert not run.bar_checks({**ours, "analogy": None}, gensim, run.SGNS_BARS[8])[0]["holds"]
-    table = run.bars_table({"2 partitions": list(checks.values())})
+    assert all(c["holds"] for c in bench_run.bar_checks(ours, gensim, bench_run.SGNS_BARS[8]))
+    assert not bench_run.bar_checks({**ours, "analogy": None}, gensim, bench_run.SGNS_BARS[8])[0]["holds"]
+    table = bench_run.bars_table({"2 partitions": list(checks.values())})
     assert "| 2 partitions | wordsim353 | -0.021 | -0.020 | **no** |" in table
