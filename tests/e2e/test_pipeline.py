@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from embedpipe import tables
+from embedpipe.cli import main
 from embedpipe.config import load_config
 from embedpipe.pipeline import run_pipeline
 from embedpipe.vectors import read_vectors
@@ -23,10 +24,25 @@ CLI = [sys.executable, "-m", "embedpipe.cli"]
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`embedpipe ARGS` in a new process, as a user's shell runs it (a JVM start each)."""
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
     )
+
+
+def cli_here(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`embedpipe ARGS` through the same ``main`` in this process: (exit code, stdout, stderr).
+
+    ``get_session`` hands the command the suite's running session, so a
+    command costs its work and not a JVM start (about 15 s each here).
+    Starting a process is covered by the ``cli`` tests in this file
+    (``--help``, bad config, the two-executor run) and by test_spark_submit.
+    """
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +85,14 @@ def test_evaluation_table_rows_match_the_printed_scores(spark, demo_run):
     assert runs == {read_vectors(spark, cfg.output.path, "sgns").run_id}
 
 
-def test_evaluate_json_equals_gensims_independent_computation(spark, demo_run):
+def test_evaluate_json_equals_gensims_independent_computation(spark, demo_run, capsys):
     from gensim.models import KeyedVectors
 
     cfg, _ = demo_run
     rows_before = tables.read(spark, cfg.output.path, "evaluation").count()
-    done = cli("evaluate", str(DEMO), "--set", f"output.path={cfg.output.path}", "--json", "-q")
-    assert done.returncode == 0, done.stderr
-    ours = json.loads(done.stdout)
+    code, out, err = cli_here(capsys, "evaluate", str(DEMO), "--set", f"output.path={cfg.output.path}", "--json", "-q")
+    assert code == 0, err
+    ours = json.loads(out)
     data = REPO / "embedpipe" / "data" / "eval"
     for model in ("glove", "sgns"):
         vec = read_vectors(spark, cfg.output.path, model)
@@ -92,32 +108,36 @@ def test_evaluate_json_equals_gensims_independent_computation(spark, demo_run):
     assert tables.read(spark, cfg.output.path, "evaluation").count() == rows_before + 12
 
 
-def test_exported_word2vec_file_loads_in_gensim_identically(spark, demo_run, tmp_path):
+def test_exported_word2vec_file_loads_in_gensim_identically(spark, demo_run, tmp_path, capsys):
     from gensim.models import KeyedVectors
 
     cfg, _ = demo_run
     for fmt, binary in (("word2vec", False), ("word2vec-binary", True)):
         out = tmp_path / f"sgns.{fmt}"
-        done = cli("export", str(DEMO), "--set", f"output.path={cfg.output.path}", "--model", "sgns",
-                   "--format", fmt, "--out", str(out), "-q")  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        code, printed, err = cli_here(capsys, "export", str(DEMO), "--set", f"output.path={cfg.output.path}",
+                                      "--model", "sgns", "--format", fmt, "--out", str(out), "-q")  # fmt: skip
+        assert code == 0, err
+        assert printed.strip() == str(out), "the command prints the file it wrote"
         kv = KeyedVectors.load_word2vec_format(str(out), binary=binary)
         vec = read_vectors(spark, cfg.output.path, "sgns")
         assert kv.index_to_key == vec.words
         np.testing.assert_array_equal(kv.vectors, vec.matrix)
 
 
-def test_queries_answer_and_unknown_words_get_a_message(demo_run):
+def test_queries_answer_and_unknown_words_get_a_message(demo_run, capsys):
     cfg, _ = demo_run
     over = ["--set", f"output.path={cfg.output.path}", "-q"]
-    done = cli("neighbors", str(DEMO), *over, "--model", "sgns", "france", "-k", "5")
-    assert done.returncode == 0, done.stderr
-    assert len(done.stdout.strip().splitlines()) == 5
-    done = cli("analogy", str(DEMO), *over, "--model", "glove", "man", "king", "woman")
-    assert done.returncode == 0, done.stderr
-    done = cli("neighbors", str(DEMO), *over, "--model", "sgns", "qwxzzy")
-    assert done.returncode == 2
-    assert "qwxzzy" in done.stderr and "Traceback" not in done.stderr
+    code, out, err = cli_here(capsys, "neighbors", str(DEMO), *over, "--model", "sgns", "france", "-k", "5")
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 5
+    code, out, err = cli_here(capsys, "analogy", str(DEMO), *over, "--model", "glove", "man", "king", "woman")
+    assert code == 0, err
+    assert out.strip(), "an answer is printed"
+    # An expected error is a message and exit code 2; an unexpected one would
+    # raise out of main() here and fail the test.
+    code, out, err = cli_here(capsys, "neighbors", str(DEMO), *over, "--model", "sgns", "qwxzzy")
+    assert code == 2
+    assert "qwxzzy" in err and "Traceback" not in err
 
 
 def test_bad_config_fails_fast_with_the_key_and_the_fix(tmp_path):
