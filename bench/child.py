@@ -95,10 +95,13 @@ def mllib_word2vec(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def embedpipe_cli(args: dict[str, Any]) -> dict[str, Any]:
-    """Run `embedpipe run` (a fresh JVM: start-up included in the wall time)."""
+    """Run `embedpipe run` (a fresh JVM: start-up included in the wall time);
+    ``force`` recomputes the listed stages even when they are up to date."""
     cmd = [sys.executable, "-m", "embedpipe.cli", "run", args["conf"], "--json", "-q"]
     for item in args["overrides"]:
         cmd += ["--set", item]
+    if args.get("force"):
+        cmd.append("--force")
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     seconds = time.perf_counter() - t0

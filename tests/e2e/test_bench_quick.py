@@ -39,6 +39,10 @@ def test_quick_bench_measures_every_peer_and_writes_the_report(tmp_path):
     assert rows["gensim sg"]["words_per_s"] > 0 and rows["embedpipe sgns"]["words_per_s"] > 0
     (scale,) = results["scaling"]
     assert scale["partitions"] == 1 and scale["words_per_s"] > 0 and scale["wordsim353"] > 0.05
+    # Scaling rows time the sgns stage alone, so they train on the tables the
+    # sgns run built instead of ingesting the corpus again.
+    assert [st["stage"] for st in results["runs"]["scaling_1"]["summary"]["stages"]] == ["sgns", "evaluate"]
+    assert [st["stage"] for st in results["runs"]["embedpipe_sgns"]["summary"]["stages"]][:2] == ["ingest", "vocab"]
 
     report = (out / "report.md").read_text()
     assert "| gensim sg, " in report and "time vs gensim" in report
