@@ -256,24 +256,25 @@ def main(argv: list[str] | None = None) -> int:
     def key(name: str, seed: int) -> str:
         return f"{name}_seed{seed}" if many else name
 
-    # A folder whose tokens, vocab and corpus tables an earlier run of this
+    # The folder whose tokens, vocab and corpus tables an earlier run of this
     # bench wrote (ingest and vocab depend on neither the seed nor the
-    # partitions).
-    prepared: list[Path] = []
+    # partitions); None until one has.
+    prepared: Path | None = None
 
     def embedpipe_sgns(partitions: int, seed: int, out: str, *, reuse: bool = False) -> dict[str, Any]:
         """One embedpipe skip-gram run. ``reuse``: train on the prepared
         tables (sgns and evaluate only, forced) when there are some; the
         scaling rows time the sgns stage alone, so re-running ingest and
         vocab for each of them only cost time."""
+        nonlocal prepared
         settings = ["eval.models=[sgns]", f"sgns.seed={seed}"]
-        if reuse and prepared:
-            over = embedpipe_overrides(corpus, prepared[0], ["sgns", "evaluate"], partitions, args.quick)
+        if reuse and prepared is not None:
+            over = embedpipe_overrides(corpus, prepared, ["sgns", "evaluate"], partitions, args.quick)
             return measure("embedpipe", {"conf": conf, "overrides": over + settings, "force": True})
         over = embedpipe_overrides(corpus, work / out, ["ingest", "vocab", "sgns", "evaluate"], partitions, args.quick)
         r = measure("embedpipe", {"conf": conf, "overrides": over + settings})
-        if "error" not in r and not prepared:
-            prepared.append(work / out)
+        if "error" not in r and prepared is None:
+            prepared = work / out
         return r
 
     # Each run family's figure for the comparisons: its mean over the seeds,

@@ -1,7 +1,8 @@
 """`python -m bench.run --quick` as a smoke test: every peer runs and the report is written.
 
-One partition count per multi-run family keeps it to about three minutes; the
-full harness (`make bench`) runs the same code paths with 1/2/8 and 1/2/4/8.
+One partition count per multi-run family keeps it to about four minutes on 2
+cores; the full harness (`make bench`) runs the same code paths with 1/2/8 and
+1/2/4/8.
 """
 
 from __future__ import annotations
