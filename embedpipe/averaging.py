@@ -449,15 +449,20 @@ def train_with_averaging(
                 shared.release()
             t_trained = time.perf_counter()
             merge_replicas(state, groups, replicas, merge)
+            stats = round_stats(replicas)
             log.debug(
-                "%s round timing: broadcast %.2f s, train+collect %.2f s (%.0f MB back), merge %.2f s",
+                "%s round timing: broadcast %.2f s, train+collect %.2f s (%.0f MB back), merge %.2f s; "
+                "per task: load %.2f s, train %.2f s, pack+send %.2f s",
                 model,
                 t_shared - t0,
                 t_trained - t_shared,
                 replicas.nbytes / 2**20,
                 time.perf_counter() - t_trained,
+                stats.get("task_load_s", 0.0) / num_partitions,
+                stats.get("task_train_s", 0.0) / num_partitions,
+                stats.get("task_pack_s", 0.0) / num_partitions,
             )
-            result = RoundResult(epoch, rnd, round_stats(replicas), time.perf_counter() - t0, num_partitions)
+            result = RoundResult(epoch, rnd, stats, time.perf_counter() - t0, num_partitions)
             history.append(result)
             done_rounds += 1
             check_finite(state, epoch, model, divergence_advice, checkpoint_note() if checkpoint_note else "")
@@ -489,14 +494,18 @@ def _make_task(
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         pid = partition_id()
+        t0 = time.perf_counter()
         # The broadcast value may be shared by tasks in one Python worker: copy.
         params = {k: np.array(v, copy=True) for k, v in shared.value.items()}  # type: ignore[attr-defined]
+        t1 = time.perf_counter()
         stats, touches = train_partition(params, batches, info, pid)
+        t2 = time.perf_counter()
         for g in groups:
             t = touches[g.name]
             rows = np.flatnonzero(t)
             if len(rows):
                 yield from _replica_batches(g, rows, t[rows], _pack_rows(params, g, rows))
+        stats = {**stats, "task_load_s": t1 - t0, "task_train_s": t2 - t1, "task_pack_s": time.perf_counter() - t2}
         yield _stats_batch(stats)
 
     return task

@@ -11,9 +11,11 @@ vocab table), and a learning rate that decays linearly from ``sgns.alpha`` to
 ``-cbow 1``). The hot loop is embedpipe.kernels.sgns.
 
 Distribution: the corpus is hash-partitioned into ``spark.partitions``
-replicas and cached; every piece is assigned to one of ``sgns.sync_rounds``
-rounds. In a round the driver broadcasts both weight matrices, every
-partition trains its slice of that round, and the rows each replica touched
+replicas and cached; in a seeded random order, every piece of a partition
+goes to the one of ``sgns.sync_rounds`` rounds that holds the fewest tokens
+so far, so the partitions' slices of a round are the same size. In a
+round the driver broadcasts both weight matrices, every partition trains
+its slice of that round, and the rows each replica touched
 are merged by ``sgns.merge`` (embedpipe.averaging). Seeds come from
 (seed, partition, epoch, round), so a run is deterministic for a given seed
 and partition count.
@@ -34,11 +36,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from embedpipe import checkpoint, tables
 from embedpipe.averaging import ROUND_COLUMN, ParamGroup, RoundInfo, RoundResult, train_with_averaging
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import Shared, share
+from embedpipe.kernels.rounds import assign_rounds
 from embedpipe.kernels.sgns import build_noise_cdf, init_weights, sgns_train_chunk
 from embedpipe.kernels.subsampling import keep_probabilities
 from embedpipe.stage import StageResult, new_run_id
@@ -92,6 +96,29 @@ class SgnsRoundTask:
             info.task_seed(partition), self.cbow, touch_in, touch_out,
         )  # fmt: skip
         return {"loss": float(loss), "words": float(words), "pairs": float(pairs)}, {"in": touch_in, "out": touch_out}
+
+
+ROUNDS_SCHEMA = T.StructType(
+    [T.StructField("ids", T.ArrayType(T.IntegerType()), False), T.StructField(ROUND_COLUMN, T.IntegerType(), False)]
+)
+
+
+@dataclass(frozen=True)
+class RoundAssigner:
+    """mapInArrow function: each piece of a partition (in the partition's
+    order) goes to the round that holds the fewest of its tokens so far, so
+    that every round's slice of the partition is within one piece of the
+    same size and no round waits on an oversized slice
+    (embedpipe.kernels.rounds)."""
+
+    rounds: int
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        held = np.zeros(self.rounds, dtype=np.int64)
+        for batch in batches:
+            ids = batch.column("ids")
+            lengths = pc.list_value_length(ids).to_numpy(zero_copy_only=False).astype(np.int64)
+            yield pa.RecordBatch.from_arrays([ids, pa.array(assign_rounds(lengths, held))], names=["ids", ROUND_COLUMN])
 
 
 def effective_sync_rounds(configured: int, partitions: int) -> int:
@@ -168,10 +195,11 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     rounds = effective_sync_rounds(s.sync_rounds, partitions)
     data = (
         corpus.repartition(partitions, "line_id", "piece")
-        .withColumn(ROUND_COLUMN, F.pmod(F.xxhash64("line_id", "piece", F.lit(s.seed)), F.lit(rounds)).cast("int"))
-        # A fixed order inside each partition keeps runs deterministic.
-        .sortWithinPartitions("line_id", "piece")
-        .select("ids", ROUND_COLUMN)
+        # A seeded random order inside each partition, fixed so that runs are
+        # deterministic; rounds are then filled in that order (RoundAssigner).
+        .sortWithinPartitions(F.xxhash64("line_id", "piece", F.lit(s.seed)), "line_id", "piece")
+        .select("ids")
+        .mapInArrow(RoundAssigner(rounds), ROUNDS_SCHEMA)
         .persist()
     )
     const = share(spark, {"keep_prob": keep_prob.astype(np.float32), "noise_cdf": build_noise_cdf(counts)})
