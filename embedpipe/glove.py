@@ -104,6 +104,26 @@ class GloveEpochTask:
         return {"cost": float(cost), "entries": float(len(vals))}, {"word": touch_w, "context": touch_c}
 
 
+def shard_balance_advice(shards: int, partitions: int) -> str | None:
+    """Advice when ``partitions`` replicas cannot hold equal numbers of whole
+    shards (None when they can).
+
+    Range partitioning keeps shards whole, so with 4 shards over 3 partitions
+    one replica holds 2 (1.5× an even share) and over 8 partitions four
+    replicas get nothing (2×); every round waits for the largest replica.
+    """
+    if shards % partitions == 0:
+        return None
+    idle = max(partitions - shards, 0)
+    largest = -(-shards // partitions)
+    return (
+        f"{shards} co-occurrence shards over {partitions} partitions: "
+        + (f"{idle} replicas get no entries and " if idle else "")
+        + f"the largest replica holds {largest} shards, {largest * partitions / shards:.2f}× an even share, "
+        "so every round waits for it; re-run the cooccur stage with cooccur.shards a multiple of spark.partitions"
+    )
+
+
 def stratified_schedule(entries: DataFrame, partitions: int, sync_per_epoch: int, seed: int) -> DataFrame:
     """Place co-occurrence entries on replicas and rounds (module docstring).
 
@@ -152,6 +172,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
 
     co_version = tables.current_version(spark, root, "cooccurrence")
     entries = tables.read(spark, root, "cooccurrence")
+    # The table's own shard count: the cooccur stage may have run with another config.
+    co_meta = tables.latest_metadata(spark, root, "cooccurrence") or {}
+    shards = int(co_meta.get("config", {}).get("cooccur", {}).get("shards", cfg.cooccur.shards))
+    advice = shard_balance_advice(shards, partitions)
+    if advice:
+        log.warning("glove: %s", advice)
     # AdaGrad has no schedule over epochs, so a checkpoint stays valid when
     # only glove.epochs changes: `--resume --set glove.epochs=40` trains on.
     glove_keys = {k: v for k, v in cfg.to_dict()["glove"].items() if k != "epochs"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
@@ -99,6 +101,25 @@ def test_glove_schedule_gives_every_row_one_replica_per_round(spark, prepared, p
     for r in rows:
         word_home.setdefault(r["i"], set()).add(r["p"])
     assert all(len(ps) == 1 for ps in word_home.values())
+
+
+def test_glove_advises_shard_counts_that_partitions_cannot_split_evenly():
+    assert glove.shard_balance_advice(8, 2) is None
+    assert glove.shard_balance_advice(16, 8) is None
+    uneven = glove.shard_balance_advice(4, 3)
+    assert uneven is not None
+    assert "4 co-occurrence shards over 3 partitions" in uneven and "1.50× an even share" in uneven
+    assert "no entries" not in uneven and "cooccur.shards a multiple of spark.partitions" in uneven
+    too_few = glove.shard_balance_advice(4, 8)
+    assert too_few is not None and "4 replicas get no entries" in too_few and "2.00×" in too_few
+
+
+def test_glove_warns_about_the_tables_own_shard_count(spark, prepared, topic_corpus, caplog):
+    # The table was built with 8 shards; a config saying 6 must not hide that 3 partitions split 8 unevenly.
+    cfg = make_cfg(prepared, topic_corpus, spark={"partitions": 3}, cooccur={"shards": 6}, glove={"epochs": 1})
+    with caplog.at_level(logging.WARNING, logger="embedpipe.glove"):
+        glove.run(spark, cfg)
+    assert any("8 co-occurrence shards over 3 partitions" in r.getMessage() for r in caplog.records)
 
 
 def test_glove_same_seed_same_vectors(spark, prepared, topic_corpus):
