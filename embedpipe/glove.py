@@ -111,6 +111,8 @@ def shard_balance_advice(shards: int, partitions: int) -> str | None:
     Range partitioning keeps shards whole, so with 4 shards over 3 partitions
     one replica holds 2 (1.5× an even share) and over 8 partitions four
     replicas get nothing (2×); every round waits for the largest replica.
+    The ranges come from a sample, so ceil(shards / partitions) is the least
+    the largest replica can hold, not always what it holds.
     """
     if shards % partitions == 0:
         return None
@@ -119,7 +121,7 @@ def shard_balance_advice(shards: int, partitions: int) -> str | None:
     return (
         f"{shards} co-occurrence shards over {partitions} partitions: "
         + (f"{idle} replicas get no entries and " if idle else "")
-        + f"the largest replica holds {largest} shards, {largest * partitions / shards:.2f}× an even share, "
+        + f"the largest replica holds at least {largest} shards, {largest * partitions / shards:.2f}× an even share, "
         "so every round waits for it; re-run the cooccur stage with cooccur.shards a multiple of spark.partitions"
     )
 
