@@ -17,12 +17,12 @@ Merge rules (``merge``), with Δ_p = replica p's row minus the broadcast row:
     Each replica's change to a row is weighted by how many updates it made
     to that row.
 ``clipped_sum`` (skip-gram's default)
-    ``old + s·Σ_p Δ_p`` with ``s = min(1, max(1, max_p ‖Δ_p‖_C) / ‖Σ_p Δ_p‖_C)``,
-    where ``‖x‖_C`` is the RMS change of the row's logits against the other
-    matrix's rows. Rows that replicas moved only a little keep the *sum* of
-    the changes (what sequential SGD over all their data would make); rows
-    each replica already moved a lot are capped near the average, so the
-    sum cannot overshoot. See :func:`merge_replicas`.
+    ``old + s·Σ_p Δ_p`` with ``s = min(1, max(F, max_p ‖Δ_p‖_C) / ‖Σ_p Δ_p‖_C)``,
+    ``F`` = :func:`clipped_sum_floor` logits, where ``‖x‖_C`` is the RMS change
+    of the row's logits against the other matrix's rows. Rows that replicas
+    moved only a little keep the *sum* of the changes (what sequential SGD
+    over all their data would make); rows each replica already moved a lot
+    are capped near the average, so the sum cannot overshoot. See :func:`merge_replicas`.
 
 Only the model lives on the driver; the data stays on the executors.
 """
@@ -178,8 +178,21 @@ def _concat_bytes(column: pa.ChunkedArray | pa.Array, dtype: type) -> np.ndarray
     return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
-# clipped_sum: a merged change may always move a row's logits this far (RMS).
-CLIPPED_SUM_FLOOR = 1.0
+def clipped_sum_floor(partitions: int) -> float:
+    """How far (RMS logits) a ``clipped_sum`` merge may always move a row:
+    ``max(1, 8 / partitions)``, so 4 at 2 partitions, 2 at 4, 1 from 8 on.
+
+    Below the floor the replicas' changes add up as sequential SGD's would.
+    Measured on wiki17m at the skip-gram bar's settings (README, skip-gram;
+    means over seeds): at 2 partitions a floor of 4 instead of 1 gained 0.8
+    analogy points and 0.004 WordSim-353 for 0.010 SimLex-999 (8 scored as
+    4); at 8 partitions the same change gained 2.3 points and 0.011 but cost
+    0.017 SimLex-999, which put that bar on its edge, so 8 partitions keep 1.
+    4 partitions (2) is interpolated, not measured.
+    """
+    if partitions < 1:
+        raise ValueError(f"partitions must be >= 1, got {partitions}")
+    return max(1.0, 8.0 / partitions)
 
 
 def _logit_norm(x: np.ndarray, metric: np.ndarray) -> np.ndarray:
@@ -192,7 +205,7 @@ def _logit_norm(x: np.ndarray, metric: np.ndarray) -> np.ndarray:
 
 
 def clipped_sum_scale(
-    deltas: np.ndarray, starts: np.ndarray, summed: np.ndarray, metric: np.ndarray, floor: float = 1.0
+    deltas: np.ndarray, starts: np.ndarray, summed: np.ndarray, metric: np.ndarray, floor: float
 ) -> np.ndarray:
     """Per merged row, the factor applied to the summed change under ``clipped_sum``.
 
@@ -283,6 +296,8 @@ def merge_replicas(
     groups: Sequence[ParamGroup],
     replicas: pa.Table,
     rule: MergeRule,
+    *,
+    floor: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Merge the touched rows sent back by the partitions into ``state`` in place.
 
@@ -291,7 +306,7 @@ def merge_replicas(
 
     ``average``         new = old + mean_p Δ_p          (= mean of the replicas' rows)
     ``touch_weighted``  new = old + Σ_p t_p Δ_p / Σ_p t_p  (t_p: p's touches of the row)
-    ``clipped_sum``     new = old + s · Σ_p Δ_p,  s = min(1, max(1, max_p ‖Δ_p‖_C) / ‖Σ_p Δ_p‖_C)
+    ``clipped_sum``     new = old + s · Σ_p Δ_p,  s = min(1, max(F, max_p ‖Δ_p‖_C) / ‖Σ_p Δ_p‖_C)
 
     ``clipped_sum`` (skip-gram only): ``‖x‖_C = sqrt(x·C·x)`` with ``C`` the
     touch-weighted second moment of the *other* matrix's touched rows after
@@ -303,9 +318,10 @@ def merge_replicas(
     replicas each moved its logits a lot has saturated (each went most of the
     way to the same place); the sum would overshoot n-fold and diverge. So
     the sum is kept but capped at the largest single replica's logit move or
-    1 logit unit, whichever is larger: the plain sum for linear rows, about
-    the average for saturated ones. Skip-gram pairs it with max(4 × P, P²)
-    rounds per epoch for P partitions (``sgns.sync_rounds`` auto).
+    F = ``floor`` logit units, whichever is larger: the plain sum for linear
+    rows, about the average for saturated ones. Training passes
+    :func:`clipped_sum_floor` of the partition count and pairs it with
+    max(4 × P, P²) rounds per epoch for P partitions (``sgns.sync_rounds`` auto).
 
     Returns, per group, how many partitions touched each row (0 = untouched).
     """
@@ -323,7 +339,7 @@ def merge_replicas(
         elif rule == "touch_weighted":
             new = r.old + r.weighted / np.maximum(r.touches, 1.0)[:, None]
         elif rule == "clipped_sum":
-            scale = clipped_sum_scale(r.deltas, r.starts, r.summed, metrics[g.name], CLIPPED_SUM_FLOOR)
+            scale = clipped_sum_scale(r.deltas, r.starts, r.summed, metrics[g.name], floor)
             new = r.old + r.summed * scale[:, None]
         else:  # pragma: no cover - validated by config
             raise ValueError(f"unknown merge rule {rule!r}; use average, touch_weighted or clipped_sum")
@@ -424,6 +440,7 @@ def train_with_averaging(
     """
     history: list[RoundResult] = []
     total_rounds = (epochs - start_epoch) * rounds_per_epoch
+    floor = clipped_sum_floor(num_partitions)
     done_rounds = 0
     t_start = time.perf_counter()
     groups = tuple(groups)
@@ -448,7 +465,7 @@ def train_with_averaging(
             finally:
                 shared.release()
             t_trained = time.perf_counter()
-            merge_replicas(state, groups, replicas, merge)
+            merge_replicas(state, groups, replicas, merge, floor=floor)
             stats = round_stats(replicas)
             log.debug(
                 "%s round timing: broadcast %.2f s, train+collect %.2f s (%.0f MB back), merge %.2f s; "

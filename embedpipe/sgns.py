@@ -39,7 +39,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from embedpipe import checkpoint, tables
-from embedpipe.averaging import ROUND_COLUMN, ParamGroup, RoundInfo, RoundResult, train_with_averaging
+from embedpipe.averaging import (
+    ROUND_COLUMN,
+    ParamGroup,
+    RoundInfo,
+    RoundResult,
+    clipped_sum_floor,
+    train_with_averaging,
+)
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import Shared, share
 from embedpipe.kernels.rounds import assign_rounds
@@ -238,6 +245,13 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             losses.append(sum(h.stats["loss"] for h in ep) / max(sum(h.stats["pairs"] for h in ep), 1))
             checkpoint.save(ckpt_dir, epoch, st, {"fingerprint": fp, "losses": losses})
 
+        log.info(
+            "sgns: %d partitions, %d rounds an epoch, merge %s%s",
+            partitions,
+            rounds,
+            s.merge,
+            f" (floor {clipped_sum_floor(partitions):g} logits)" if s.merge == "clipped_sum" else "",
+        )
         task = SgnsRoundTask(const, s.window, s.negative, s.architecture == "cbow")
         history = train_with_averaging(
             spark,

@@ -13,6 +13,7 @@ from embedpipe.averaging import (
     _replica_batches,
     _stats_batch,
     check_finite,
+    clipped_sum_floor,
     merge_replicas,
     round_stats,
 )
@@ -82,18 +83,28 @@ def sg_replica(state, in_rows, in_new):
     )
 
 
-def test_clipped_sum_sums_small_changes_and_caps_saturated_ones_at_one_replicas_move():
+@pytest.mark.parametrize("floor", [1.0, 4.0])
+def test_clipped_sum_sums_small_changes_and_caps_saturated_ones_at_one_replicas_move(floor):
     state = sg_state()
+    # `floor`: the logits a merged change may always move.
     # Row 0: each replica moved the logit by 0.1 -> linear regime -> the sum (0.2).
-    # Row 1: each moved it by 3 -> saturated -> capped at 3 (the average), not 6.
-    # Row 2: each moved it by 0.8 -> the sum 1.6 is capped at 1 logit unit.
-    a = sg_replica(state, [0, 1, 2], [[0.1, 0], [3, 0], [0.8, 0]])
-    b = sg_replica(state, [0, 1, 2], [[0.1, 0], [3, 0], [0.8, 0]])
-    touched = merge_replicas(state, [IN, OUT], table(a, b), "clipped_sum")
-    np.testing.assert_allclose(state["w_in"], [[0.2, 0], [3, 0], [1, 0], [0, 0]], rtol=1e-6)
+    # Row 1: each moved it by 2·floor -> saturated -> capped at 2·floor (the average), not 4·floor.
+    # Row 2: each moved it by 0.8·floor -> the sum 1.6·floor is capped at the floor.
+    moves = [[0.1, 0], [2 * floor, 0], [0.8 * floor, 0]]
+    a = sg_replica(state, [0, 1, 2], moves)
+    b = sg_replica(state, [0, 1, 2], moves)
+    touched = merge_replicas(state, [IN, OUT], table(a, b), "clipped_sum", floor=floor)
+    np.testing.assert_allclose(state["w_in"], [[0.2, 0], [2 * floor, 0], [floor, 0], [0, 0]], rtol=1e-6)
     np.testing.assert_allclose(state["w_out"], [[1, 0], [0, 0], [0, 0], [0, 0]])
     np.testing.assert_array_equal(touched["in"], [2, 2, 2, 0])
     np.testing.assert_array_equal(touched["out"], [2, 0, 0, 0])
+
+
+def test_the_clipped_sum_floor_is_4_logits_at_2_partitions_and_1_from_8_on():
+    # Measured at 2 and 8 partitions on wiki17m (README, skip-gram); 4 is interpolated.
+    assert [clipped_sum_floor(p) for p in (1, 2, 4, 8, 16)] == [8.0, 4.0, 2.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="partitions must be >= 1"):
+        clipped_sum_floor(0)
 
 
 def test_clipped_sum_measures_moves_in_logits_not_in_length():
