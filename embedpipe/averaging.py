@@ -186,7 +186,7 @@ def clipped_sum_floor(partitions: int) -> float:
     Measured on wiki17m at the skip-gram bar's settings (README, skip-gram;
     means over seeds): at 2 partitions a floor of 4 instead of 1 gained 0.8
     analogy points and 0.004 WordSim-353 for 0.010 SimLex-999 (8 scored as
-    4); at 8 partitions the same change gained 2.3 points and 0.011 but cost
+    4); at 8 partitions the same change gained 2.2 points and 0.011 but cost
     0.017 SimLex-999, which put that bar on its edge, so 8 partitions keep 1.
     4 partitions (2) is interpolated, not measured.
     """
