@@ -101,7 +101,7 @@ def test_clipped_sum_sums_small_changes_and_caps_saturated_ones_at_one_replicas_
 
 
 def test_the_clipped_sum_floor_is_4_logits_at_2_partitions_and_1_from_8_on():
-    # Measured at 2 and 8 partitions on wiki17m (README, skip-gram); 4 is interpolated.
+    # Chosen at 2 and 8 partitions on wiki17m and checked at 4 (README, skip-gram).
     assert [clipped_sum_floor(p) for p in (1, 2, 4, 8, 16)] == [8.0, 4.0, 2.0, 1.0, 1.0]
     with pytest.raises(ValueError, match="partitions must be >= 1"):
         clipped_sum_floor(0)
