@@ -105,9 +105,8 @@ class SgnsRoundTask:
         return {"loss": float(loss), "words": float(words), "pairs": float(pairs)}, {"in": touch_in, "out": touch_out}
 
 
-ROUNDS_SCHEMA = T.StructType(
-    [T.StructField("ids", T.ArrayType(T.IntegerType()), False), T.StructField(ROUND_COLUMN, T.IntegerType(), False)]
-)
+# The corpus table's token ids, with the round each piece trains in.
+ROUNDS_SCHEMA = T.StructType([tables.CORPUS["ids"], T.StructField(ROUND_COLUMN, T.IntegerType(), False)])
 
 
 @dataclass(frozen=True)
