@@ -25,9 +25,7 @@ Run it alone with ``embedpipe ingest conf/demo.yaml``.
 
 from __future__ import annotations
 
-import bz2
 import glob
-import gzip
 import logging
 import os
 import time
@@ -95,15 +93,9 @@ def list_local_files(path: str) -> list[str]:
 def read_head(path: str) -> bytes | None:
     """The first SNIFF_BYTES of a file after decompression, or None if it
     cannot be read (a corrupt or mislabelled compressed file)."""
-    opener: Any = open
-    if path.endswith(".gz"):
-        opener = gzip.open
-    elif path.endswith(".bz2"):
-        opener = bz2.open
     try:
-        with opener(path, "rb") as fh:
-            head: bytes = fh.read(SNIFF_BYTES)
-            return head
+        with textfiles.open_stream(path) as fh:
+            return fh.read(SNIFF_BYTES)
     except (OSError, EOFError, ValueError):
         return None
 

@@ -31,7 +31,6 @@ Spark reads one compressed file in one task however many there are.
 from __future__ import annotations
 
 import bz2
-import gzip
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import IO, cast
 
 import numpy as np
 import pyarrow as pa
+from isal import igzip
 
 BLOCK_BYTES = 4 << 20
 OFFSET_BITS = 40
@@ -67,8 +67,15 @@ class Rows:
 
 
 def open_stream(path: str) -> IO[bytes]:
+    """A file's bytes, decompressed by its extension (``.gz``, ``.bz2``).
+
+    gzip goes through ISA-L (``isal.igzip``, a drop-in for the ``gzip``
+    module): every task sharing a ``.gz`` file decompresses all of it, and
+    on wiki70m (414 MB) that took 2.9 s with ``gzip`` and 0.6 to 0.9 s with
+    ``igzip``, one thread on the 2-core machine.
+    """
     if path.endswith(".gz"):
-        return cast(IO[bytes], gzip.open(path, "rb"))
+        return cast(IO[bytes], igzip.open(path, "rb"))
     if path.endswith(".bz2"):
         return cast(IO[bytes], bz2.open(path, "rb"))
     return open(path, "rb")

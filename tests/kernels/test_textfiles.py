@@ -80,3 +80,20 @@ def test_bz2_files_are_read_by_one_task_and_gzip_files_by_several():
     assert textfiles.shares_per_file(["a.txt.gz"], 4) == [4]
     assert textfiles.shares_per_file(["a.txt.bz2", "b.txt"], 4) == [1, 2]
     assert textfiles.shares_per_file([f"{i}.txt" for i in range(9)], 4) == [1] * 9
+
+
+def test_a_multi_member_gzip_file_is_read_to_its_end(tmp_path):
+    # `cat a.gz b.gz`, pigz and bgzip all write several gzip members; the
+    # gzip module and ISA-L both read them as one stream.
+    first, second = corpus(3), corpus(4)
+    path = tmp_path / "joined.txt.gz"
+    path.write_bytes(gzip.compress(first) + gzip.compress(second))
+    with textfiles.open_stream(str(path)) as stream:
+        assert stream.read() == first + second
+
+
+def test_a_truncated_gzip_file_raises_when_read(tmp_path):
+    path = tmp_path / "cut.txt.gz"
+    path.write_bytes(gzip.compress(corpus(5))[:200])
+    with pytest.raises((OSError, EOFError)), textfiles.open_stream(str(path)) as stream:
+        stream.read()

@@ -258,6 +258,20 @@ def test_binary_files_are_skipped_counted_and_all_binary_input_fails(spark, tmp_
         ingest.run(spark, make_cfg(tmp_path, only_binary))
 
 
+def test_a_truncated_or_mislabelled_gz_file_is_sniffed_as_not_text(tmp_path):
+    text = ("alpha beta gamma delta " * 2000).encode()
+    truncated = tmp_path / "cut.txt.gz"
+    truncated.write_bytes(gzip.compress(text)[:40])
+    mislabelled = tmp_path / "plain.txt.gz"
+    mislabelled.write_bytes(text)
+    whole = tmp_path / "ok.txt.gz"
+    whole.write_bytes(gzip.compress(text))
+    assert ingest.read_head(str(truncated)) is None and ingest.looks_binary(str(truncated))
+    assert ingest.read_head(str(mislabelled)) is None and ingest.looks_binary(str(mislabelled))
+    assert ingest.read_head(str(whole)) == text[: ingest.SNIFF_BYTES]
+    assert not ingest.looks_binary(str(whole))
+
+
 def test_invalid_utf8_is_replaced_and_counted(spark, tmp_path, write_text):
     path = write_text("bad.txt", b"caf\xe9 ok\nfine words\n\xff\xfe broken\n")
     cfg = make_cfg(tmp_path, path, clean={"preset": "none"})
