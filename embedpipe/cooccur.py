@@ -11,8 +11,9 @@ OOV tokens are already gone, and windows never cross a piece boundary.
 Each partition runs a compiled kernel (embedpipe.kernels.cooccur) that keeps
 a dense block for pairs of frequent words and a sorted pair buffer that is
 reduced and flushed when full, so its memory never exceeds
-``cooccur.memory_mb``. Partitions emit pre-aggregated (i, j, x) triples; a
-shuffle by shard sums them. Nothing is collected to the driver.
+``cooccur.memory_mb``. Partitions emit pre-aggregated (i, j, x) triples; one
+shuffle, hashed by row ``i`` so that its tasks are even, sums them (see
+:func:`sum_triples`). Nothing is collected to the driver.
 
 Run it alone with ``embedpipe cooccur conf/demo.yaml``.
 """
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import tables
@@ -64,6 +65,20 @@ def make_counter(vocab_size: int, window: int, harmonic: bool, memory_bytes: int
     return count
 
 
+def sum_triples(partial: DataFrame, shards: int) -> DataFrame:
+    """Sum the partitions' pre-aggregated triples per (i, j) in one shuffle.
+
+    The shuffle hashes the row id ``i``, not the shard: Spark's hash of a
+    handful of small shard numbers collides (4 shards into 4 tasks put 3 of
+    them in one task and left 2 tasks empty), so one task aggregated most
+    of the matrix alone. Hashing ``i`` spreads the entries evenly over
+    ``shards`` tasks; each task then writes a file into every shard's folder.
+    On wiki17m (45.9M entries, ``local[2]``) the stage went from 128 s to
+    82 s with 4 shards and from 86 s to 75 s with 8.
+    """
+    return partial.repartition(shards, "i").groupBy("shard", "i", "j").agg(F.sum("x").alias("x"))
+
+
 def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     """Co-occurrence stage: write ``cooccurrence`` with nnz and total weight in its metadata."""
     t0 = time.perf_counter()
@@ -74,10 +89,7 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     memory_bytes = cfg.cooccur.memory_mb * 1024 * 1024
     fn = make_counter(vocab_size, cfg.glove.window, cfg.cooccur.weighting == "harmonic", memory_bytes, shards)
     partial = corpus.repartition(cfg.spark.partitions).mapInArrow(fn, "shard int, i int, j int, x double")
-    # Pre-aggregated triples meet their duplicates from other partitions in
-    # one shuffle by shard; the aggregation keeps that partitioning, so the
-    # writer emits one file set per shard.
-    summed = partial.repartition(shards, "shard").groupBy("shard", "i", "j").agg(F.sum("x").alias("x"))
+    summed = sum_triples(partial, shards)
     run_id = new_run_id()
     staged = summed.persist()
     try:

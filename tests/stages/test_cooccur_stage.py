@@ -100,3 +100,18 @@ def test_a_matrix_larger_than_the_task_memory_is_flushed_not_grown(spark, tmp_pa
     assert len(want) * 16 > 2 * 1024 * 1024, "the matrix must exceed the 1 MB budget for this test to mean anything"
     assert result.stats["nnz"] == len(want)
     assert result.stats["total_weight"] == pytest.approx(sum(want.values()), rel=1e-9)
+
+
+def test_the_summing_shuffle_spreads_the_entries_over_every_task(spark):
+    # 200 rows i, each in shard i mod 4. Hashing the shard number put 3 of
+    # 4 shards into one task (and left two tasks empty); hashing the row
+    # keeps the tasks near even.
+    shards = 4
+    rows = [(i % shards, i, j, 1.0) for i in range(200) for j in range(5)]
+    partial = spark.createDataFrame(rows + rows, "shard int, i int, j int, x double")
+    summed = cooccur.sum_triples(partial, shards)
+    per_task = summed.rdd.glom().map(len).collect()
+    assert len(per_task) == shards
+    assert sum(per_task) == 1000
+    assert min(per_task) >= 0.5 * 1000 / shards, per_task
+    assert {(r["i"], r["j"]): r["x"] for r in summed.collect()} == {(i, j): 2.0 for i in range(200) for j in range(5)}
