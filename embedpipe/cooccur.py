@@ -32,6 +32,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import tables
+from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
 from embedpipe.kernels.cooccur import iter_cooccurrence_triples
 from embedpipe.stage import StageResult, new_run_id
@@ -48,11 +49,17 @@ def flatten_ids(ids_column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return flat, offsets - offsets[0]
 
 
+# The kernel counts at least this much of the corpus (int32 ids) per call.
+COUNT_BATCH_BYTES = 64 << 20
+
+
 def make_counter(vocab_size: int, window: int, harmonic: bool, memory_bytes: int, shards: int):  # type: ignore[no-untyped-def]
     def count(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
+        # One kernel call per Spark batch (2,048 pieces) emitted each batch's
+        # pairs separately, so a many-line corpus sent the same (i, j) through
+        # the shuffle once per batch: on an eighth of wiki70m, 66.4M triples
+        # instead of 35.4M from one call over the same pieces.
+        for batch in coalesce_batches(batches, COUNT_BATCH_BYTES):
             flat, offsets = flatten_ids(batch.column("ids"))
             for i, j, x in iter_cooccurrence_triples(flat, offsets, vocab_size, window, harmonic, memory_bytes):
                 if len(i) == 0:

@@ -40,6 +40,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import tables
+from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import counters, share
 from embedpipe.ingest import TOKEN_SEPARATOR
@@ -145,29 +146,6 @@ def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float
 
 # The encoder looks tokens up in batches of at least this much text.
 ENCODE_BATCH_BYTES = 16 << 20
-
-
-def coalesce_batches(batches: Iterator[pa.RecordBatch], min_bytes: int) -> Iterator[pa.RecordBatch]:
-    """Join consecutive Arrow batches until each holds at least ``min_bytes``
-    (the last one may hold less); rows keep their order and empty batches
-    are dropped.
-
-    Spark hands mapInArrow batches of ``maxRecordsPerBatch`` rows, which for
-    short pieces is little text. A kernel with a fixed cost per call (such as
-    ``index_in`` hashing its whole value set) should not pay it per batch.
-    """
-    held: list[pa.RecordBatch] = []
-    size = 0
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        held.append(batch)
-        size += batch.nbytes
-        if size >= min_bytes:
-            yield pa.Table.from_batches(held).combine_chunks().to_batches()[0]
-            held, size = [], 0
-    if held:
-        yield pa.Table.from_batches(held).combine_chunks().to_batches()[0]
 
 
 def make_encoder(words: Any, acc: dict[str, Any]):  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from embedpipe import cooccur, ingest, tables, vocab
@@ -115,3 +116,18 @@ def test_the_summing_shuffle_spreads_the_entries_over_every_task(spark):
     assert sum(per_task) == 1000
     assert min(per_task) >= 0.5 * 1000 / shards, per_task
     assert {(r["i"], r["j"]): r["x"] for r in summed.collect()} == {(i, j): 2.0 for i in range(200) for j in range(5)}
+
+
+def test_a_task_counts_its_small_batches_together_so_each_pair_leaves_it_once():
+    # Spark hands a task many small batches on a many-line corpus; counting
+    # each batch alone sent every frequent pair through the shuffle once per
+    # batch. Within the memory budget a task must emit each (i, j) once.
+    piece = pa.array([[0, 1, 2, 1, 0]] * 50, pa.list_(pa.int32()))
+    batches = [pa.RecordBatch.from_arrays([piece], names=["ids"]) for _ in range(20)]
+    count = cooccur.make_counter(vocab_size=3, window=2, harmonic=True, memory_bytes=8 << 20, shards=2)
+    out = pa.Table.from_batches(list(count(iter(batches))))
+    keys = list(zip(out.column("i").to_pylist(), out.column("j").to_pylist(), strict=True))
+    assert len(keys) == len(set(keys))
+    want = brute_force([[0, 1, 2, 1, 0]] * 1000, window=2, harmonic=True)
+    got = dict(zip(keys, out.column("x").to_pylist(), strict=True))
+    assert_same(got, want)

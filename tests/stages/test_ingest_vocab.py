@@ -14,6 +14,7 @@ import pytest
 from chispa import assert_df_equality
 
 from embedpipe import ingest, tables, textfiles, vocab
+from embedpipe.batches import coalesce_batches
 from embedpipe.cleaning import CleanOptions
 from embedpipe.config import build_config
 from embedpipe.ingest import InputError
@@ -83,13 +84,13 @@ def test_batches_are_joined_in_order_until_each_holds_enough_text():
     batches = [pa.RecordBatch.from_arrays([pa.array(texts[k : k + 3])], names=["text"]) for k in range(0, 50, 3)]
     empty = pa.RecordBatch.from_arrays([pa.array([], pa.string())], names=["text"])
     min_bytes = 3 * batches[0].nbytes
-    joined = list(vocab.coalesce_batches(iter([empty, *batches, empty]), min_bytes))
+    joined = list(coalesce_batches(iter([empty, *batches, empty]), min_bytes))
     assert pa.Table.from_batches(joined).column("text").to_pylist() == texts
     assert 1 < len(joined) < len(batches)
     assert all(b.nbytes >= min_bytes for b in joined[:-1])
     assert all(b.num_rows > 0 for b in joined)
-    assert list(vocab.coalesce_batches(iter([]), min_bytes)) == []
-    assert list(vocab.coalesce_batches(iter([empty, empty]), min_bytes)) == []
+    assert list(coalesce_batches(iter([]), min_bytes)) == []
+    assert list(coalesce_batches(iter([empty, empty]), min_bytes)) == []
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 200, 1 << 30])
