@@ -10,8 +10,9 @@ OOV tokens are already gone, and windows never cross a piece boundary.
 
 Each partition runs a compiled kernel (embedpipe.kernels.cooccur) that keeps
 a dense block for pairs of frequent words and a sorted pair buffer that is
-reduced and flushed when full, so its memory never exceeds
-``cooccur.memory_mb``. Partitions emit pre-aggregated (i, j, x) triples; one
+reduced and flushed when full, so its counting buffers never exceed
+``cooccur.memory_mb`` (the ids being counted, about ``COUNT_BATCH_BYTES``
+per call, come on top). Partitions emit pre-aggregated (i, j, x) triples; one
 shuffle, hashed by row ``i`` so that its tasks are even, sums them (see
 :func:`sum_triples`). Nothing is collected to the driver.
 
