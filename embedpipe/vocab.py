@@ -64,19 +64,59 @@ def word_counts(tokens: DataFrame) -> DataFrame:
     DataFrame[word string, hash long, count long].
 
     Each ingest task already counted its own words, so this sums a few rows
-    per task and word; the text is never read again.
+    per task and word; the text is never read again. The one shuffle hashes
+    ``hash`` alone (the aggregation by word and hash reuses it), so all the
+    words that share a hash meet in one task, where a collision shows.
     """
-    return tokens.where(F.col("word").isNotNull()).groupBy("word", "hash").agg(F.sum("count").alias("count"))
+    return (
+        tokens.where(F.col("word").isNotNull())
+        .repartition("hash")
+        .groupBy("hash", "word")
+        .agg(F.sum("count").alias("count"))
+        .select("word", "hash", "count")
+    )
 
 
-def colliding_words(counts: DataFrame, kept: set[str]) -> list[list[str]]:
-    """Groups of distinct words that share a hash and include a kept word.
+KEPT_ARROW = pa.schema([("word", pa.string()), ("hash", pa.int64()), ("count", pa.int64())])
+KEPT_DDL = "word string, hash long, count long"
 
-    Only those break the encoding: two out-of-vocabulary words sharing a
-    hash are both dropped anyway.
+
+def make_word_filter(min_count: int, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """mapInArrow function over :func:`word_counts`: the words with
+    ``count >= min_count``, then one row (word null) per hash that more than
+    one word of the task has. Adds every word to the ``tokens_in`` and
+    ``distinct_words`` counters, so one job gives the totals too.
     """
-    groups = counts.groupBy("hash").agg(F.collect_list("word").alias("words")).where(F.size("words") > 1).collect()
-    return [sorted(g["words"]) for g in groups if kept.intersection(g["words"])]
+
+    def keep(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        # 8 bytes per distinct word of the task: enough to find shared hashes.
+        seen: list[np.ndarray] = []
+        for batch in batches:
+            counts = batch.column("count")
+            acc["tokens_in"].add(int(pc.sum(counts).as_py() or 0))
+            acc["distinct_words"].add(batch.num_rows)
+            seen.append(batch.column("hash").to_numpy())
+            kept = batch.filter(pc.greater_equal(counts, min_count))
+            if kept.num_rows:
+                yield pa.RecordBatch.from_arrays(kept.columns, schema=KEPT_ARROW)
+        hashes = np.sort(np.concatenate(seen)) if seen else np.empty(0, np.int64)
+        shared = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+        if len(shared):
+            n = len(shared)
+            yield pa.RecordBatch.from_arrays(
+                [pa.nulls(n, pa.string()), pa.array(shared), pa.nulls(n, pa.int64())], schema=KEPT_ARROW
+            )
+
+    return keep
+
+
+def colliding_words(tokens: DataFrame, hashes: list[int]) -> list[list[str]]:
+    """The groups of distinct words that have one of ``hashes``, from the word rows."""
+    rows = tokens.where(F.col("hash").isin(hashes)).select("hash", "word").distinct().collect()
+    groups: dict[int, list[str]] = {}
+    for r in rows:
+        groups.setdefault(r["hash"], []).append(r["word"])
+    return [sorted(words) for words in groups.values()]
 
 
 def rank_vocab(kept: pa.Table, max_size: int, sample: float) -> pa.Table:
@@ -109,15 +149,22 @@ def rank_vocab(kept: pa.Table, max_size: int, sample: float) -> pa.Table:
     return pa.table(columns, names=names)
 
 
-def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float) -> pa.Table:
-    """The vocabulary as an Arrow table (see :func:`rank_vocab`).
+def select_vocab(
+    tokens: DataFrame, min_count: int, max_size: int, sample: float, acc: dict[str, Any]
+) -> tuple[pa.Table, np.ndarray]:
+    """The vocabulary as an Arrow table (see :func:`rank_vocab`, with the
+    ``hash`` column), and the hashes that more than one word has.
 
-    Only the words that reach ``min_count`` come to the driver, as one Arrow
-    table: they are what the encoder ships to every executor anyway, and they
-    are small next to the corpus. Every distinct word stays distributed.
+    One Spark job: the word rows summed by word, the words that reach
+    ``min_count`` collected as one Arrow table, the totals counted on the
+    way (``acc``). Only the kept words come to the driver: they are what the
+    encoder ships to every executor anyway, and they are small next to the
+    corpus. Every distinct word stays distributed.
     """
-    kept = counts.filter(F.col("count") >= min_count).select("word", "count", "hash").toArrow()
-    return rank_vocab(kept, max_size, sample)
+    rows = word_counts(tokens).mapInArrow(make_word_filter(min_count, acc), KEPT_DDL).toArrow()
+    shared = pc.is_null(rows.column("word"))
+    kept = rows.filter(pc.invert(shared)).select(["word", "count", "hash"])
+    return rank_vocab(kept, max_size, sample), rows.filter(shared).column("hash").to_numpy()
 
 
 # The encoder looks tokens up in batches of at least this many hash bytes.
@@ -176,46 +223,35 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     root = cfg.output.path
     tokens = tables.read(spark, root, "tokens")
     run_id = new_run_id()
-    # The counts are small next to the corpus; cached, the corpus is counted
-    # once for the totals, the ranking and the written table alike.
-    counts = word_counts(tokens).persist()
-    try:
-        totals = counts.agg(
-            F.sum("count").alias("tokens"), F.count("*").alias("distinct"), F.countDistinct("hash").alias("hashes")
-        ).first()
-        assert totals is not None  # a global aggregate always has one row
-        tokens_in, distinct = int(totals["tokens"] or 0), int(totals["distinct"])
-        ranked = select_vocab(counts, cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample)
-        if ranked.num_rows == 0:
-            raise EmptyVocabularyError(
-                f"the vocabulary is empty: no word occurs vocab.min_count={cfg.vocab.min_count} times "
-                f"in {cfg.input.path!r}; lower vocab.min_count or give a larger corpus"
-            )
-        words = ranked.column("word").combine_chunks()
-        if int(totals["hashes"]) < distinct:
-            collisions = colliding_words(counts, set(words.to_pylist()))
-            if collisions:
-                raise HashCollisionError(
-                    f"distinct words share a 64-bit token hash: {collisions[:5]} (rare: about n²/2⁶⁵ "
-                    f"for n distinct words); re-run ingest with another input.hash_seed "
-                    f"(now {cfg.input.hash_seed}) to separate them"
-                )
-        # The kept words' hashes in id order, one Arrow array: what the
-        # encoder ships to every executor (8 bytes per kept word).
-        kept_hashes = ranked.column("hash").combine_chunks()
-        ranked = ranked.drop_columns(["hash"])
-        tokens_kept = int(pc.sum(ranked.column("count")).as_py())
-        stats: dict[str, Any] = {
-            "vocab_size": len(words),
-            "distinct_words": distinct,
-            "tokens_in": tokens_in,
-            "tokens_kept": tokens_kept,
-            "tokens_oov": tokens_in - tokens_kept,
-        }
-        meta = {"stage": "vocab", "run_id": run_id, "config": cfg.to_dict(), "vocab_size": len(words), "stats": stats}
-        tables.write(spark.createDataFrame(ranked, schema=tables.VOCAB), root, "vocab", metadata=meta)
-    finally:
-        counts.unpersist()
+    totals = counters(spark, "tokens_in", "distinct_words")
+    ranked, shared = select_vocab(tokens, cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample, totals)
+    if ranked.num_rows == 0:
+        raise EmptyVocabularyError(
+            f"the vocabulary is empty: no word occurs vocab.min_count={cfg.vocab.min_count} times "
+            f"in {cfg.input.path!r}; lower vocab.min_count or give a larger corpus"
+        )
+    # The kept words' hashes in id order, one Arrow array: what the encoder
+    # ships to every executor (8 bytes per kept word).
+    kept_hashes = ranked.column("hash").combine_chunks()
+    collided = np.intersect1d(shared, kept_hashes.to_numpy())
+    if len(collided):
+        raise HashCollisionError(
+            f"distinct words share a 64-bit token hash: {colliding_words(tokens, collided[:5].tolist())} "
+            f"(rare: about n²/2⁶⁵ for n distinct words); re-run ingest with another input.hash_seed "
+            f"(now {cfg.input.hash_seed}) to separate them"
+        )
+    ranked = ranked.drop_columns(["hash"])
+    words = ranked.column("word")
+    tokens_in, tokens_kept = totals["tokens_in"].value, int(pc.sum(ranked.column("count")).as_py())
+    stats: dict[str, Any] = {
+        "vocab_size": len(words),
+        "distinct_words": totals["distinct_words"].value,
+        "tokens_in": tokens_in,
+        "tokens_kept": tokens_kept,
+        "tokens_oov": tokens_in - tokens_kept,
+    }
+    meta = {"stage": "vocab", "run_id": run_id, "config": cfg.to_dict(), "vocab_size": len(words), "stats": stats}
+    tables.write(spark.createDataFrame(ranked, schema=tables.VOCAB), root, "vocab", metadata=meta)
     counted = time.perf_counter()
 
     acc = counters(spark, "pieces", "pieces_empty")

@@ -176,12 +176,38 @@ def write_tokens(spark, root, pieces, words):
     tables.write(spark.createDataFrame(rows, tables.TOKENS), root, "tokens", metadata={"stage": "test"})
 
 
-def test_two_kept_words_sharing_a_hash_fail_the_vocab_and_name_the_fix(spark, tmp_path, write_text):
-    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT))
-    write_tokens(spark, cfg.output.path, [(0, [1, 1, 2, 2])], [("alpha", 1, 1), ("omega", 1, 1), ("beta", 2, 2)])
+@pytest.mark.parametrize(
+    ("words", "min_count"),
+    [
+        ([("alpha", 1, 1), ("omega", 1, 1), ("beta", 2, 2)], 1),  # two kept words
+        ([("alpha", 1, 2), ("omega", 1, 1), ("beta", 2, 2)], 2),  # a kept word and an OOV word
+    ],
+)
+def test_a_kept_word_sharing_its_hash_fails_the_vocab_and_names_the_fix(spark, tmp_path, write_text, words, min_count):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), vocab={"min_count": min_count})
+    write_tokens(spark, cfg.output.path, [(0, [1, 1, 2, 2])], words)
     with pytest.raises(HashCollisionError, match=r"\['alpha', 'omega'\].*input\.hash_seed"):
         vocab.run(spark, cfg)
     assert not tables.exists(spark, tables.table_path(cfg.output.path, "vocab"))
+
+
+def test_the_word_filter_keeps_frequent_words_flags_shared_hashes_and_counts_every_word():
+    acc = {"tokens_in": _Counter(), "distinct_words": _Counter()}
+    batches = [
+        pa.RecordBatch.from_pylist(rows, schema=vocab.KEPT_ARROW)
+        for rows in (
+            [{"word": "a", "hash": 1, "count": 5}, {"word": "b", "hash": 2, "count": 1}],
+            [{"word": "c", "hash": 2, "count": 7}, {"word": "d", "hash": 3, "count": 2}],
+        )
+    ]
+    out = pa.Table.from_batches(list(vocab.make_word_filter(2, acc)(iter(batches))), schema=vocab.KEPT_ARROW)
+    assert out.to_pylist() == [
+        {"word": "a", "hash": 1, "count": 5},
+        {"word": "c", "hash": 2, "count": 7},
+        {"word": "d", "hash": 3, "count": 2},
+        {"word": None, "hash": 2, "count": None},  # "b" and "c" share hash 2
+    ]
+    assert (acc["tokens_in"].value, acc["distinct_words"].value) == (15, 4)
 
 
 def test_out_of_vocabulary_words_sharing_a_hash_are_dropped_together(spark, tmp_path, write_text):
