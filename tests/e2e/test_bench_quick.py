@@ -96,3 +96,21 @@ def test_the_bars_hold_only_within_the_allowed_distance_under_gensim():
     assert not bench_run.bar_checks({**ours, "analogy": None}, gensim, bench_run.SGNS_BARS[8])[0]["holds"]
     table = bench_run.bars_table({"2 partitions": list(checks.values())})
     assert "| 2 partitions | wordsim353 | -0.021 | -0.020 | **no** |" in table
+
+
+def test_the_exactness_bench_times_cold_and_warm_runs_against_build_vocab(tmp_path):
+    corpus = bench_run.text8_sample(tmp_path)  # text8 form: a whitespace count is the reference
+    out = tmp_path / "exact"
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.exactness", "--corpus", str(corpus), "--stages", "ingest,vocab",
+         "--warm", "--out", str(out)],
+        capture_output=True, text=True, cwd=REPO, env=env, stdin=subprocess.DEVNULL, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((out / "exactness.json").read_text())
+    assert report["vocab"]["differences"] == 0 and report["vocab"]["ours"] > 1000
+    assert report["gensim_build_vocab"]["vocab"] == report["vocab"]["ours"]
+    assert set(report["warm"]["stages"]) == {"ingest", "vocab"} and report["warm"]["warm_up_seconds"] > 0
+    assert report["warm_ingest_vocab_vs_gensim_build_vocab"] > 0
+    assert report["ingest_vocab_vs_gensim_build_vocab"] > 0
