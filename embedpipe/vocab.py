@@ -15,7 +15,8 @@ Reads the ``tokens`` table and writes two tables:
     windowing (as word2vec and GloVe's ``cooccur`` do). Empty pieces vanish.
 
 Counting never reads the text: every ingest task already counted its own
-words (the table's word rows), and Spark sums those by word. Only the words
+words (the table's word rows), and one Spark job sums those by word, keeps
+the words that reach ``min_count`` and counts the totals. Only the words
 that reach ``min_count`` come to the driver, as one Arrow table; it is ranked
 there, and the kept words' 64-bit hashes are shipped (id-ordered, 8 bytes a
 word) to the executors, which map each piece's token hashes to ids with
