@@ -54,9 +54,6 @@ class InputConfig:
     max_sentence_length: int = 10_000
     # Spark partitions to read into; 0 = let Spark decide from the files.
     min_partitions: int = 0
-    # Seed of the 64-bit token hashes ingest writes (embedpipe.kernels.hashing).
-    # Change it only if the vocab stage reports two words sharing a hash.
-    hash_seed: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -417,7 +414,6 @@ def validate(cfg: PipelineConfig) -> None:
     i, v, c, g, s, e = cfg.input, cfg.vocab, cfg.cooccur, cfg.glove, cfg.sgns, cfg.eval
     _check(i.max_sentence_length >= 2, f"input.max_sentence_length must be >= 2, got {i.max_sentence_length}")
     _check(i.min_partitions >= 0, f"input.min_partitions must be >= 0, got {i.min_partitions}")
-    _check(0 <= i.hash_seed < 2**63, f"input.hash_seed must be in 0..2**63-1, got {i.hash_seed}")
     _check(cfg.spark.partitions >= 1, f"spark.partitions must be >= 1, got {cfg.spark.partitions}")
     _check(cfg.clean.min_token_length >= 1, f"clean.min_token_length must be >= 1, got {cfg.clean.min_token_length}")
     _check(v.min_count >= 1, f"vocab.min_count must be >= 1, got {v.min_count}")

@@ -2,24 +2,17 @@
 
 Reads ``input.path`` (``input.format``: text files, folders and globs with
 ``.gz``/``.bz2``; a Parquet or Delta table's ``input.column``; JSON lines with
-a ``input.column`` field) and writes the ``tokens`` table (embedpipe.tables):
+a ``input.column`` field) and writes the ``tokens`` table: one row per
+sentence piece of at most ``input.max_sentence_length`` tokens, the piece's
+tokens joined by single spaces.
 
-* a piece row per sentence piece of at most ``input.max_sentence_length``
-  tokens, the tokens as 64-bit hashes of their UTF-8 bytes
-  (embedpipe.kernels.hashing), packed 8 bytes each into one binary value;
-* after a task's last piece, a word row per distinct word the task saw, with
-  its hash and how often the task saw it.
+The stage is one Spark job from the input to the Delta commit. Strings cost
+Spark per value, so a piece is one string rather than an array of 10,000
+strings, and nothing is shuffled or cached on the way (both did cost more
+than the cleaning itself on wiki70m).
 
-So the vocab stage sums word rows instead of reading and splitting the text
-again, and encodes the corpus by looking hashes up instead of strings. Spark's
-cost is per value, so a piece is one binary value rather than an array of
-10,000 numbers or strings.
-
-The stage is one Spark job from the input to the Delta commit, and nothing is
-shuffled or cached on the way (both did cost more than the cleaning itself on
-wiki70m). Cleaning runs inside ``mapInArrow`` with pyarrow's vectorized string
-kernels (embedpipe.cleaning), never a Python loop per row or word; each batch
-hashes its distinct tokens once (``dictionary_encode``). Windows of both
+Cleaning runs inside ``mapInArrow`` with pyarrow's vectorized string kernels
+(embedpipe.cleaning), never a Python loop per row or word. Windows of both
 trainers never cross a piece boundary, so a 100 MB one-line corpus loses only
 the pairs that straddle its 10,000-token cuts (as in gensim).
 
@@ -48,31 +41,17 @@ from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
 from embedpipe import tables, textfiles
-from embedpipe.batches import pack_int64_lists
 from embedpipe.cleaning import CleanOptions, clean_tokens, split_pieces
 from embedpipe.config import InputConfig, PipelineConfig
 from embedpipe.distributed import counters, default_parallelism
-from embedpipe.kernels.hashing import hash_strings
 from embedpipe.stage import StageResult, new_run_id
 
 log = logging.getLogger(__name__)
 
 COUNTER_NAMES = ("lines_read", "lines_empty", "invalid_utf8_lines", "tokens", "pieces")
-TOKENS_ARROW = pa.schema(
-    [
-        ("line_id", pa.int64()),
-        ("piece", pa.int32()),
-        ("hashes", pa.binary()),
-        ("word", pa.string()),
-        ("hash", pa.int64()),
-        ("count", pa.int64()),
-    ]
-)
-WORDS_ARROW = pa.schema([("word", pa.string()), ("hash", pa.int64()), ("count", pa.int64())])
-# A task folds its batches' word counts together once this many rows are held.
-COMPACT_ROWS = 4_000_000
-# Tokens per output batch at most: 8 bytes each must stay under 2 GiB.
-MAX_BATCH_TOKENS = 1 << 27
+TOKENS_ARROW = pa.schema([("line_id", pa.int64()), ("piece", pa.int32()), ("text", pa.string())])
+# Tokens of one piece are joined by this; no token contains whitespace.
+TOKEN_SEPARATOR = " "
 SNIFF_BYTES = 8192
 
 
@@ -215,73 +194,6 @@ def read_raw(spark: SparkSession, inp: InputConfig) -> tuple[DataFrame, dict[str
 # the executor-side tokenizer
 
 
-def string_buffers(words: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets, bytes) of a string or large_string array, without copying."""
-    offset_type = np.dtype(np.int64 if pa.types.is_large_string(words.type) else np.int32)
-    _, offset_buffer, data_buffer = words.buffers()
-    offsets = np.frombuffer(
-        offset_buffer, dtype=offset_type, count=len(words) + 1, offset=words.offset * offset_type.itemsize
-    )
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.empty(0, np.uint8)
-    return offsets, data
-
-
-def _sum_words(parts: list[pa.Table]) -> pa.Table:
-    t = pa.concat_tables(parts).group_by(["word", "hash"]).aggregate([("count", "sum")])
-    return pa.table([t.column("word"), t.column("hash"), t.column("count_sum")], schema=WORDS_ARROW)
-
-
-class TaskWords:
-    """The distinct words one ingest task saw, with their hashes and counts.
-
-    Batches add their own counts; the task folds them together whenever
-    ``COMPACT_ROWS`` rows are held, so its memory follows its distinct words,
-    not its batches. The task emits the sum after its last piece: the vocab
-    stage then sums a few rows per task instead of re-reading the text.
-    """
-
-    def __init__(self) -> None:
-        self._parts: list[pa.Table] = []
-        self._held = 0
-
-    def add(self, words: pa.Array, hashes: np.ndarray, counts: np.ndarray) -> None:
-        if len(words) == 0:
-            return
-        self._parts.append(
-            pa.table([words.cast(pa.string()), pa.array(hashes), pa.array(counts, pa.int64())], schema=WORDS_ARROW)
-        )
-        self._held += len(words)
-        if self._held > COMPACT_ROWS and len(self._parts) > 1:
-            self._parts = [_sum_words(self._parts)]
-            self._held = self._parts[0].num_rows
-
-    def table(self) -> pa.Table:
-        """One row per distinct word (word, hash, count)."""
-        return _sum_words(self._parts) if self._parts else WORDS_ARROW.empty_table()
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        """The word rows of the ``tokens`` table (their piece columns null)."""
-        for b in self.table().combine_chunks().to_batches():
-            n = b.num_rows
-            yield pa.RecordBatch.from_arrays(
-                [pa.nulls(n, pa.int64()), pa.nulls(n, pa.int32()), pa.nulls(n, pa.binary()), *b.columns],
-                schema=TOKENS_ARROW,
-            )
-
-
-def hash_tokens(flat: pa.Array, seed: int) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray]:
-    """Hash a batch of tokens, each distinct token once.
-
-    Returns the token hashes (int64, in token order) and the batch's distinct
-    words with their hashes and counts.
-    """
-    encoded = pc.dictionary_encode(flat)
-    words = encoded.dictionary
-    word_hashes = hash_strings(*string_buffers(words), seed)
-    index = encoded.indices.to_numpy(zero_copy_only=False)
-    return word_hashes[index], words, word_hashes, np.bincount(index, minlength=len(words)).astype(np.int64)
-
-
 def _tokenize_rows(
     text: pa.Array,
     line_ids: np.ndarray,
@@ -289,11 +201,9 @@ def _tokenize_rows(
     new_lines: int,
     opts: CleanOptions,
     max_len: int,
-    seed: int,
     acc: dict[str, Any],
-    task_words: TaskWords,
-) -> Iterator[pa.RecordBatch]:
-    """Clean rows of raw text and cut them into pieces of hashed tokens."""
+) -> pa.RecordBatch | None:
+    """Clean rows of raw text and cut them into pieces: one tokens batch."""
     tokens = clean_tokens(text, opts)
     pieces, line_index, piece_no = split_pieces(tokens, max_len)
     lengths = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
@@ -303,45 +213,28 @@ def _tokenize_rows(
     acc["tokens"].add(int(lengths.sum()))
     acc["pieces"].add(len(pieces))
     if len(pieces) == 0:
-        return
-    token_hashes, words, word_hashes, counts = hash_tokens(pc.list_flatten(pieces), seed)
-    task_words.add(words, word_hashes, counts)
+        return None
     ids = line_ids[np.asarray(line_index, dtype=np.int64)]
-    offsets = pieces.offsets.to_numpy().astype(np.int64)
-    offsets -= offsets[0]
-    # Arrow binary values address at most 2 GiB per array: cut a batch with
-    # more tokens than that (only a table input with huge rows has one).
-    cuts = np.searchsorted(offsets, np.arange(0, offsets[-1], MAX_BATCH_TOKENS), side="right") - 1
-    bounds = [*sorted(set(cuts.tolist()) - {len(pieces)}), len(pieces)]
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        n = hi - lo
-        packed = pack_int64_lists(token_hashes[offsets[lo] : offsets[hi]], offsets[lo : hi + 1] - offsets[lo])
-        yield pa.RecordBatch.from_arrays(
-            [
-                pa.array(ids[lo:hi], pa.int64()),
-                pa.array(piece_no[lo:hi], pa.int32()),
-                packed,
-                pa.nulls(n, pa.string()),
-                pa.nulls(n, pa.int64()),
-                pa.nulls(n, pa.int64()),
-            ],
-            schema=TOKENS_ARROW,
-        )
+    joined = pc.binary_join(pieces, TOKEN_SEPARATOR)
+    if not pa.types.is_string(joined.type):
+        joined = joined.cast(pa.string())
+    return pa.RecordBatch.from_arrays(
+        [pa.array(ids, pa.int64()), pa.array(piece_no, pa.int32()), joined], schema=TOKENS_ARROW
+    )
 
 
-def make_tokenizer(opts: CleanOptions, max_len: int, seed: int, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """Build the mapInArrow function: raw lines -> tokens rows (pieces, then the task's words)."""
+def make_tokenizer(opts: CleanOptions, max_len: int, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """Build the mapInArrow function: raw lines -> (line_id, piece, tokens)."""
 
     def tokenize(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        task_words = TaskWords()
         for batch in batches:
             n = batch.num_rows
             if n == 0:
                 continue
             bad = int(pc.sum(batch.column("bad_utf8")).as_py() or 0)
-            line_ids = batch.column("line_id").to_numpy()
-            yield from _tokenize_rows(batch.column("value"), line_ids, bad, n, opts, max_len, seed, acc, task_words)
-        yield from task_words.batches()
+            out = _tokenize_rows(batch.column("value"), batch.column("line_id").to_numpy(), bad, n, opts, max_len, acc)
+            if out is not None:
+                yield out
 
     return tokenize
 
@@ -350,21 +243,19 @@ FILE_UNITS = "path string, file_index int, share int, shares int"
 
 
 def make_file_tokenizer(  # type: ignore[no-untyped-def]
-    opts: CleanOptions, max_len: int, seed: int, acc: dict[str, Any], block_bytes: int
+    opts: CleanOptions, max_len: int, acc: dict[str, Any], block_bytes: int
 ):
-    """Build the mapInArrow function: file shares -> tokens rows (pieces, then
-    the task's words), reading the files in the Python worker (embedpipe.textfiles)."""
+    """Build the mapInArrow function: file shares -> (line_id, piece, tokens),
+    reading the files in the Python worker (embedpipe.textfiles)."""
 
     def tokenize_files(units: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        task_words = TaskWords()
         for unit in units:
             for path, index, share, shares in zip(*(unit.column(c).to_pylist() for c in range(4)), strict=True):
                 for rows in textfiles.read_rows(path, index, share, shares, block_bytes):
                     bad = int(rows.bad_utf8.sum())
-                    yield from _tokenize_rows(
-                        rows.text, rows.line_ids, bad, rows.new_lines, opts, max_len, seed, acc, task_words
-                    )
-        yield from task_words.batches()
+                    out = _tokenize_rows(rows.text, rows.line_ids, bad, rows.new_lines, opts, max_len, acc)
+                    if out is not None:
+                        yield out
 
     return tokenize_files
 
@@ -382,7 +273,7 @@ def clean_options(cfg: PipelineConfig) -> CleanOptions:
 def tokenize_lines(spark: SparkSession, cfg: PipelineConfig) -> tuple[DataFrame, dict[str, Any], dict[str, Any]]:
     """The ingest transformation (lazy): config -> tokens DataFrame, counters, info."""
     acc = counters(spark, *COUNTER_NAMES)
-    opts, max_len, seed = clean_options(cfg), cfg.input.max_sentence_length, cfg.input.hash_seed
+    opts, max_len = clean_options(cfg), cfg.input.max_sentence_length
     if reads_files_in_workers(spark, cfg.input):
         paths, info = local_text_files(cfg.input)
         parallelism = max(default_parallelism(spark), cfg.input.min_partitions)
@@ -390,10 +281,10 @@ def tokenize_lines(spark: SparkSession, cfg: PipelineConfig) -> tuple[DataFrame,
         units = [(path, index, k, shares[index]) for index, path in enumerate(paths) for k in range(shares[index])]
         # One unit per partition, so that every share is its own task.
         source = spark.createDataFrame(spark.sparkContext.parallelize(units, len(units)), FILE_UNITS)
-        fn = make_file_tokenizer(opts, max_len, seed, acc, textfiles.BLOCK_BYTES)
+        fn = make_file_tokenizer(opts, max_len, acc, textfiles.BLOCK_BYTES)
         return source.mapInArrow(fn, tables.TOKENS), acc, info
     raw, info = read_raw(spark, cfg.input)
-    tokens = raw.mapInArrow(make_tokenizer(opts, max_len, seed, acc), tables.TOKENS)
+    tokens = raw.mapInArrow(make_tokenizer(opts, max_len, acc), tables.TOKENS)
     return tokens, acc, info
 
 

@@ -26,23 +26,14 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 
-# Ingest's output, two kinds of rows in one table (one atomic commit):
-# * a piece row per sentence piece: line_id, piece and ``hashes``, the piece's
-#   tokens as 64-bit hashes (embedpipe.kernels.hashing) packed 8 bytes each,
-#   little-endian (embedpipe.batches.pack_int64_lists); word columns null;
-# * a word row per distinct word of each ingest task: word, hash and count
-#   (how often that task saw it); piece columns null.
-# The vocab stage sums the word rows and maps the hashes of the kept words to
-# ids, so no stage reads or splits the text twice. A binary value per piece
-# costs Spark one value where an array would cost one per token.
 TOKENS = T.StructType(
     [
-        T.StructField("line_id", T.LongType(), True),
-        T.StructField("piece", T.IntegerType(), True),
-        T.StructField("hashes", T.BinaryType(), True),
-        T.StructField("word", T.StringType(), True),
-        T.StructField("hash", T.LongType(), True),
-        T.StructField("count", T.LongType(), True),
+        T.StructField("line_id", T.LongType(), False),
+        T.StructField("piece", T.IntegerType(), False),
+        # The piece's tokens joined by single spaces. Tokens never contain
+        # whitespace, so splitting on " " gives them back exactly; one string
+        # per piece costs Spark a fraction of an array of strings per piece.
+        T.StructField("text", T.StringType(), False),
     ]
 )
 VOCAB = T.StructType(

@@ -14,19 +14,14 @@ Reads the ``tokens`` table and writes two tables:
     Every piece as int32 ids, out-of-vocabulary tokens removed *before* any
     windowing (as word2vec and GloVe's ``cooccur`` do). Empty pieces vanish.
 
-Counting never reads the text: every ingest task already counted its own
-words (the table's word rows), and one Spark job sums those by word, keeps
-the words that reach ``min_count`` and counts the totals. Only the words
-that reach ``min_count`` come to the driver, as one Arrow table; it is ranked
-there, and the kept words' 64-bit hashes are shipped (id-ordered, 8 bytes a
-word) to the executors, which map each piece's token hashes to ids with
-pyarrow's vectorized ``index_in``. No driver-side dict of every distinct word
-is ever built, so corpora with tens of millions of distinct tokens work.
-
-Two distinct words with one hash would be encoded as one: the stage checks
-that no kept word shares its hash with any other word and fails otherwise,
-naming the fix (another ``input.hash_seed``). Out-of-vocabulary words that
-share a hash are harmless (both are dropped) and are counted apart.
+Both passes split each piece's text back into tokens with one Arrow kernel.
+Counting is two-level: each task counts its Arrow batches with pyarrow's hash
+kernel and sums them, then Spark sums the tasks' partial counts by word. Only
+the words that reach ``min_count`` come to the driver, as one Arrow table; it
+is ranked there and shipped (id-ordered) to the executors, which map tokens to
+ids with pyarrow's vectorized ``index_in``. No driver-side dict of every
+distinct word is ever built, so corpora with tens of millions of distinct
+tokens work.
 
 Run it alone with ``embedpipe vocab conf/demo.yaml``.
 """
@@ -45,14 +40,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import tables
-from embedpipe.batches import coalesce_batches, unpack_int64_lists
+from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import counters, share
+from embedpipe.ingest import TOKEN_SEPARATOR
 from embedpipe.kernels.subsampling import keep_probabilities
 from embedpipe.stage import StageResult, new_run_id
 
 log = logging.getLogger(__name__)
 
+PARTIAL_COUNTS = pa.schema([("word", pa.string()), ("count", pa.int64())])
 CORPUS_ARROW = pa.schema([("line_id", pa.int64()), ("piece", pa.int32()), ("ids", pa.list_(pa.int32()))])
 
 
@@ -60,74 +57,62 @@ class EmptyVocabularyError(ValueError):
     """No word reaches min_count."""
 
 
-def word_counts(tokens: DataFrame) -> DataFrame:
-    """Exact word counts from the ``tokens`` table's word rows:
-    DataFrame[word string, hash long, count long].
+def split_tokens(text: pa.Array) -> pa.ListArray:
+    """The ``tokens`` table's text column back to token lists (pieces are never empty)."""
+    return pc.split_pattern(text, TOKEN_SEPARATOR)
 
-    Each ingest task already counted its own words, so this sums a few rows
-    per task and word; the text is never read again. The one shuffle hashes
-    ``hash`` alone (the aggregation by word and hash reuses it), so all the
-    words that share a hash meet in one task, where a collision shows.
+
+# A task folds its batch counts together once this many partial rows are held,
+# so its memory stays near its distinct words rather than its batches.
+COMPACT_ROWS = 4_000_000
+
+
+def _sum_by_word(parts: list[pa.Table]) -> pa.Table:
+    t = pa.concat_tables(parts).group_by("word").aggregate([("count", "sum")])
+    return pa.table([t.column("word"), t.column("count_sum")], schema=PARTIAL_COUNTS)
+
+
+def partial_counts(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Count the words of one task: vectorized hash counts per Arrow batch,
+    summed over the task's batches before anything leaves the worker.
+
+    Summing per task, not per batch, matters: on wiki70m the per-batch
+    partial counts were 7.7M rows for Spark to convert and shuffle, the
+    per-task ones 0.66M.
     """
+    parts: list[pa.Table] = []
+    held = 0
+    for batch in batches:
+        flat = pc.list_flatten(split_tokens(batch.column("text")))
+        if len(flat) == 0:
+            continue
+        vc = pc.value_counts(flat)
+        parts.append(pa.table([vc.field("values"), vc.field("counts")], schema=PARTIAL_COUNTS))
+        held += len(vc)
+        if held > COMPACT_ROWS and len(parts) > 1:
+            parts = [_sum_by_word(parts)]
+            held = parts[0].num_rows
+    if parts:
+        yield from _sum_by_word(parts).combine_chunks().to_batches()
+
+
+def count_words(tokens: DataFrame) -> DataFrame:
+    """Exact word counts: DataFrame[word string, count long]."""
     return (
-        tokens.where(F.col("word").isNotNull())
-        .repartition("hash")
-        .groupBy("hash", "word")
+        tokens.select("text")
+        .mapInArrow(partial_counts, "word string, count long")
+        .groupBy("word")
         .agg(F.sum("count").alias("count"))
-        .select("word", "hash", "count")
     )
-
-
-KEPT_ARROW = pa.schema([("word", pa.string()), ("hash", pa.int64()), ("count", pa.int64())])
-KEPT_DDL = "word string, hash long, count long"
-
-
-def make_word_filter(min_count: int, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """mapInArrow function over :func:`word_counts`: the words with
-    ``count >= min_count``, then one row (word null) per hash that more than
-    one word of the task has. Adds every word to the ``tokens_in`` and
-    ``distinct_words`` counters, so one job gives the totals too.
-    """
-
-    def keep(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        # 8 bytes per distinct word of the task: enough to find shared hashes.
-        seen: list[np.ndarray] = []
-        for batch in batches:
-            counts = batch.column("count")
-            acc["tokens_in"].add(int(pc.sum(counts).as_py() or 0))
-            acc["distinct_words"].add(batch.num_rows)
-            seen.append(batch.column("hash").to_numpy())
-            kept = batch.filter(pc.greater_equal(counts, min_count))
-            if kept.num_rows:
-                yield pa.RecordBatch.from_arrays(kept.columns, schema=KEPT_ARROW)
-        hashes = np.sort(np.concatenate(seen)) if seen else np.empty(0, np.int64)
-        shared = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
-        if len(shared):
-            n = len(shared)
-            yield pa.RecordBatch.from_arrays(
-                [pa.nulls(n, pa.string()), pa.array(shared), pa.nulls(n, pa.int64())], schema=KEPT_ARROW
-            )
-
-    return keep
-
-
-def colliding_words(tokens: DataFrame, hashes: list[int]) -> list[list[str]]:
-    """The groups of distinct words that have one of ``hashes``, from the word rows."""
-    rows = tokens.where(F.col("hash").isin(hashes)).select("hash", "word").distinct().collect()
-    groups: dict[int, list[str]] = {}
-    for r in rows:
-        groups.setdefault(r["hash"], []).append(r["word"])
-    return [sorted(words) for words in groups.values()]
 
 
 def rank_vocab(kept: pa.Table, max_size: int, sample: float) -> pa.Table:
     """Rank the words that reached min_count and annotate them (Arrow, in memory).
 
-    ``kept`` has ``word`` and ``count`` (and may have ``hash``, carried along
-    as a last column). Ids follow descending count, ties broken by word, so
-    the result does not depend on partitioning; at most ``max_size`` words
-    are kept (0 = all). The keep-probabilities use the in-vocabulary token
-    total, as word2vec's do.
+    ``kept`` has ``word`` and ``count``. Ids follow descending count, ties
+    broken by word, so the result does not depend on partitioning; at most
+    ``max_size`` words are kept (0 = all). The keep-probabilities use the
+    in-vocabulary token total, as word2vec's do.
     """
     order = pc.sort_indices(kept, sort_keys=[("count", "descending"), ("word", "ascending")])
     if max_size > 0:
@@ -136,58 +121,53 @@ def rank_vocab(kept: pa.Table, max_size: int, sample: float) -> pa.Table:
     counts = kept.column("count").take(order).to_numpy().astype(np.int64)
     weights = counts.astype(np.float64) ** 0.75
     z = weights.sum()
-    columns = [
-        words,
-        pa.array(np.arange(len(counts), dtype=np.int32)),
-        pa.array(counts),
-        pa.array(keep_probabilities(counts, sample)),
-        pa.array(weights / z if z > 0 else weights),
-    ]
-    names = [f.name for f in tables.VOCAB.fields]
-    if "hash" in kept.column_names:
-        columns.append(kept.column("hash").take(order))
-        names.append("hash")
-    return pa.table(columns, names=names)
+    return pa.table(
+        [
+            words,
+            pa.array(np.arange(len(counts), dtype=np.int32)),
+            pa.array(counts),
+            pa.array(keep_probabilities(counts, sample)),
+            pa.array(weights / z if z > 0 else weights),
+        ],
+        names=[f.name for f in tables.VOCAB.fields],
+    )
 
 
-def select_vocab(
-    tokens: DataFrame, min_count: int, max_size: int, sample: float, acc: dict[str, Any]
-) -> tuple[pa.Table, np.ndarray]:
-    """The vocabulary as an Arrow table (see :func:`rank_vocab`, with the
-    ``hash`` column), and the hashes that more than one word has.
+def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float) -> pa.Table:
+    """The vocabulary as an Arrow table (see :func:`rank_vocab`).
 
-    One Spark job: the word rows summed by word, the words that reach
-    ``min_count`` collected as one Arrow table, the totals counted on the
-    way (``acc``). Only the kept words come to the driver: they are what the
-    encoder ships to every executor anyway, and they are small next to the
-    corpus. Every distinct word stays distributed.
+    Only the words that reach ``min_count`` come to the driver, as one Arrow
+    table: they are what the encoder ships to every executor anyway, and they
+    are small next to the corpus. Every distinct word stays distributed.
     """
-    rows = word_counts(tokens).mapInArrow(make_word_filter(min_count, acc), KEPT_DDL).toArrow()
-    shared = pc.is_null(rows.column("word"))
-    kept = rows.filter(pc.invert(shared)).select(["word", "count", "hash"])
-    return rank_vocab(kept, max_size, sample), rows.filter(shared).column("hash").to_numpy()
+    kept = counts.filter(F.col("count") >= min_count).select("word", "count").toArrow()
+    return rank_vocab(kept, max_size, sample)
 
 
-# The encoder looks tokens up in batches of at least this many hash bytes.
+# The encoder looks tokens up in batches of at least this much text.
 ENCODE_BATCH_BYTES = 16 << 20
 
 
-def make_encoder(hashes: Any, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """mapInArrow function: piece rows of ``tokens`` -> id lists with OOV tokens removed.
+def make_encoder(words: Any, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """mapInArrow function: piece texts -> id lists with OOV tokens removed.
 
-    ``hashes`` is the shared (broadcast) int64 Arrow array of the kept words'
-    hashes in id order: a token's id is the position of its hash there.
+    ``words`` is the shared (broadcast) Arrow string array of the kept words
+    in id order.
     """
 
     def encode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        value_set = hashes.value
-        # index_in hashes the whole value set on every call: one call per
-        # 16 MB, not per Spark batch (on wiki70m's text, 12.3 s -> 8.2 s).
+        value_set = words.value
+        # index_in hashes the whole vocabulary on every call: on wiki70m
+        # (145k words, 2,048-piece batches) encoding took 12.3 s with one
+        # call per batch and 8.2 s with one per 16 MB (local[2], no-op sink).
         for batch in coalesce_batches(batches, ENCODE_BATCH_BYTES):
-            flat, offsets = unpack_int64_lists(batch.column("hashes"))
-            # index_in gives each token's position in the id-ordered hashes, or null.
+            toks = split_tokens(batch.column("text"))
+            flat = pc.list_flatten(toks)
+            # index_in gives each token's position in the id-ordered word list, or null.
             idx = pc.index_in(flat, value_set=value_set)
             valid = pc.is_valid(idx).to_numpy(zero_copy_only=False)
+            offsets = toks.offsets.to_numpy()
+            offsets = offsets - offsets[0]
             # New offsets: kept tokens before each list boundary (cumsum, no loops).
             kept_before = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
             new_offsets = kept_before[offsets]
@@ -208,10 +188,6 @@ def make_encoder(hashes: Any, acc: dict[str, Any]):  # type: ignore[no-untyped-d
     return encode
 
 
-class HashCollisionError(ValueError):
-    """Two distinct words share a token hash, and one of them is kept."""
-
-
 def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     """Vocab stage: write ``vocab`` and ``corpus``.
 
@@ -224,49 +200,47 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     root = cfg.output.path
     tokens = tables.read(spark, root, "tokens")
     run_id = new_run_id()
-    totals = counters(spark, "tokens_in", "distinct_words")
-    ranked, shared = select_vocab(tokens, cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample, totals)
-    if ranked.num_rows == 0:
-        raise EmptyVocabularyError(
-            f"the vocabulary is empty: no word occurs vocab.min_count={cfg.vocab.min_count} times "
-            f"in {cfg.input.path!r}; lower vocab.min_count or give a larger corpus"
-        )
-    # The kept words' hashes in id order, one Arrow array: what the encoder
-    # ships to every executor (8 bytes per kept word).
-    kept_hashes = ranked.column("hash").combine_chunks()
-    collided = np.intersect1d(shared, kept_hashes.to_numpy())
-    if len(collided):
-        raise HashCollisionError(
-            f"distinct words share a 64-bit token hash: {colliding_words(tokens, collided[:5].tolist())} "
-            f"(rare: about n²/2⁶⁵ for n distinct words); re-run ingest with another input.hash_seed "
-            f"(now {cfg.input.hash_seed}) to separate them"
-        )
-    ranked = ranked.drop_columns(["hash"])
-    words = ranked.column("word")
-    tokens_in, tokens_kept = totals["tokens_in"].value, int(pc.sum(ranked.column("count")).as_py())
-    stats: dict[str, Any] = {
-        "vocab_size": len(words),
-        "distinct_words": totals["distinct_words"].value,
-        "tokens_in": tokens_in,
-        "tokens_kept": tokens_kept,
-        "tokens_oov": tokens_in - tokens_kept,
-    }
-    meta = {"stage": "vocab", "run_id": run_id, "config": cfg.to_dict(), "vocab_size": len(words), "stats": stats}
-    tables.write(spark.createDataFrame(ranked, schema=tables.VOCAB), root, "vocab", metadata=meta)
+    # The counts are small next to the corpus; cached, the corpus is counted
+    # once for the totals, the ranking and the written table alike.
+    counts = count_words(tokens).persist()
+    try:
+        totals = counts.agg(F.sum("count").alias("tokens"), F.count("*").alias("distinct")).first()
+        assert totals is not None  # a global aggregate always has one row
+        tokens_in, distinct = int(totals["tokens"] or 0), int(totals["distinct"])
+        ranked = select_vocab(counts, cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample)
+        if ranked.num_rows == 0:
+            raise EmptyVocabularyError(
+                f"the vocabulary is empty: no word occurs vocab.min_count={cfg.vocab.min_count} times "
+                f"in {cfg.input.path!r}; lower vocab.min_count or give a larger corpus"
+            )
+        # The kept words in id order, as one Arrow array: what the encoder
+        # ships to every executor (pickled Arrow buffers, no Python strings).
+        words = ranked.column("word").combine_chunks()
+        tokens_kept = int(pc.sum(ranked.column("count")).as_py())
+        stats: dict[str, Any] = {
+            "vocab_size": len(words),
+            "distinct_words": distinct,
+            "tokens_in": tokens_in,
+            "tokens_kept": tokens_kept,
+            "tokens_oov": tokens_in - tokens_kept,
+        }
+        meta = {"stage": "vocab", "run_id": run_id, "config": cfg.to_dict(), "vocab_size": len(words), "stats": stats}
+        tables.write(spark.createDataFrame(ranked, schema=tables.VOCAB), root, "vocab", metadata=meta)
+    finally:
+        counts.unpersist()
     counted = time.perf_counter()
 
     acc = counters(spark, "pieces", "pieces_empty")
-    shared_hashes = share(spark, kept_hashes)
+    shared_words = share(spark, words)
     try:
         # Straight from the encoder to the commit, no cache: the piece counts
         # arrive with the write job, so they go to the run summary only.
-        pieces = tokens.where(F.col("hashes").isNotNull()).select("line_id", "piece", "hashes")
-        corpus = pieces.mapInArrow(make_encoder(shared_hashes, acc), tables.CORPUS)
+        corpus = tokens.mapInArrow(make_encoder(shared_words, acc), tables.CORPUS)
         tables.write(corpus, root, "corpus", metadata=meta)
         stats.update({k: c.value for k, c in acc.items()})
         n_pieces = stats["pieces"]
     finally:
-        shared_hashes.release()
+        shared_words.release()
     seconds = time.perf_counter() - t0
     # The two halves apart: counting (up to the vocab commit) is what gensim's
     # build_vocab does; encoding the corpus has no counterpart there.

@@ -9,19 +9,17 @@ import math
 import random
 from collections import Counter
 
-import numpy as np
 import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
 
 from embedpipe import ingest, tables, textfiles, vocab
-from embedpipe.batches import coalesce_batches, pack_int64_lists, unpack_int64_lists
+from embedpipe.batches import coalesce_batches
 from embedpipe.cleaning import CleanOptions
 from embedpipe.config import build_config
 from embedpipe.ingest import InputError
-from embedpipe.kernels.hashing import hash_strings
 from embedpipe.pipeline import run_pipeline
-from embedpipe.vocab import EmptyVocabularyError, HashCollisionError
+from embedpipe.vocab import EmptyVocabularyError
 
 TEXT = """the quick brown fox jumps over the lazy dog
 the dog barks and the fox runs
@@ -55,52 +53,17 @@ def decoded_pieces(spark, cfg):
     return [[words[i] for i in r["ids"]] for r in rows]
 
 
-def word_hash(word: str, seed: int = 0) -> int:
-    data = np.frombuffer(word.encode(), dtype=np.uint8)
-    return int(hash_strings(np.array([0, len(data)], np.int32), data, seed)[0])
-
-
-def tokens_rows(spark, cfg):
-    """The tokens table's piece rows (line_id, piece, hashes) and word rows {word: (hash, count)}."""
-    rows = tables.read(spark, cfg.output.path, "tokens").collect()
-    pieces = sorted((r["line_id"], r["piece"], np.frombuffer(r["hashes"], "<i8")) for r in rows if r["hashes"])
-    words: dict[str, tuple[int, int]] = {}
-    for r in rows:
-        if r["word"] is not None:
-            h, c = words.get(r["word"], (r["hash"], 0))
-            words[r["word"]] = (h, c + r["count"])
-    return pieces, words
-
-
-def piece_texts(spark, cfg):
-    """The pieces of the tokens table as text, in (line_id, piece) order."""
-    pieces, words = tokens_rows(spark, cfg)
-    by_hash = {h: w for w, (h, _) in words.items()}
-    return [" ".join(by_hash[h] for h in hashes) for _, _, hashes in pieces]
-
-
 def test_a_task_folds_its_batch_counts_into_one_exact_count_per_word(monkeypatch):
     # Compaction every few rows must not change any count.
-    monkeypatch.setattr(ingest, "COMPACT_ROWS", 3)
-    task_words = ingest.TaskWords()
+    monkeypatch.setattr(vocab, "COMPACT_ROWS", 3)
     lines = TEXT.splitlines() * 7
-    for k in range(0, len(lines), 4):
-        flat = pa.array(" ".join(lines[k : k + 4]).split())
-        _, words, hashes, counts = ingest.hash_tokens(flat, seed=0)
-        task_words.add(words, hashes, counts)
-    out = task_words.table()
+    batches = [
+        pa.RecordBatch.from_arrays([pa.array(lines[k : k + 4])], names=["text"]) for k in range(0, len(lines), 4)
+    ]
+    out = pa.Table.from_batches(list(vocab.partial_counts(iter(batches))))
     got = dict(zip(out.column("word").to_pylist(), out.column("count").to_pylist(), strict=True))
     assert got == brute_force_counts(TEXT * 7)
     assert out.num_rows == len(got)  # one row per word, not per batch
-    assert out.column("hash").to_pylist() == [word_hash(w) for w in out.column("word").to_pylist()]
-
-
-def test_a_batch_hashes_each_token_as_its_word_and_counts_its_words():
-    flat = pa.array("b a b c b a".split())
-    token_hashes, words, hashes, counts = ingest.hash_tokens(flat, seed=0)
-    assert token_hashes.tolist() == [word_hash(w) for w in "b a b c b a".split()]
-    assert dict(zip(words.to_pylist(), counts.tolist(), strict=True)) == {"a": 2, "b": 3, "c": 1}
-    assert hashes.tolist() == [word_hash(w) for w in words.to_pylist()]
 
 
 class _Counter:
@@ -134,98 +97,22 @@ def test_batches_are_joined_in_order_until_each_holds_enough_text():
 def test_the_encoder_gives_the_same_rows_however_its_input_batches_are_joined(monkeypatch, batch_bytes):
     monkeypatch.setattr(vocab, "ENCODE_BATCH_BYTES", batch_bytes)
     lines = TEXT.splitlines() * 5 + ["oov words only"]  # 16 lines, the last one empty once encoded
-
-    def packed(pair):
-        hashes = [np.array([word_hash(w) for w in line.split()], np.int64) for line in pair]
-        return pack_int64_lists(np.concatenate(hashes), np.cumsum([0] + [len(h) for h in hashes]))
-
     batches = [
         pa.RecordBatch.from_arrays(
-            [pa.array(range(k, k + 2), pa.int64()), pa.array([0, 0], pa.int32()), packed(lines[k : k + 2])],
-            names=["line_id", "piece", "hashes"],
+            [pa.array(range(k, k + 2), pa.int64()), pa.array([0, 0], pa.int32()), pa.array(lines[k : k + 2])],
+            names=["line_id", "piece", "text"],
         )
         for k in range(0, len(lines), 2)
     ]
     words = ["the", "fox", "dog", "quick"]
     acc = {"pieces": _Counter(), "pieces_empty": _Counter()}
-    encode = vocab.make_encoder(_Shared(pa.array([word_hash(w) for w in words], pa.int64())), acc)
+    encode = vocab.make_encoder(_Shared(pa.array(words)), acc)
     out = pa.Table.from_batches(list(encode(iter(batches))), schema=vocab.CORPUS_ARROW)
     kept = [(i, [words.index(w) for w in line.split() if w in words]) for i, line in enumerate(lines)]
     want = [(i, ids) for i, ids in kept if ids]
     assert list(zip(out.column("line_id").to_pylist(), out.column("ids").to_pylist(), strict=True)) == want
     assert acc["pieces"].value == len(want)
     assert acc["pieces_empty"].value == len(kept) - len(want)
-
-
-def test_int64_lists_pack_into_one_binary_value_each_and_back():
-    values = np.array([5, -1, 2**62, 7, 0, -(2**63)], np.int64)
-    offsets = np.array([0, 3, 3, 6])  # the middle list is empty
-    packed = pack_int64_lists(values, offsets)
-    assert packed.type == pa.binary() and len(packed) == 3
-    assert [len(v) for v in packed.to_pylist()] == [24, 0, 24]
-    got, got_offsets = unpack_int64_lists(packed.slice(1))  # a slice starts mid-buffer
-    assert got.tolist() == values[3:].tolist() and got_offsets.tolist() == [0, 0, 3]
-    with pytest.raises(ValueError, match="multiple of 8"):
-        unpack_int64_lists(pa.array([b"abc"], pa.binary()))
-
-
-def write_tokens(spark, root, pieces, words):
-    """A tokens table by hand: pieces [(line_id, [hash, ...])], words [(word, hash, count)]."""
-    rows = [(line_id, 0, np.array(h, "<i8").tobytes(), None, None, None) for line_id, h in pieces]
-    rows += [(None, None, None, w, h, c) for w, h, c in words]
-    tables.write(spark.createDataFrame(rows, tables.TOKENS), root, "tokens", metadata={"stage": "test"})
-
-
-@pytest.mark.parametrize(
-    ("words", "min_count"),
-    [
-        ([("alpha", 1, 1), ("omega", 1, 1), ("beta", 2, 2)], 1),  # two kept words
-        ([("alpha", 1, 2), ("omega", 1, 1), ("beta", 2, 2)], 2),  # a kept word and an OOV word
-    ],
-)
-def test_a_kept_word_sharing_its_hash_fails_the_vocab_and_names_the_fix(spark, tmp_path, write_text, words, min_count):
-    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), vocab={"min_count": min_count})
-    write_tokens(spark, cfg.output.path, [(0, [1, 1, 2, 2])], words)
-    with pytest.raises(HashCollisionError, match=r"\['alpha', 'omega'\].*input\.hash_seed"):
-        vocab.run(spark, cfg)
-    assert not tables.exists(spark, tables.table_path(cfg.output.path, "vocab"))
-
-
-def test_the_word_filter_keeps_frequent_words_flags_shared_hashes_and_counts_every_word():
-    acc = {"tokens_in": _Counter(), "distinct_words": _Counter()}
-    batches = [
-        pa.RecordBatch.from_pylist(rows, schema=vocab.KEPT_ARROW)
-        for rows in (
-            [{"word": "a", "hash": 1, "count": 5}, {"word": "b", "hash": 2, "count": 1}],
-            [{"word": "c", "hash": 2, "count": 7}, {"word": "d", "hash": 3, "count": 2}],
-        )
-    ]
-    out = pa.Table.from_batches(list(vocab.make_word_filter(2, acc)(iter(batches))), schema=vocab.KEPT_ARROW)
-    assert out.to_pylist() == [
-        {"word": "a", "hash": 1, "count": 5},
-        {"word": "c", "hash": 2, "count": 7},
-        {"word": "d", "hash": 3, "count": 2},
-        {"word": None, "hash": 2, "count": None},  # "b" and "c" share hash 2
-    ]
-    assert (acc["tokens_in"].value, acc["distinct_words"].value) == (15, 4)
-
-
-def test_out_of_vocabulary_words_sharing_a_hash_are_dropped_together(spark, tmp_path, write_text):
-    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), vocab={"min_count": 2})
-    write_tokens(spark, cfg.output.path, [(0, [1, 2, 2, 1])], [("alpha", 1, 1), ("omega", 1, 1), ("beta", 2, 2)])
-    vocab.run(spark, cfg)
-    assert read_vocab(spark, cfg) == {"beta": (0, 2)}
-    assert decoded_pieces(spark, cfg) == [["beta", "beta"]]
-
-
-def test_the_tokens_table_holds_hashed_pieces_and_each_words_count(spark, tmp_path, write_text):
-    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), input={"hash_seed": 7})
-    ingest.run(spark, cfg)
-    pieces, words = tokens_rows(spark, cfg)
-    assert {w: c for w, (_, c) in words.items()} == dict(brute_force_counts(TEXT))
-    assert all(h == word_hash(w, seed=7) for w, (h, _) in words.items())
-    assert all(h != word_hash(w, seed=0) for w, (h, _) in words.items())
-    assert piece_texts(spark, cfg) == TEXT.splitlines()
 
 
 def test_rank_vocab_orders_by_count_then_word_and_caps_the_size():
@@ -288,11 +175,11 @@ def test_long_lines_are_cut_into_pieces_of_max_sentence_length(spark, tmp_path, 
     line = " ".join(["x", "y", "z", "w", "v"] * 5)  # 25 tokens on one line
     cfg = make_cfg(tmp_path, write_text("long.txt", line), input={"max_sentence_length": 10})
     ingest.run(spark, cfg)
-    pieces, _ = tokens_rows(spark, cfg)
-    assert [len(hashes) for _, _, hashes in pieces] == [10, 10, 5]
-    assert [piece for _, piece, _ in pieces] == [0, 1, 2]
-    assert len({line_id for line_id, _, _ in pieces}) == 1
-    assert " ".join(piece_texts(spark, cfg)) == line
+    pieces = tables.read(spark, cfg.output.path, "tokens").orderBy("piece").collect()
+    assert [len(r["text"].split(" ")) for r in pieces] == [10, 10, 5]
+    assert [r["piece"] for r in pieces] == [0, 1, 2]
+    assert len({r["line_id"] for r in pieces}) == 1
+    assert " ".join(r["text"] for r in pieces) == line
 
 
 def test_compressed_files_folders_and_globs_are_read(spark, tmp_path):
@@ -329,9 +216,9 @@ def test_reading_in_the_workers_gives_the_tokens_spark_reader_gives(spark, tmp_p
 
     def stream_and_counts():
         result = ingest.run(spark, cfg)
-        texts = piece_texts(spark, cfg)
-        assert all(len(text.split(" ")) <= 100 for text in texts)
-        return [t for text in texts for t in text.split(" ")], {k: result.stats[k] for k in ("lines_read", "tokens")}
+        rows = tables.read(spark, cfg.output.path, "tokens").orderBy("line_id", "piece").collect()
+        assert all(len(r["text"].split(" ")) <= 100 for r in rows)
+        return [t for r in rows for t in r["text"].split(" ")], {k: result.stats[k] for k in ("lines_read", "tokens")}
 
     assert ingest.reads_files_in_workers(spark, cfg.input)
     in_workers = stream_and_counts()
@@ -392,7 +279,7 @@ def test_invalid_utf8_is_replaced_and_counted(spark, tmp_path, write_text):
     result = ingest.run(spark, cfg)
     assert result.stats["invalid_utf8_lines"] == 2
     assert result.stats["lines_read"] == 3
-    tokens = [t for text in piece_texts(spark, cfg) for t in text.split(" ")]
+    tokens = [t for r in tables.read(spark, cfg.output.path, "tokens").collect() for t in r["text"].split(" ")]
     assert {"ok", "fine", "words", "broken"} <= set(tokens)
 
 
@@ -458,7 +345,7 @@ def test_tokens_after_a_head_that_cleans_to_nothing_are_found(spark, tmp_path, w
     cfg = make_cfg(tmp_path, path)
     result = ingest.run(spark, cfg)
     assert result.stats["tokens"] == 2
-    assert piece_texts(spark, cfg) == ["finally words"]
+    assert [r["text"] for r in tables.read(spark, cfg.output.path, "tokens").collect()] == ["finally words"]
 
 
 def test_tables_whose_text_cleans_to_nothing_fail_and_keep_the_previous_table(spark, tmp_path, write_text):

@@ -13,22 +13,14 @@ from embedpipe import tables
 
 
 def test_a_tokens_table_written_by_one_task_can_be_read_by_several(spark, tmp_path):
-    # 40 MB of incompressible token hashes in one partition: one task, one
-    # file. With Parquet's default 128 MB row groups it would be one read split.
+    # 40 MB of incompressible text in one partition: one task, one file.
+    # With Parquet's default 128 MB row groups it would be one read split.
     rng = random.Random(0)
-    hashes = [rng.randbytes(8 * 12_500) for _ in range(400)]
+    texts = [" ".join(f"{rng.getrandbits(64):x}" for _ in range(6000)) for _ in range(400)]
     rows = pa.table(
-        [
-            pa.array(range(400), pa.int64()),
-            pa.array([0] * 400, pa.int32()),
-            pa.array(hashes, pa.binary()),
-            pa.nulls(400, pa.string()),
-            pa.nulls(400, pa.int64()),
-            pa.nulls(400, pa.int64()),
-        ],
-        names=[f.name for f in tables.TOKENS.fields],
+        {"line_id": pa.array(range(400), pa.int64()), "piece": pa.array([0] * 400, pa.int32()), "text": texts}
     )
-    df = spark.createDataFrame(rows, tables.TOKENS).coalesce(1)
+    df = spark.createDataFrame(rows).coalesce(1)
     spark.conf.set("parquet.block.size", "134217728")
     tables.write(df, str(tmp_path), "tokens", metadata={"stage": "test"})
 
