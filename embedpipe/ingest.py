@@ -4,7 +4,9 @@ Reads ``input.path`` (``input.format``: text files, folders and globs with
 ``.gz``/``.bz2``; a Parquet or Delta table's ``input.column``; JSON lines with
 a ``input.column`` field) and writes the ``tokens`` table: one row per
 sentence piece of at most ``input.max_sentence_length`` tokens, the piece's
-tokens joined by single spaces.
+tokens joined by single spaces, and after each task's pieces one row per
+distinct word the task saw, with its count (:class:`TaskWords`), so that the
+vocab stage counts without reading the text again.
 
 The stage is one Spark job from the input to the Delta commit. Strings cost
 Spark per value, so a piece is one string rather than an array of 10,000
@@ -49,7 +51,19 @@ from embedpipe.stage import StageResult, new_run_id
 log = logging.getLogger(__name__)
 
 COUNTER_NAMES = ("lines_read", "lines_empty", "invalid_utf8_lines", "tokens", "pieces")
-TOKENS_ARROW = pa.schema([("line_id", pa.int64()), ("piece", pa.int32()), ("text", pa.string())])
+TOKENS_ARROW = pa.schema(
+    [
+        ("line_id", pa.int64()),
+        ("piece", pa.int32()),
+        ("text", pa.string()),
+        ("word", pa.string()),
+        ("count", pa.int64()),
+    ]
+)
+WORD_COUNTS = pa.schema([("word", pa.string()), ("count", pa.int64())])
+# A task folds its batches' word counts together once this many rows are held,
+# so its memory stays near its distinct words rather than its batches.
+COMPACT_ROWS = 4_000_000
 # Tokens of one piece are joined by this; no token contains whitespace.
 TOKEN_SEPARATOR = " "
 SNIFF_BYTES = 8192
@@ -194,6 +208,49 @@ def read_raw(spark: SparkSession, inp: InputConfig) -> tuple[DataFrame, dict[str
 # the executor-side tokenizer
 
 
+def _sum_by_word(parts: list[pa.Table]) -> pa.Table:
+    t = pa.concat_tables(parts).group_by("word").aggregate([("count", "sum")])
+    return pa.table([t.column("word"), t.column("count_sum")], schema=WORD_COUNTS)
+
+
+class TaskWords:
+    """How often one ingest task saw each word.
+
+    Each batch adds its own hash counts (pyarrow ``value_counts``); the task
+    folds them together whenever ``COMPACT_ROWS`` rows are held, so its
+    memory follows its distinct words, not its batches. After its last piece
+    the task writes the sum as word rows, and the vocab stage sums those
+    instead of reading and splitting the text again.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[pa.Table] = []
+        self._held = 0
+
+    def add(self, tokens: pa.Array) -> None:
+        if len(tokens) == 0:
+            return
+        vc = pc.value_counts(tokens)
+        self._parts.append(pa.table([vc.field("values").cast(pa.string()), vc.field("counts")], schema=WORD_COUNTS))
+        self._held += len(vc)
+        if self._held > COMPACT_ROWS and len(self._parts) > 1:
+            self._parts = [_sum_by_word(self._parts)]
+            self._held = self._parts[0].num_rows
+
+    def table(self) -> pa.Table:
+        """One row per distinct word (word, count)."""
+        return _sum_by_word(self._parts) if self._parts else WORD_COUNTS.empty_table()
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The task's word rows of the ``tokens`` table (piece columns null)."""
+        for b in self.table().combine_chunks().to_batches():
+            n = b.num_rows
+            yield pa.RecordBatch.from_arrays(
+                [pa.nulls(n, pa.int64()), pa.nulls(n, pa.int32()), pa.nulls(n, pa.string()), *b.columns],
+                schema=TOKENS_ARROW,
+            )
+
+
 def _tokenize_rows(
     text: pa.Array,
     line_ids: np.ndarray,
@@ -202,8 +259,9 @@ def _tokenize_rows(
     opts: CleanOptions,
     max_len: int,
     acc: dict[str, Any],
+    task_words: TaskWords,
 ) -> pa.RecordBatch | None:
-    """Clean rows of raw text and cut them into pieces: one tokens batch."""
+    """Clean rows of raw text and cut them into pieces: one batch of piece rows."""
     tokens = clean_tokens(text, opts)
     pieces, line_index, piece_no = split_pieces(tokens, max_len)
     lengths = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
@@ -214,12 +272,21 @@ def _tokenize_rows(
     acc["pieces"].add(len(pieces))
     if len(pieces) == 0:
         return None
+    task_words.add(pc.list_flatten(pieces))
     ids = line_ids[np.asarray(line_index, dtype=np.int64)]
     joined = pc.binary_join(pieces, TOKEN_SEPARATOR)
     if not pa.types.is_string(joined.type):
         joined = joined.cast(pa.string())
+    n = len(pieces)
     return pa.RecordBatch.from_arrays(
-        [pa.array(ids, pa.int64()), pa.array(piece_no, pa.int32()), joined], schema=TOKENS_ARROW
+        [
+            pa.array(ids, pa.int64()),
+            pa.array(piece_no, pa.int32()),
+            joined,
+            pa.nulls(n, pa.string()),
+            pa.nulls(n, pa.int64()),
+        ],
+        schema=TOKENS_ARROW,
     )
 
 
@@ -227,14 +294,17 @@ def make_tokenizer(opts: CleanOptions, max_len: int, acc: dict[str, Any]):  # ty
     """Build the mapInArrow function: raw lines -> (line_id, piece, tokens)."""
 
     def tokenize(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        task_words = TaskWords()
         for batch in batches:
             n = batch.num_rows
             if n == 0:
                 continue
             bad = int(pc.sum(batch.column("bad_utf8")).as_py() or 0)
-            out = _tokenize_rows(batch.column("value"), batch.column("line_id").to_numpy(), bad, n, opts, max_len, acc)
+            line_ids = batch.column("line_id").to_numpy()
+            out = _tokenize_rows(batch.column("value"), line_ids, bad, n, opts, max_len, acc, task_words)
             if out is not None:
                 yield out
+        yield from task_words.batches()
 
     return tokenize
 
@@ -249,13 +319,15 @@ def make_file_tokenizer(  # type: ignore[no-untyped-def]
     reading the files in the Python worker (embedpipe.textfiles)."""
 
     def tokenize_files(units: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        task_words = TaskWords()
         for unit in units:
             for path, index, share, shares in zip(*(unit.column(c).to_pylist() for c in range(4)), strict=True):
                 for rows in textfiles.read_rows(path, index, share, shares, block_bytes):
                     bad = int(rows.bad_utf8.sum())
-                    out = _tokenize_rows(rows.text, rows.line_ids, bad, rows.new_lines, opts, max_len, acc)
+                    out = _tokenize_rows(rows.text, rows.line_ids, bad, rows.new_lines, opts, max_len, acc, task_words)
                     if out is not None:
                         yield out
+        yield from task_words.batches()
 
     return tokenize_files
 

@@ -26,14 +26,21 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 
+# Ingest's output, two kinds of rows in one table (one atomic commit):
+# * a piece row per sentence piece (line_id, piece, text; word and count null);
+# * after each ingest task's pieces, a word row per distinct word it saw
+#   (word, count; the piece columns null). The vocab stage sums these instead
+#   of reading and splitting the text again.
 TOKENS = T.StructType(
     [
-        T.StructField("line_id", T.LongType(), False),
-        T.StructField("piece", T.IntegerType(), False),
+        T.StructField("line_id", T.LongType(), True),
+        T.StructField("piece", T.IntegerType(), True),
         # The piece's tokens joined by single spaces. Tokens never contain
         # whitespace, so splitting on " " gives them back exactly; one string
         # per piece costs Spark a fraction of an array of strings per piece.
-        T.StructField("text", T.StringType(), False),
+        T.StructField("text", T.StringType(), True),
+        T.StructField("word", T.StringType(), True),
+        T.StructField("count", T.LongType(), True),
     ]
 )
 VOCAB = T.StructType(

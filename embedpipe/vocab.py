@@ -14,12 +14,12 @@ Reads the ``tokens`` table and writes two tables:
     Every piece as int32 ids, out-of-vocabulary tokens removed *before* any
     windowing (as word2vec and GloVe's ``cooccur`` do). Empty pieces vanish.
 
-Both passes split each piece's text back into tokens with one Arrow kernel.
-Counting is two-level: each task counts its Arrow batches with pyarrow's hash
-kernel and sums them, then Spark sums the tasks' partial counts by word. Only
-the words that reach ``min_count`` come to the driver, as one Arrow table; it
-is ranked there and shipped (id-ordered) to the executors, which map tokens to
-ids with pyarrow's vectorized ``index_in``. No driver-side dict of every
+Counting does not read the text: every ingest task already counted its own
+words (the table's word rows), and one Spark job sums those by word, keeps the
+words that reach ``min_count`` and counts the totals. Only the kept words come
+to the driver, as one Arrow table; it is ranked there and shipped (id-ordered)
+to the executors, which split each piece's text back into tokens with one
+Arrow kernel and map them to ids with pyarrow's vectorized ``index_in``. No driver-side dict of every
 distinct word is ever built, so corpora with tens of millions of distinct
 tokens work.
 
@@ -49,7 +49,6 @@ from embedpipe.stage import StageResult, new_run_id
 
 log = logging.getLogger(__name__)
 
-PARTIAL_COUNTS = pa.schema([("word", pa.string()), ("count", pa.int64())])
 CORPUS_ARROW = pa.schema([("line_id", pa.int64()), ("piece", pa.int32()), ("ids", pa.list_(pa.int32()))])
 
 
@@ -62,48 +61,36 @@ def split_tokens(text: pa.Array) -> pa.ListArray:
     return pc.split_pattern(text, TOKEN_SEPARATOR)
 
 
-# A task folds its batch counts together once this many partial rows are held,
-# so its memory stays near its distinct words rather than its batches.
-COMPACT_ROWS = 4_000_000
+def word_counts(tokens: DataFrame) -> DataFrame:
+    """Exact word counts from the ``tokens`` table's word rows:
+    DataFrame[word string, count long].
 
-
-def _sum_by_word(parts: list[pa.Table]) -> pa.Table:
-    t = pa.concat_tables(parts).group_by("word").aggregate([("count", "sum")])
-    return pa.table([t.column("word"), t.column("count_sum")], schema=PARTIAL_COUNTS)
-
-
-def partial_counts(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Count the words of one task: vectorized hash counts per Arrow batch,
-    summed over the task's batches before anything leaves the worker.
-
-    Summing per task, not per batch, matters: on wiki70m the per-batch
-    partial counts were 7.7M rows for Spark to convert and shuffle, the
-    per-task ones 0.66M.
+    Each ingest task already counted its own words, so this sums a few rows
+    per task and word; the text is not read.
     """
-    parts: list[pa.Table] = []
-    held = 0
-    for batch in batches:
-        flat = pc.list_flatten(split_tokens(batch.column("text")))
-        if len(flat) == 0:
-            continue
-        vc = pc.value_counts(flat)
-        parts.append(pa.table([vc.field("values"), vc.field("counts")], schema=PARTIAL_COUNTS))
-        held += len(vc)
-        if held > COMPACT_ROWS and len(parts) > 1:
-            parts = [_sum_by_word(parts)]
-            held = parts[0].num_rows
-    if parts:
-        yield from _sum_by_word(parts).combine_chunks().to_batches()
+    return tokens.where(F.col("word").isNotNull()).groupBy("word").agg(F.sum("count").alias("count"))
 
 
-def count_words(tokens: DataFrame) -> DataFrame:
-    """Exact word counts: DataFrame[word string, count long]."""
-    return (
-        tokens.select("text")
-        .mapInArrow(partial_counts, "word string, count long")
-        .groupBy("word")
-        .agg(F.sum("count").alias("count"))
-    )
+KEPT_ARROW = pa.schema([("word", pa.string()), ("count", pa.int64())])
+KEPT_DDL = "word string, count long"
+
+
+def make_word_filter(min_count: int, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """mapInArrow function over :func:`word_counts`: the words with
+    ``count >= min_count``. Every word goes into the ``tokens_in`` and
+    ``distinct_words`` counters on the way, so one job gives the totals too.
+    """
+
+    def keep(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            counts = batch.column("count")
+            acc["tokens_in"].add(int(pc.sum(counts).as_py() or 0))
+            acc["distinct_words"].add(batch.num_rows)
+            kept = batch.filter(pc.greater_equal(counts, min_count))
+            if kept.num_rows:
+                yield pa.RecordBatch.from_arrays([kept.column("word"), kept.column("count")], schema=KEPT_ARROW)
+
+    return keep
 
 
 def rank_vocab(kept: pa.Table, max_size: int, sample: float) -> pa.Table:
@@ -133,14 +120,16 @@ def rank_vocab(kept: pa.Table, max_size: int, sample: float) -> pa.Table:
     )
 
 
-def select_vocab(counts: DataFrame, min_count: int, max_size: int, sample: float) -> pa.Table:
+def select_vocab(tokens: DataFrame, min_count: int, max_size: int, sample: float, acc: dict[str, Any]) -> pa.Table:
     """The vocabulary as an Arrow table (see :func:`rank_vocab`).
 
-    Only the words that reach ``min_count`` come to the driver, as one Arrow
-    table: they are what the encoder ships to every executor anyway, and they
-    are small next to the corpus. Every distinct word stays distributed.
+    One Spark job: the word rows summed by word, the words that reach
+    ``min_count`` collected as one Arrow table, the totals counted on the way
+    (``acc``). Only the kept words come to the driver: they are what the
+    encoder ships to every executor anyway, and they are small next to the
+    corpus. Every distinct word stays distributed.
     """
-    kept = counts.filter(F.col("count") >= min_count).select("word", "count").toArrow()
+    kept = word_counts(tokens).mapInArrow(make_word_filter(min_count, acc), KEPT_DDL).toArrow()
     return rank_vocab(kept, max_size, sample)
 
 
@@ -200,34 +189,26 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     root = cfg.output.path
     tokens = tables.read(spark, root, "tokens")
     run_id = new_run_id()
-    # The counts are small next to the corpus; cached, the corpus is counted
-    # once for the totals, the ranking and the written table alike.
-    counts = count_words(tokens).persist()
-    try:
-        totals = counts.agg(F.sum("count").alias("tokens"), F.count("*").alias("distinct")).first()
-        assert totals is not None  # a global aggregate always has one row
-        tokens_in, distinct = int(totals["tokens"] or 0), int(totals["distinct"])
-        ranked = select_vocab(counts, cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample)
-        if ranked.num_rows == 0:
-            raise EmptyVocabularyError(
-                f"the vocabulary is empty: no word occurs vocab.min_count={cfg.vocab.min_count} times "
-                f"in {cfg.input.path!r}; lower vocab.min_count or give a larger corpus"
-            )
-        # The kept words in id order, as one Arrow array: what the encoder
-        # ships to every executor (pickled Arrow buffers, no Python strings).
-        words = ranked.column("word").combine_chunks()
-        tokens_kept = int(pc.sum(ranked.column("count")).as_py())
-        stats: dict[str, Any] = {
-            "vocab_size": len(words),
-            "distinct_words": distinct,
-            "tokens_in": tokens_in,
-            "tokens_kept": tokens_kept,
-            "tokens_oov": tokens_in - tokens_kept,
-        }
-        meta = {"stage": "vocab", "run_id": run_id, "config": cfg.to_dict(), "vocab_size": len(words), "stats": stats}
-        tables.write(spark.createDataFrame(ranked, schema=tables.VOCAB), root, "vocab", metadata=meta)
-    finally:
-        counts.unpersist()
+    totals = counters(spark, "tokens_in", "distinct_words")
+    ranked = select_vocab(tokens, cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample, totals)
+    if ranked.num_rows == 0:
+        raise EmptyVocabularyError(
+            f"the vocabulary is empty: no word occurs vocab.min_count={cfg.vocab.min_count} times "
+            f"in {cfg.input.path!r}; lower vocab.min_count or give a larger corpus"
+        )
+    # The kept words in id order, as one Arrow array: what the encoder ships
+    # to every executor (pickled Arrow buffers, no Python strings).
+    words = ranked.column("word").combine_chunks()
+    tokens_in, tokens_kept = totals["tokens_in"].value, int(pc.sum(ranked.column("count")).as_py())
+    stats: dict[str, Any] = {
+        "vocab_size": len(words),
+        "distinct_words": totals["distinct_words"].value,
+        "tokens_in": tokens_in,
+        "tokens_kept": tokens_kept,
+        "tokens_oov": tokens_in - tokens_kept,
+    }
+    meta = {"stage": "vocab", "run_id": run_id, "config": cfg.to_dict(), "vocab_size": len(words), "stats": stats}
+    tables.write(spark.createDataFrame(ranked, schema=tables.VOCAB), root, "vocab", metadata=meta)
     counted = time.perf_counter()
 
     acc = counters(spark, "pieces", "pieces_empty")
@@ -235,7 +216,8 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     try:
         # Straight from the encoder to the commit, no cache: the piece counts
         # arrive with the write job, so they go to the run summary only.
-        corpus = tokens.mapInArrow(make_encoder(shared_words, acc), tables.CORPUS)
+        pieces = tokens.where(F.col("text").isNotNull()).select("line_id", "piece", "text")
+        corpus = pieces.mapInArrow(make_encoder(shared_words, acc), tables.CORPUS)
         tables.write(corpus, root, "corpus", metadata=meta)
         stats.update({k: c.value for k, c in acc.items()})
         n_pieces = stats["pieces"]

@@ -53,17 +53,48 @@ def decoded_pieces(spark, cfg):
     return [[words[i] for i in r["ids"]] for r in rows]
 
 
+def piece_rows(spark, cfg):
+    """The piece rows of the tokens table, in (line_id, piece) order."""
+    tokens = tables.read(spark, cfg.output.path, "tokens")
+    return tokens.where("text IS NOT NULL").orderBy("line_id", "piece").collect()
+
+
 def test_a_task_folds_its_batch_counts_into_one_exact_count_per_word(monkeypatch):
     # Compaction every few rows must not change any count.
-    monkeypatch.setattr(vocab, "COMPACT_ROWS", 3)
+    monkeypatch.setattr(ingest, "COMPACT_ROWS", 3)
     lines = TEXT.splitlines() * 7
-    batches = [
-        pa.RecordBatch.from_arrays([pa.array(lines[k : k + 4])], names=["text"]) for k in range(0, len(lines), 4)
-    ]
-    out = pa.Table.from_batches(list(vocab.partial_counts(iter(batches))))
+    task_words = ingest.TaskWords()
+    for k in range(0, len(lines), 4):
+        task_words.add(pa.array(" ".join(lines[k : k + 4]).split()))
+    out = task_words.table()
     got = dict(zip(out.column("word").to_pylist(), out.column("count").to_pylist(), strict=True))
     assert got == brute_force_counts(TEXT * 7)
     assert out.num_rows == len(got)  # one row per word, not per batch
+
+
+def test_the_tokens_table_holds_the_pieces_and_each_tasks_word_counts(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT * 3), input={"min_partitions": 3})
+    ingest.run(spark, cfg)
+    rows = tables.read(spark, cfg.output.path, "tokens").collect()
+    pieces = [r for r in rows if r["word"] is None]
+    words = [r for r in rows if r["word"] is not None]
+    assert all(r["text"] and r["count"] is None for r in pieces)
+    assert all(r["text"] is None and r["line_id"] is None and r["count"] > 0 for r in words)
+    summed: Counter = Counter()
+    for r in words:
+        summed[r["word"]] += r["count"]
+    assert summed == brute_force_counts(TEXT * 3) == Counter(t for r in pieces for t in r["text"].split(" "))
+
+
+def test_the_word_filter_keeps_frequent_words_and_counts_every_word():
+    acc = {"tokens_in": _Counter(), "distinct_words": _Counter()}
+    batches = [
+        pa.RecordBatch.from_pylist(rows, schema=vocab.KEPT_ARROW)
+        for rows in ([{"word": "a", "count": 5}, {"word": "b", "count": 1}], [{"word": "c", "count": 2}])
+    ]
+    out = pa.Table.from_batches(list(vocab.make_word_filter(2, acc)(iter(batches))), schema=vocab.KEPT_ARROW)
+    assert out.to_pylist() == [{"word": "a", "count": 5}, {"word": "c", "count": 2}]
+    assert (acc["tokens_in"].value, acc["distinct_words"].value) == (8, 3)
 
 
 class _Counter:
@@ -175,7 +206,7 @@ def test_long_lines_are_cut_into_pieces_of_max_sentence_length(spark, tmp_path, 
     line = " ".join(["x", "y", "z", "w", "v"] * 5)  # 25 tokens on one line
     cfg = make_cfg(tmp_path, write_text("long.txt", line), input={"max_sentence_length": 10})
     ingest.run(spark, cfg)
-    pieces = tables.read(spark, cfg.output.path, "tokens").orderBy("piece").collect()
+    pieces = piece_rows(spark, cfg)
     assert [len(r["text"].split(" ")) for r in pieces] == [10, 10, 5]
     assert [r["piece"] for r in pieces] == [0, 1, 2]
     assert len({r["line_id"] for r in pieces}) == 1
@@ -216,7 +247,7 @@ def test_reading_in_the_workers_gives_the_tokens_spark_reader_gives(spark, tmp_p
 
     def stream_and_counts():
         result = ingest.run(spark, cfg)
-        rows = tables.read(spark, cfg.output.path, "tokens").orderBy("line_id", "piece").collect()
+        rows = piece_rows(spark, cfg)
         assert all(len(r["text"].split(" ")) <= 100 for r in rows)
         return [t for r in rows for t in r["text"].split(" ")], {k: result.stats[k] for k in ("lines_read", "tokens")}
 
@@ -279,7 +310,7 @@ def test_invalid_utf8_is_replaced_and_counted(spark, tmp_path, write_text):
     result = ingest.run(spark, cfg)
     assert result.stats["invalid_utf8_lines"] == 2
     assert result.stats["lines_read"] == 3
-    tokens = [t for r in tables.read(spark, cfg.output.path, "tokens").collect() for t in r["text"].split(" ")]
+    tokens = [t for r in piece_rows(spark, cfg) for t in r["text"].split(" ")]
     assert {"ok", "fine", "words", "broken"} <= set(tokens)
 
 
@@ -345,7 +376,7 @@ def test_tokens_after_a_head_that_cleans_to_nothing_are_found(spark, tmp_path, w
     cfg = make_cfg(tmp_path, path)
     result = ingest.run(spark, cfg)
     assert result.stats["tokens"] == 2
-    assert [r["text"] for r in tables.read(spark, cfg.output.path, "tokens").collect()] == ["finally words"]
+    assert [r["text"] for r in piece_rows(spark, cfg)] == ["finally words"]
 
 
 def test_tables_whose_text_cleans_to_nothing_fail_and_keep_the_previous_table(spark, tmp_path, write_text):

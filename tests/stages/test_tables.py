@@ -18,9 +18,15 @@ def test_a_tokens_table_written_by_one_task_can_be_read_by_several(spark, tmp_pa
     rng = random.Random(0)
     texts = [" ".join(f"{rng.getrandbits(64):x}" for _ in range(6000)) for _ in range(400)]
     rows = pa.table(
-        {"line_id": pa.array(range(400), pa.int64()), "piece": pa.array([0] * 400, pa.int32()), "text": texts}
+        {
+            "line_id": pa.array(range(400), pa.int64()),
+            "piece": pa.array([0] * 400, pa.int32()),
+            "text": texts,
+            "word": pa.nulls(400, pa.string()),
+            "count": pa.nulls(400, pa.int64()),
+        }
     )
-    df = spark.createDataFrame(rows).coalesce(1)
+    df = spark.createDataFrame(rows, tables.TOKENS).coalesce(1)
     spark.conf.set("parquet.block.size", "134217728")
     tables.write(df, str(tmp_path), "tokens", metadata={"stage": "test"})
 
