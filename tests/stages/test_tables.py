@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import random
 
@@ -37,3 +38,21 @@ def test_a_tokens_table_written_by_one_task_can_be_read_by_several(spark, tmp_pa
     # The row-group size was set for that write only.
     assert spark.conf.get("parquet.block.size") == "134217728"
     spark.conf.unset("parquet.block.size")
+
+
+def test_tokens_are_written_without_delta_statistics_and_other_tables_with_them(spark, tmp_path):
+    # Statistics on the long piece texts cost the tokens write most of its
+    # time; the setting must not leak into the session or other tables.
+    pieces = spark.createDataFrame([(0, 0, "a b", None, None), (None, None, None, "a", 1)], tables.TOKENS)
+    tables.write(pieces, str(tmp_path), "tokens", metadata={})
+    assert spark.conf.get("spark.databricks.delta.stats.collect", None) is None
+    vocab = spark.createDataFrame([("a", 0, 1, 1.0, 1.0)], tables.VOCAB)
+    tables.write(vocab, str(tmp_path), "vocab", metadata={})
+
+    def file_stats(name):
+        log = os.path.join(tmp_path, name, "_delta_log", f"{0:020d}.json")
+        adds = [json.loads(line)["add"] for line in open(log) if '"add"' in line]
+        return [a.get("stats") for a in adds]
+
+    assert file_stats("tokens") and all(st is None for st in file_stats("tokens"))
+    assert all(st and json.loads(st)["numRecords"] == 1 for st in file_stats("vocab"))
