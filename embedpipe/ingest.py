@@ -208,6 +208,14 @@ def read_raw(spark: SparkSession, inp: InputConfig) -> tuple[DataFrame, dict[str
 # the executor-side tokenizer
 
 
+def tokens_batch(n: int, columns: dict[str, pa.Array]) -> pa.RecordBatch:
+    """``n`` rows of the ``tokens`` table: the given columns, the others null
+    (a piece row has no word, a word row no piece)."""
+    return pa.RecordBatch.from_arrays(
+        [columns.get(f.name, pa.nulls(n, f.type)) for f in TOKENS_ARROW], schema=TOKENS_ARROW
+    )
+
+
 def _sum_by_word(parts: list[pa.Table]) -> pa.Table:
     t = pa.concat_tables(parts).group_by("word").aggregate([("count", "sum")])
     return pa.table([t.column("word"), t.column("count_sum")], schema=WORD_COUNTS)
@@ -244,11 +252,7 @@ class TaskWords:
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The task's word rows of the ``tokens`` table (piece columns null)."""
         for b in self.table().combine_chunks().to_batches():
-            n = b.num_rows
-            yield pa.RecordBatch.from_arrays(
-                [pa.nulls(n, pa.int64()), pa.nulls(n, pa.int32()), pa.nulls(n, pa.string()), *b.columns],
-                schema=TOKENS_ARROW,
-            )
+            yield tokens_batch(b.num_rows, {"word": b.column("word"), "count": b.column("count")})
 
 
 def _tokenize_rows(
@@ -277,21 +281,14 @@ def _tokenize_rows(
     joined = pc.binary_join(pieces, TOKEN_SEPARATOR)
     if not pa.types.is_string(joined.type):
         joined = joined.cast(pa.string())
-    n = len(pieces)
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array(ids, pa.int64()),
-            pa.array(piece_no, pa.int32()),
-            joined,
-            pa.nulls(n, pa.string()),
-            pa.nulls(n, pa.int64()),
-        ],
-        schema=TOKENS_ARROW,
+    return tokens_batch(
+        len(pieces), {"line_id": pa.array(ids, pa.int64()), "piece": pa.array(piece_no, pa.int32()), "text": joined}
     )
 
 
 def make_tokenizer(opts: CleanOptions, max_len: int, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """Build the mapInArrow function: raw lines -> (line_id, piece, tokens)."""
+    """Build the mapInArrow function: raw lines -> tokens rows (the pieces,
+    then the task's word counts)."""
 
     def tokenize(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         task_words = TaskWords()
@@ -315,8 +312,9 @@ FILE_UNITS = "path string, file_index int, share int, shares int"
 def make_file_tokenizer(  # type: ignore[no-untyped-def]
     opts: CleanOptions, max_len: int, acc: dict[str, Any], block_bytes: int
 ):
-    """Build the mapInArrow function: file shares -> (line_id, piece, tokens),
-    reading the files in the Python worker (embedpipe.textfiles)."""
+    """Build the mapInArrow function: file shares -> tokens rows (the pieces,
+    then the task's word counts), reading the files in the Python worker
+    (embedpipe.textfiles)."""
 
     def tokenize_files(units: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         task_words = TaskWords()

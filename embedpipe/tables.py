@@ -101,20 +101,21 @@ SCHEMAS: dict[str, T.StructType] = {
 }
 
 
-# Parquet row groups are Spark's smallest read split. A stage that reads the
-# corpus in a single task (one input file, e.g. a one-line corpus) writes one
-# file; with the default 128 MB row groups that file is one split again, and
-# every later stage reads it on one core. Small row groups let the readers
-# split it across the executors' cores.
-ROW_GROUP_BYTES: Mapping[str, int] = {"tokens": 8 << 20, "corpus": 8 << 20}
-# Session settings that hold for one table's writes only. Delta's per-file
-# column statistics (for data skipping) cost the tokens write of wiki17m 4 to
-# 6 s of its 7 once the word rows share the files with the long piece texts
-# (2 s without them), and no reader filters tokens by a value: the vocab
-# stage's "word IS NOT NULL" still skips row groups by Parquet's own stats.
+# Session settings that hold for one table's writes only.
+# * parquet.block.size: Parquet row groups are Spark's smallest read split. A
+#   stage that reads the corpus in a single task (one input file, e.g. a
+#   one-line corpus) writes one file; with the default 128 MB row groups that
+#   file is one split again, and every later stage reads it on one core.
+#   Small row groups let the readers split it across the executors' cores.
+# * spark.databricks.delta.stats.collect: Delta's per-file column statistics
+#   (for data skipping) cost the tokens write of wiki17m 4 to 6 s of its 7
+#   once the word rows share the files with the long piece texts (2 s without
+#   them), and no reader filters tokens by a value: the vocab stage's
+#   "word IS NOT NULL" still skips row groups by Parquet's own statistics.
+ROW_GROUP = {"parquet.block.size": str(8 << 20)}
 WRITE_CONF: Mapping[str, Mapping[str, str]] = {
-    **{name: {"parquet.block.size": str(size)} for name, size in ROW_GROUP_BYTES.items()},
-    "tokens": {"parquet.block.size": str(ROW_GROUP_BYTES["tokens"]), "spark.databricks.delta.stats.collect": "false"},
+    "tokens": {**ROW_GROUP, "spark.databricks.delta.stats.collect": "false"},
+    "corpus": ROW_GROUP,
 }
 
 

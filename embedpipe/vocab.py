@@ -19,9 +19,9 @@ words (the table's word rows), and one Spark job sums those by word, keeps the
 words that reach ``min_count`` and counts the totals. Only the kept words come
 to the driver, as one Arrow table; it is ranked there and shipped (id-ordered)
 to the executors, which split each piece's text back into tokens with one
-Arrow kernel and map them to ids with pyarrow's vectorized ``index_in``. No driver-side dict of every
-distinct word is ever built, so corpora with tens of millions of distinct
-tokens work.
+Arrow kernel and map them to ids with pyarrow's vectorized ``index_in``. No
+driver-side dict of every distinct word is ever built, so corpora with tens of
+millions of distinct tokens work.
 
 Run it alone with ``embedpipe vocab conf/demo.yaml``.
 """
