@@ -7,7 +7,7 @@ The model is Pennington et al. (2014): minimise
 ``f(x) = min(1, (x / x_max)^power)``, by AdaGrad with gradient clipping, as
 Stanford's ``glove.c`` does (embedpipe.kernels.glove).
 
-Distribution: the matrix's shards are range-partitioned over the P =
+Distribution: shard s of the matrix goes to replica s mod P of the P =
 ``spark.partitions`` replicas, so each word row ``w_i`` lives in exactly one
 replica (shard = i mod shards). Context rows are scheduled the same way, by
 stratum (stratified SGD, Gemulla et al. 2011): in round r of an epoch,
@@ -108,11 +108,9 @@ def shard_balance_advice(shards: int, partitions: int) -> str | None:
     """Advice when ``partitions`` replicas cannot hold equal numbers of whole
     shards (None when they can).
 
-    Range partitioning keeps shards whole, so with 4 shards over 3 partitions
-    one replica holds 2 (1.5× an even share) and over 8 partitions four
-    replicas get nothing (2×); every round waits for the largest replica.
-    The ranges come from a sample, so ceil(shards / partitions) is the least
-    the largest replica can hold, not always what it holds.
+    Shard s goes to replica s mod P, so with 4 shards over 3 partitions one
+    replica holds 2 (1.5× an even share) and over 8 partitions four replicas
+    get nothing (2×); every round waits for the largest replica.
     """
     if shards % partitions == 0:
         return None
@@ -121,9 +119,31 @@ def shard_balance_advice(shards: int, partitions: int) -> str | None:
     return (
         f"{shards} co-occurrence shards over {partitions} partitions: "
         + (f"{idle} replicas get no entries and " if idle else "")
-        + f"the largest replica holds at least {largest} shards, {largest * partitions / shards:.2f}× an even share, "
+        + f"the largest replica holds {largest} shards, {largest * partitions / shards:.2f}× an even share, "
         "so every round waits for it; re-run the cooccur stage with cooccur.shards a multiple of spark.partitions"
     )
+
+
+def replica_keys(spark: SparkSession, partitions: int) -> list[int]:
+    """For each replica r, the smallest long key that Spark's hash
+    partitioning into ``partitions`` sends to partition r.
+
+    Spark has no "put this row in partition r", but ``repartition(P, key)``
+    puts a row in ``pmod(hash(key), P)``; asking Spark for the hashes keeps
+    this exact whatever its hash function is.
+    """
+    candidates = 8 * partitions
+    while True:
+        hits = (
+            spark.range(candidates)
+            .groupBy(F.pmod(F.hash("id"), F.lit(partitions)).alias("replica"))
+            .agg(F.min("id").alias("key"))
+            .collect()
+        )
+        found = {int(r["replica"]): int(r["key"]) for r in hits}
+        if len(found) == partitions:
+            return [found[r] for r in range(partitions)]
+        candidates *= 8
 
 
 def stratified_schedule(entries: DataFrame, partitions: int, sync_per_epoch: int, seed: int) -> DataFrame:
@@ -132,15 +152,22 @@ def stratified_schedule(entries: DataFrame, partitions: int, sync_per_epoch: int
     Returns ``entries`` (i, j, x) in ``partitions`` partitions with the
     ``_round`` column: within a round no two partitions share a word row i or
     a context row j, and an epoch has ``partitions × sync_per_epoch`` rounds.
+    Shard s lands in partition s mod P whatever the files and partitions of
+    ``entries``, so a run trains the same way in any session.
     """
-    # Range partitioning keeps whole shards together, so every word row is
-    # trained by one replica; the stratum gives each context row one replica
-    # per round. The sort makes each partition's row order (and so the seeded
-    # visiting order) independent of shuffle fetch order.
+    # Whole shards on one replica: every word row is trained by one replica;
+    # the stratum gives each context row one replica per round. Placement is
+    # by hash of a key chosen per replica (not by range bounds, which Spark
+    # samples and so depend on the order it lists the table's files in).
+    # The sort makes each partition's row order (and so the seeded visiting
+    # order) independent of shuffle fetch order.
+    keys = F.array(*[F.lit(k).cast("long") for k in replica_keys(entries.sparkSession, partitions)])
+    replica_key = F.element_at(keys, (F.pmod(F.col("shard"), F.lit(partitions)) + 1).cast("int"))
     stratum = F.pmod(F.pmod(F.col("j"), F.lit(partitions)) - F.spark_partition_id(), F.lit(partitions))
     split = F.pmod(F.xxhash64("i", "j", F.lit(seed)), F.lit(sync_per_epoch))
     return (
-        entries.repartitionByRange(partitions, "shard")
+        entries.withColumn("_replica_key", replica_key)
+        .repartition(partitions, "_replica_key")
         .withColumn(ROUND_COLUMN, (stratum * sync_per_epoch + split).cast("int"))
         .sortWithinPartitions("i", "j")
         .select("i", "j", "x", ROUND_COLUMN)

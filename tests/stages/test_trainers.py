@@ -103,13 +103,30 @@ def test_glove_schedule_gives_every_row_one_replica_per_round(spark, prepared, p
     assert all(len(ps) == 1 for ps in word_home.values())
 
 
+@pytest.mark.parametrize("partitions", [2, 3])
+def test_glove_places_shard_s_on_replica_s_mod_p_however_the_table_is_split(spark, prepared, partitions):
+    # A session that has just written the table sees its files in another
+    # order and split than a fresh one; the placement must not follow them.
+    entries = tables.read(spark, str(prepared), "cooccurrence")
+    shard_of = {(r["i"], r["j"]): r["shard"] for r in entries.collect()}
+    assert len(set(shard_of.values())) > partitions
+
+    def placement(source):
+        data = glove.stratified_schedule(source, partitions, 2, seed=3)
+        return sorted(tuple(r) for r in data.select(F.spark_partition_id(), "i", "j", ROUND_COLUMN).collect())
+
+    one_file = placement(entries.coalesce(1))
+    assert one_file == placement(entries.repartition(7)) == placement(entries.orderBy(F.desc("x")).repartition(5))
+    assert all(p == shard_of[(i, j)] % partitions for p, i, j, _ in one_file)
+
+
 def test_glove_advises_shard_counts_that_partitions_cannot_split_evenly():
     assert glove.shard_balance_advice(8, 2) is None
     assert glove.shard_balance_advice(16, 8) is None
     uneven = glove.shard_balance_advice(4, 3)
     assert uneven is not None
     assert "4 co-occurrence shards over 3 partitions" in uneven
-    assert "holds at least 2 shards, 1.50× an even share" in uneven
+    assert "holds 2 shards, 1.50× an even share" in uneven
     assert "no entries" not in uneven and "cooccur.shards a multiple of spark.partitions" in uneven
     too_few = glove.shard_balance_advice(4, 8)
     assert too_few is not None and "4 replicas get no entries" in too_few and "2.00×" in too_few
