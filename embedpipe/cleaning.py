@@ -87,7 +87,9 @@ text8): ASCII upper case to lower case, each digit 0-9 to " zero " ...
 non-Latin letters, byte for byte) to a space, then split on spaces. It is the
 identity on text already in text8 form. The wiki-markup stripping of
 ``wikifil.pl`` is not reproduced. All other options (``normalize``,
-``lowercase``, ``numbers`` ...) are ignored with this preset.
+``lowercase``, ``numbers`` ...) are ignored with this preset. It runs as one
+compiled pass over the bytes (``embedpipe.kernels.text8``), not as Arrow
+passes, and needs none of the chunking below.
 
 Sizes
 -----
@@ -98,7 +100,7 @@ processed as ``large_string`` instead (the replacement passes can grow the
 text) and the result is then ``list<large_string>``. A 100 MB single line is
 fine as ``string``.
 
-Rows longer than 1 MiB are processed as ~1 MiB chunks cut after a space,
+Except with the text8 preset, rows longer than 1 MiB are processed as ~1 MiB chunks cut after a space,
 tab or newline (a zero-copy view with extra offsets) and glued back
 together at the end. Every rule treats whitespace as a break, so the tokens
 are the same; it keeps memory flat (NFKC needs 4 bytes per code point of a
@@ -116,6 +118,8 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from embedpipe.kernels.text8 import text8_tokens
 
 __all__ = [
     "CleanOptions",
@@ -199,9 +203,7 @@ class CleanOptions:
             or isinstance(self.min_token_length, bool)
             or self.min_token_length < 0
         ):
-            raise ValueError(
-                f"CleanOptions.min_token_length={self.min_token_length!r}; expected an int >= 0"
-            )
+            raise ValueError(f"CleanOptions.min_token_length={self.min_token_length!r}; expected an int >= 0")
 
 
 # ---------------------------------------------------------------------------
@@ -407,9 +409,7 @@ _CUT_BYTES = np.array([0x20, 0x09, 0x0A], dtype=np.uint8)
 _CUT_WINDOW = 1024
 
 
-def _cut_long_rows(
-    arr: pa.Array, chunk_bytes: int | None = None
-) -> tuple[pa.Array, np.ndarray | None]:
+def _cut_long_rows(arr: pa.Array, chunk_bytes: int | None = None) -> tuple[pa.Array, np.ndarray | None]:
     """Cut rows longer than ``chunk_bytes`` into chunks at whitespace.
 
     Parameters
@@ -500,11 +500,7 @@ def _map_rows(arr: pa.Array, mask: pa.Array, fn) -> pa.Array:
 
 def _offsets(arr: pa.Array) -> np.ndarray:
     """Zero-copy view of the offsets of a (large_)string or (large_)list array."""
-    width = (
-        np.int64
-        if (pa.types.is_large_string(arr.type) or pa.types.is_large_list(arr.type))
-        else np.int32
-    )
+    width = np.int64 if (pa.types.is_large_string(arr.type) or pa.types.is_large_list(arr.type)) else np.int32
     buf = arr.buffers()[1]
     return np.frombuffer(buf, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
 
@@ -535,9 +531,7 @@ def _drop_empty_tokens(lists: pa.Array) -> pa.Array:
     if len(empty) == 0:
         return lists
     new_vo = np.delete(vo, empty)
-    new_values = pa.Array.from_buffers(
-        values.type, len(new_vo) - 1, [None, pa.py_buffer(new_vo), values.buffers()[2]]
-    )
+    new_values = pa.Array.from_buffers(values.type, len(new_vo) - 1, [None, pa.py_buffer(new_vo), values.buffers()[2]])
     # Each row loses the empty tokens that lie before its start offset.
     return _list_from(lo - np.searchsorted(empty, lo), new_values)
 
@@ -574,16 +568,20 @@ def _spell_all_digits(arr: pa.Array) -> pa.Array:
 
 
 def _text8(arr: pa.Array) -> pa.Array:
-    """wikifil.pl character normalisation (see the module docstring)."""
-    arr = pc.ascii_lower(arr)
-    arr = _map_rows(arr, pc.match_substring_regex(arr, "[0-9]"), _spell_ascii_digits)
-    # Spaces are left alone (the split squeezes them): on text already in
-    # text8 form this pass then matches nothing and is a plain scan.
-    return _map_rows(
-        arr,
-        pc.match_substring_regex(arr, "[^a-z ]"),
-        lambda sub: pc.replace_substring_regex(sub, "[^a-z ]+", " "),
+    """wikifil.pl character normalisation and split (see the module
+    docstring), in one pass over the bytes (embedpipe.kernels.text8)."""
+    large = pa.types.is_large_string(arr.type)
+    offsets_buf, data_buf = arr.buffers()[1:3]
+    offsets = np.frombuffer(offsets_buf, np.int64 if large else np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    token_bytes, token_offsets, row_tokens = text8_tokens(data, offsets)
+    if large:
+        token_offsets = token_offsets.astype(np.int64, copy=False)
+    value_type = pa.large_string() if token_offsets.dtype == np.int64 else pa.string()
+    values = pa.Array.from_buffers(
+        value_type, len(token_offsets) - 1, [None, pa.py_buffer(token_offsets), pa.py_buffer(token_bytes)]
     )
+    return _list_from(row_tokens, values)
 
 
 def _protect_number_separators(arr: pa.Array, spell: bool) -> tuple[pa.Array, bool]:
@@ -622,8 +620,7 @@ def _protect_number_separators(arr: pa.Array, spell: bool) -> tuple[pa.Array, bo
     # "," (0x2C) and "." (0x2E) differ only in bit 1: one OR and one compare.
     # Scanned in blocks so the temporaries stay small (and in cache).
     found = [
-        np.flatnonzero((text[start : min(start + _SCAN_BLOCK, len(text) - 1)] | 0x02) == 0x2E)
-        + start
+        np.flatnonzero((text[start : min(start + _SCAN_BLOCK, len(text) - 1)] | 0x02) == 0x2E) + start
         for start in range(1, len(text) - 1, _SCAN_BLOCK)
     ]
     pos = np.concatenate(found)
@@ -643,9 +640,7 @@ def _protect_number_separators(arr: pa.Array, spell: bool) -> tuple[pa.Array, bo
         out[pos] = np.where(text[pos] == 0x2E, ord(_PROTECTED_DOT), ord(_PROTECTED_COMMA))
     width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     new_offs = (offs.astype(np.int64) - lo).astype(width)
-    protected = pa.Array.from_buffers(
-        arr.type, len(arr), [None, pa.py_buffer(new_offs), pa.py_buffer(out)]
-    )
+    protected = pa.Array.from_buffers(arr.type, len(arr), [None, pa.py_buffer(new_offs), pa.py_buffer(out)])
     return protected, not spell
 
 
@@ -739,9 +734,7 @@ def _restore_number_separators(values: pa.Array) -> pa.Array:
     out[pos] = np.where(data[pos] == ord(_PROTECTED_DOT), 0x2E, 0x2C)
     width = np.int64 if pa.types.is_large_string(values.type) else np.int32
     new_vo = (vo.astype(np.int64) - lo).astype(width)
-    return pa.Array.from_buffers(
-        values.type, len(values), [None, pa.py_buffer(new_vo), pa.py_buffer(out)]
-    )
+    return pa.Array.from_buffers(values.type, len(values), [None, pa.py_buffer(new_vo), pa.py_buffer(out)])
 
 
 def _token_passes(lists: pa.Array, opts: CleanOptions, protected: bool) -> pa.Array:
@@ -767,9 +760,7 @@ def _token_passes(lists: pa.Array, opts: CleanOptions, protected: bool) -> pa.Ar
 
     if opts.punctuation == "sentence":
         # A run such as "..." or "?!" was isolated whole; keep its first mark.
-        runs = np.flatnonzero(
-            ((first == 0x2E) | (first == 0x21) | (first == 0x3F)) & (np.diff(vo) > 1)
-        )
+        runs = np.flatnonzero(((first == 0x2E) | (first == 0x21) | (first == 0x3F)) & (np.diff(vo) > 1))
         if len(runs):
             mask = np.zeros(n, dtype=bool)
             mask[runs] = True
@@ -801,9 +792,7 @@ def _token_passes(lists: pa.Array, opts: CleanOptions, protected: bool) -> pa.Ar
         if len(short_idx):
             # Tags, sentence marks and symbols have no letter, mark or digit;
             # they are exempt, and so are numbers about to become "<num>".
-            has_word = pc.match_substring_regex(
-                values.take(pa.array(short_idx)), r"[\p{L}\p{M}\p{N}]"
-            )
+            has_word = pc.match_substring_regex(values.take(pa.array(short_idx)), r"[\p{L}\p{M}\p{N}]")
             drop = np.asarray(has_word, dtype=bool)
             if numeric is not None and opts.numbers == "token":
                 drop &= ~numeric[short_idx]
@@ -882,14 +871,14 @@ def clean_tokens(lines: pa.Array | pa.ChunkedArray, opts: CleanOptions) -> pa.Li
     arr = _as_string_array(lines)
     if len(arr) == 0:
         return pa.array([], type=pa.list_(arr.type))
-    arr, first_chunk = _cut_long_rows(arr)
     if opts.preset == "text8":
-        lists = _split(_text8(arr))
-    else:
-        text, protected = _normalise_text(arr, opts)
-        # The junk pass turned every non-ASCII space into " ", so an ASCII
-        # split is enough (and about twice as fast as utf8_split_whitespace).
-        lists = _token_passes(_split(text), opts, protected)
+        # One pass over the bytes, whatever the row lengths: no chunking.
+        return _text8(arr)
+    arr, first_chunk = _cut_long_rows(arr)
+    text, protected = _normalise_text(arr, opts)
+    # The junk pass turned every non-ASCII space into " ", so an ASCII
+    # split is enough (and about twice as fast as utf8_split_whitespace).
+    lists = _token_passes(_split(text), opts, protected)
     if first_chunk is not None:
         # Glue the chunks of each row back together: the tokens of a row are
         # the concatenation of its chunks' tokens, already adjacent.
