@@ -119,6 +119,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from embedpipe.batches import string_buffers
 from embedpipe.kernels.text8 import text8_tokens
 
 __all__ = [
@@ -570,12 +571,8 @@ def _spell_all_digits(arr: pa.Array) -> pa.Array:
 def _text8(arr: pa.Array) -> pa.Array:
     """wikifil.pl character normalisation and split (see the module
     docstring), in one pass over the bytes (embedpipe.kernels.text8)."""
-    large = pa.types.is_large_string(arr.type)
-    offsets_buf, data_buf = arr.buffers()[1:3]
-    offsets = np.frombuffer(offsets_buf, np.int64 if large else np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    token_bytes, token_offsets, row_tokens = text8_tokens(data, offsets)
-    if large:
+    token_bytes, token_offsets, row_tokens = text8_tokens(*string_buffers(arr))
+    if pa.types.is_large_string(arr.type):
         token_offsets = token_offsets.astype(np.int64, copy=False)
     value_type = pa.large_string() if token_offsets.dtype == np.int64 else pa.string()
     values = pa.Array.from_buffers(

@@ -18,10 +18,11 @@ Counting does not read the text: every ingest task already counted its own
 words (the table's word rows), and one Spark job sums those by word, keeps the
 words that reach ``min_count`` and counts the totals. Only the kept words come
 to the driver, as one Arrow table; it is ranked there and shipped (id-ordered)
-to the executors, which split each piece's text back into tokens with one
-Arrow kernel and map them to ids with pyarrow's vectorized ``index_in``. No
-driver-side dict of every distinct word is ever built, so corpora with tens of
-millions of distinct tokens work.
+to the executors, where each task builds one hash table of the kept words'
+bytes and looks every token up straight from the pieces' text bytes (numba,
+embedpipe.kernels.lookup; no string per token). No driver-side dict of every
+distinct word is ever built, so corpora with tens of millions of distinct
+tokens work.
 
 Run it alone with ``embedpipe vocab conf/demo.yaml``.
 """
@@ -40,25 +41,24 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import tables
-from embedpipe.batches import coalesce_batches
+from embedpipe.batches import coalesce_batches, string_buffers
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import counters, share
 from embedpipe.ingest import TOKEN_SEPARATOR
+from embedpipe.kernels.lookup import build_word_table, encode_texts
 from embedpipe.kernels.subsampling import keep_probabilities
 from embedpipe.stage import StageResult, new_run_id
 
 log = logging.getLogger(__name__)
+
+# Pieces are tokens joined by this one byte.
+SEPARATOR_BYTE = ord(TOKEN_SEPARATOR)
 
 CORPUS_ARROW = pa.schema([("line_id", pa.int64()), ("piece", pa.int32()), ("ids", pa.list_(pa.int32()))])
 
 
 class EmptyVocabularyError(ValueError):
     """No word reaches min_count."""
-
-
-def split_tokens(text: pa.Array) -> pa.ListArray:
-    """The ``tokens`` table's text column back to token lists (pieces are never empty)."""
-    return pc.split_pattern(text, TOKEN_SEPARATOR)
 
 
 def word_counts(tokens: DataFrame) -> DataFrame:
@@ -133,7 +133,8 @@ def select_vocab(tokens: DataFrame, min_count: int, max_size: int, sample: float
     return rank_vocab(kept, max_size, sample)
 
 
-# The encoder looks tokens up in batches of at least this much text.
+# The encoder looks tokens up in batches of at least this much text, so
+# that the per-call costs (numba dispatch, Arrow wrapping) stay small.
 ENCODE_BATCH_BYTES = 16 << 20
 
 
@@ -141,33 +142,23 @@ def make_encoder(words: Any, acc: dict[str, Any]):  # type: ignore[no-untyped-de
     """mapInArrow function: piece texts -> id lists with OOV tokens removed.
 
     ``words`` is the shared (broadcast) Arrow string array of the kept words
-    in id order.
+    in id order. Each task builds one hash table of their bytes and looks
+    every token up straight from the text's bytes (embedpipe.kernels.lookup).
     """
 
     def encode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        value_set = words.value
-        # index_in hashes the whole vocabulary on every call: on wiki70m
-        # (145k words, 2,048-piece batches) encoding took 12.3 s with one
-        # call per batch and 8.2 s with one per 16 MB (local[2], no-op sink).
+        word_bytes, word_offsets = string_buffers(words.value)
+        table = build_word_table(word_bytes, word_offsets)
         for batch in coalesce_batches(batches, ENCODE_BATCH_BYTES):
-            toks = split_tokens(batch.column("text"))
-            flat = pc.list_flatten(toks)
-            # index_in gives each token's position in the id-ordered word list, or null.
-            idx = pc.index_in(flat, value_set=value_set)
-            valid = pc.is_valid(idx).to_numpy(zero_copy_only=False)
-            offsets = toks.offsets.to_numpy()
-            offsets = offsets - offsets[0]
-            # New offsets: kept tokens before each list boundary (cumsum, no loops).
-            kept_before = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
-            new_offsets = kept_before[offsets]
-            ids = idx.filter(pa.array(valid)).cast(pa.int32())
-            lengths = np.diff(new_offsets)
+            data, offsets = string_buffers(batch.column("text"))
+            ids, id_offsets = encode_texts(data, offsets, SEPARATOR_BYTE, word_bytes, word_offsets, table)
+            lengths = np.diff(id_offsets)
             keep_rows = np.flatnonzero(lengths > 0)
             acc["pieces_empty"].add(len(lengths) - len(keep_rows))
             acc["pieces"].add(len(keep_rows))
             if len(keep_rows) == 0:
                 continue
-            lists = pa.ListArray.from_arrays(pa.array(new_offsets.astype(np.int32)), ids)
+            lists = pa.ListArray.from_arrays(pa.array(id_offsets.astype(np.int32)), pa.array(ids))
             rows = pa.array(keep_rows)
             yield pa.RecordBatch.from_arrays(
                 [batch.column("line_id").take(rows), batch.column("piece").take(rows), lists.take(rows)],
