@@ -46,6 +46,7 @@ from embedpipe import tables, textfiles
 from embedpipe.cleaning import CleanOptions, clean_tokens, split_pieces
 from embedpipe.config import InputConfig, PipelineConfig
 from embedpipe.distributed import counters, default_parallelism
+from embedpipe.kernels.text8 import has_tokens as text8_has_tokens
 from embedpipe.stage import StageResult, new_run_id
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,8 @@ def head_has_tokens(head: bytes, opts: CleanOptions, whole_file: bool) -> bool:
     if not whole_file:
         cut = max(head.rfind(b) for b in (b" ", b"\t", b"\n", b"\r"))
         head = head[: max(cut, 0)]
+    if opts.preset == "text8":
+        return text8_has_tokens(head)
     lines = head.decode("utf-8", errors="replace").splitlines()
     if not lines:
         return False

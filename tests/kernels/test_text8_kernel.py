@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedpipe.kernels.text8 import DIGIT_WORDS, text8_tokens
+from embedpipe.kernels.text8 import DIGIT_WORDS, has_tokens, text8_tokens
 
 
 def wikifil_tokens(row: bytes) -> list[str]:
@@ -73,3 +73,12 @@ def test_offsets_are_32_bit_while_they_fit():
     _, token_offsets, row_tokens = text8_tokens(np.frombuffer(b"a1 b", np.uint8), np.array([0, 4], np.int64))
     assert token_offsets.dtype == np.int32 and row_tokens.dtype == np.int32
     assert token_offsets.tolist() == [0, 1, 4, 5] and row_tokens.tolist() == [0, 3]
+
+
+def test_has_tokens_agrees_with_the_kernel():
+    rng = np.random.default_rng(3)
+    alphabet = np.frombuffer(b"a Z 5 .,!?-\t\n\xc3\xa9\xff", np.uint8)
+    heads = [bytes([c]) for c in range(256)] + [b"", b"!!! ... \xe2\x80\x94", b"\xce\xbb 7"]
+    heads += [alphabet[rng.integers(0, len(alphabet), rng.integers(0, 4))].tobytes() for _ in range(500)]
+    assert any(has_tokens(h) for h in heads) and not all(has_tokens(h) for h in heads)
+    assert [has_tokens(h) for h in heads] == [bool(row) for row in kernel_rows(heads)]

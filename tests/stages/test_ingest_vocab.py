@@ -367,6 +367,10 @@ def test_a_file_head_counts_as_evidence_of_tokens_only_up_to_its_last_whitespace
     assert not ingest.head_has_tokens(b"the an th", stop, whole_file=False)
     assert ingest.head_has_tokens(b"the an th", stop, whole_file=True)
     assert ingest.head_has_tokens(b"the an fox th", stop, whole_file=False)
+    text8 = CleanOptions(preset="text8")
+    assert ingest.head_has_tokens(b"... -- 7", text8, whole_file=True)
+    assert not ingest.head_has_tokens(b"... -- 7", text8, whole_file=False)  # "7" may run on
+    assert not ingest.head_has_tokens("!? — «» \t".encode(), text8, whole_file=True)
 
 
 def test_tokens_after_a_head_that_cleans_to_nothing_are_found(spark, tmp_path, write_text):
