@@ -120,7 +120,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from embedpipe.batches import string_buffers
-from embedpipe.kernels.text8 import text8_tokens
+from embedpipe.kernels.text8 import DIGIT_WORDS, text8_tokens
 
 __all__ = [
     "CleanOptions",
@@ -261,7 +261,6 @@ _SENTINEL: dict[str, str] = {
 }
 _SENTINEL_RANGE = r"\x{E000}-\x{E00F}"
 
-_DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 # ---------------------------------------------------------------------------
 # Regular expressions (RE2 syntax; RE2 runs in linear time, no backtracking)
@@ -551,7 +550,7 @@ def _filter_tokens(lo: np.ndarray, values: pa.Array, keep: np.ndarray) -> pa.Arr
 
 def _spell_ascii_digits(arr: pa.Array) -> pa.Array:
     # Literal replacement is much faster than a regex and there are only ten.
-    for digit, word in enumerate(_DIGIT_WORDS):
+    for digit, word in enumerate(DIGIT_WORDS):
         arr = pc.replace_substring(arr, str(digit), f" {word} ")
     return arr
 
@@ -560,7 +559,7 @@ def _spell_all_digits(arr: pa.Array) -> pa.Array:
     arr = _map_rows(arr, pc.match_substring_regex(arr, "[0-9]"), _spell_ascii_digits)
 
     def spell_unicode(sub: pa.Array) -> pa.Array:
-        for cls, word in zip(_unicode_digit_classes(), _DIGIT_WORDS, strict=True):
+        for cls, word in zip(_unicode_digit_classes(), DIGIT_WORDS, strict=True):
             sub = pc.replace_substring_regex(sub, cls, f" {word} ")
         return sub
 

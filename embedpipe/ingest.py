@@ -14,7 +14,8 @@ strings, and nothing is shuffled or cached on the way (both did cost more
 than the cleaning itself on wiki70m).
 
 Cleaning runs inside ``mapInArrow`` with pyarrow's vectorized string kernels
-(embedpipe.cleaning), never a Python loop per row or word. Windows of both
+(embedpipe.cleaning; the text8 preset is one numba pass over the bytes),
+never a Python loop per row or word. Windows of both
 trainers never cross a piece boundary, so a 100 MB one-line corpus loses only
 the pairs that straddle its 10,000-token cuts (as in gensim).
 
@@ -227,7 +228,7 @@ def _sum_by_word(parts: list[pa.Table]) -> pa.Table:
 class TaskWords:
     """How often one ingest task saw each word.
 
-    Each batch adds its own hash counts (pyarrow ``value_counts``); the task
+    Each batch adds its own counts (pyarrow ``value_counts``); the task
     folds them together whenever ``COMPACT_ROWS`` rows are held, so its
     memory follows its distinct words, not its batches. After its last piece
     the task writes the sum as word rows, and the vocab stage sums those

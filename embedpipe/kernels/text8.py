@@ -9,7 +9,7 @@ a row.
 
 This is what ``embedpipe.cleaning`` did with five Arrow passes (lower-case,
 spell digits, blank the rest, trim, split); one pass over the bytes does it
-in about a third of the time (ingest's largest Python cost on text8-form
+in about half the time (ingest's largest Python cost on text8-form
 corpora), and it needs no chunking of 100 MB lines.
 
 Pure numpy/numba, no Arrow: the caller hands in the string array's data and
