@@ -5,8 +5,8 @@
 
 Measures, with the same settings and on the same machine in one run:
 
-* embedpipe sgns (ingest + vocab + sgns, Spark start included) and glove
-  (ingest + vocab + cooccur + glove);
+* embedpipe sgns (ingest + vocab + encode + sgns, Spark start included) and
+  glove (ingest + vocab + encode + cooccur + glove);
 * gensim Word2Vec (sg=1, same hyperparameters, workers = cores);
 * Spark MLlib Word2Vec (numPartitions 1, 2, 8; one iteration as in MLlib's default);
 * embedpipe sgns at 1, 2, 4 and 8 partitions (the scaling table and curve).
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         return f"{name}_seed{seed}" if many else name
 
     # The folder whose tokens, vocab and corpus tables an earlier run of this
-    # bench wrote (ingest and vocab depend on neither the seed nor the
+    # bench wrote (ingest, vocab and encode depend on neither the seed nor the
     # partitions); None until one has.
     prepared: Path | None = None
 
@@ -271,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         if reuse and prepared is not None:
             over = embedpipe_overrides(corpus, prepared, ["sgns", "evaluate"], partitions, args.quick)
             return measure("embedpipe", {"conf": conf, "overrides": over + settings, "force": True})
-        over = embedpipe_overrides(corpus, work / out, ["ingest", "vocab", "sgns", "evaluate"], partitions, args.quick)
+        stages = ["ingest", "vocab", "encode", "sgns", "evaluate"]
+        over = embedpipe_overrides(corpus, work / out, stages, partitions, args.quick)
         r = measure("embedpipe", {"conf": conf, "overrides": over + settings})
         if "error" not in r and prepared is None:
             prepared = work / out
@@ -300,19 +301,19 @@ def main(argv: list[str] | None = None) -> int:
             words = r.get("words", 0) * params["epochs"]
             gensim_rows.append(row(f"gensim sg, {cores} workers{suffix(seed)}", r, r.get("seconds", 0), words))
         if "sgns" in only:
-            log(f"embedpipe ingest+vocab+sgns, 2 partitions, seed {seed}")
+            log(f"embedpipe ingest+vocab+encode+sgns, 2 partitions, seed {seed}")
             r = embedpipe_sgns(2, seed, f"sgns{seed}")
             results["runs"][key("embedpipe_sgns", seed)] = r
             wall = r.get("seconds", 0) - stage_seconds(r, "evaluate")
-            name = f"embedpipe sgns (ingest+vocab+sgns, Spark start incl.){suffix(seed)}"
+            name = f"embedpipe sgns (ingest+vocab+encode+sgns, Spark start incl.){suffix(seed)}"
             sgns_rows.append(row(name, r, wall, stage_words(r, "sgns"), "sgns"))
     rows += summarize("gensim", f"gensim sg, {cores} workers", gensim_rows)
     rows += summarize("sgns", "embedpipe sgns, 2 partitions", sgns_rows)
     base = summary.get("gensim")
     if "glove" in only:
-        log("embedpipe ingest+vocab+cooccur+glove, 2 partitions")
+        log("embedpipe ingest+vocab+encode+cooccur+glove, 2 partitions")
         over = embedpipe_overrides(
-            corpus, work / "glove", ["ingest", "vocab", "cooccur", "glove", "evaluate"], 2, args.quick
+            corpus, work / "glove", ["ingest", "vocab", "encode", "cooccur", "glove", "evaluate"], 2, args.quick
         )
         r = measure("embedpipe", {"conf": conf, "overrides": over + ["eval.models=[glove]"]})
         results["runs"]["embedpipe_glove"] = r

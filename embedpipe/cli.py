@@ -3,7 +3,7 @@
 Commands
 --------
 run         run the configured ``stages`` in order
-ingest, vocab, cooccur, glove, sgns, evaluate, export
+ingest, vocab, encode, cooccur, glove, sgns, evaluate, export
             run one stage
 neighbors   nearest words of a word
 analogy     A is to B as C is to ?
@@ -28,7 +28,7 @@ log = logging.getLogger("embedpipe")
 
 EPILOG = """examples:
   embedpipe run conf/demo.yaml
-  embedpipe run conf/demo.yaml --set sgns.epochs=3 --set 'stages=[ingest,vocab,sgns,evaluate]'
+  embedpipe run conf/demo.yaml --set sgns.epochs=3 --set 'stages=[ingest,vocab,encode,sgns,evaluate]'
   embedpipe sgns conf/demo.yaml --resume
   embedpipe evaluate conf/demo.yaml --json
   embedpipe export conf/demo.yaml --model sgns --format word2vec --out vectors.txt
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="training stages continue from their last checkpoint")
     p.add_argument("--force", action="store_true", help="recompute stages even when they are up to date")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
-    for stage in ("ingest", "vocab", "cooccur"):
+    for stage in ("ingest", "vocab", "encode", "cooccur"):
         p = add(stage, f"run the {stage} stage")
         p.add_argument("--force", action="store_true", help="recompute even when up to date")
     for stage in ("glove", "sgns"):

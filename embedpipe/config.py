@@ -33,7 +33,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-STAGES: tuple[str, ...] = ("ingest", "vocab", "cooccur", "glove", "sgns", "evaluate", "export")
+STAGES: tuple[str, ...] = ("ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate", "export")
 PACKAGE_DATA_SCHEME = "embedpipe://"
 
 
@@ -171,7 +171,7 @@ class ExportConfig:
 
 
 # The stages of a full run, in order (export runs on demand).
-DEFAULT_STAGES = ("ingest", "vocab", "cooccur", "glove", "sgns", "evaluate")
+DEFAULT_STAGES = ("ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -91,7 +91,9 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     """Co-occurrence stage: write ``cooccurrence`` with nnz and total weight in its metadata."""
     t0 = time.perf_counter()
     root = cfg.output.path
-    vocab_size = tables.read(spark, root, "vocab").count()
+    # The corpus's ids must index the vocab being counted against.
+    vocab_version = tables.vocab_version_of(spark, root, "corpus")
+    vocab_size = tables.read(spark, root, "vocab", version=vocab_version).count()
     corpus = tables.read(spark, root, "corpus")
     shards = cfg.cooccur.shards
     memory_bytes = cfg.cooccur.memory_mb * 1024 * 1024
@@ -113,7 +115,13 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
             "weighting": cfg.cooccur.weighting,
         }
         stats["seconds"] = round(time.perf_counter() - t0, 2)
-        meta = {"stage": "cooccur", "run_id": run_id, "config": cfg.to_dict(), "stats": stats}
+        meta = {
+            "stage": "cooccur",
+            "run_id": run_id,
+            "config": cfg.to_dict(),
+            "stats": stats,
+            "vocab_version": vocab_version,
+        }
         tables.write(staged, root, "cooccurrence", metadata=meta, partition_by=["shard"])
     finally:
         staged.unpersist()

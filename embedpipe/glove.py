@@ -187,7 +187,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     t0 = time.perf_counter()
     g = cfg.glove
     root = cfg.output.path
-    words, counts, _, _ = tables.read_vocab_arrays(spark, root)
+    # The co-occurrence ids must index the vocab the vectors are named by.
+    vocab_version = tables.vocab_version_of(spark, root, "cooccurrence")
+    words, counts, _, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
     vocab_size = len(words)
     partitions = cfg.spark.partitions
     need = estimate_model_bytes(vocab_size, g.dim, partitions)

@@ -66,8 +66,6 @@ WORD_COUNTS = pa.schema([("word", pa.string()), ("count", pa.int64())])
 # A task folds its batches' word counts together once this many rows are held,
 # so its memory stays near its distinct words rather than its batches.
 COMPACT_ROWS = 4_000_000
-# Tokens of one piece are joined by this; no token contains whitespace.
-TOKEN_SEPARATOR = " "
 SNIFF_BYTES = 8192
 
 
@@ -282,7 +280,7 @@ def _tokenize_rows(
         return None
     task_words.add(pc.list_flatten(pieces))
     ids = line_ids[np.asarray(line_index, dtype=np.int64)]
-    joined = pc.binary_join(pieces, TOKEN_SEPARATOR)
+    joined = pc.binary_join(pieces, tables.TOKEN_SEPARATOR)
     if not pa.types.is_string(joined.type):
         joined = joined.cast(pa.string())
     return tokens_batch(

@@ -1,7 +1,7 @@
 """Run stages in order, skip the ones that are up to date, write a run summary.
 
-``embedpipe run conf/demo.yaml`` runs ``stages`` (ingest → vocab → cooccur →
-glove → sgns → evaluate by default). Each stage reads the tables the previous
+``embedpipe run conf/demo.yaml`` runs ``stages`` (ingest → vocab → encode →
+cooccur → glove → sgns → evaluate by default). Each stage reads the tables the previous
 ones wrote, so any stage can also be re-run alone.
 
 Idempotent re-runs: every commit a stage makes carries the stage's
@@ -33,7 +33,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from embedpipe import cooccur, evaluate, export, glove, ingest, sgns, tables, tracking, vocab
+from embedpipe import cooccur, encode, evaluate, export, glove, ingest, sgns, tables, tracking, vocab
 from embedpipe.config import DEFAULT_STAGES, PipelineConfig
 from embedpipe.stage import StageResult, new_run_id
 from embedpipe.vectors import fingerprint
@@ -43,13 +43,16 @@ log = logging.getLogger(__name__)
 # stage -> (config keys it reads, tables it reads, tables it writes)
 STAGE_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "ingest": (("input", "clean"), (), ("tokens",)),
-    "vocab": (("vocab", "sgns.sample"), ("tokens",), ("vocab", "corpus")),
+    "vocab": (("vocab", "sgns.sample"), ("tokens",), ("vocab",)),
+    "encode": ((), ("tokens", "vocab"), ("corpus",)),
     "cooccur": (("cooccur", "glove.window", "spark.partitions"), ("vocab", "corpus"), ("cooccurrence",)),
     "glove": (("glove", "spark.partitions"), ("vocab", "cooccurrence"), ("vectors",)),
     "sgns": (("sgns", "spark.partitions"), ("vocab", "corpus"), ("vectors",)),
     "evaluate": (("eval",), ("vectors",), ("evaluation",)),
     "export": (("export",), ("vectors",), ()),
 }
+
+
 def stage_upstream(stages: Sequence[str] = DEFAULT_STAGES) -> dict[str, set[str]]:
     """Each stage's direct upstream stages, from the tables in STAGE_IO.
 
@@ -78,6 +81,7 @@ def stage_runner(name: str, *, resume: bool = False) -> Callable[[SparkSession, 
     runners: dict[str, Callable[[SparkSession, PipelineConfig], StageResult]] = {
         "ingest": ingest.run,
         "vocab": vocab.run,
+        "encode": encode.run,
         "cooccur": cooccur.run,
         "glove": lambda s, c: glove.run(s, c, resume=resume),
         "sgns": lambda s, c: sgns.run(s, c, resume=resume),

@@ -177,7 +177,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     t0 = time.perf_counter()
     s = cfg.sgns
     root = cfg.output.path
-    words, counts, keep_prob, _ = tables.read_vocab_arrays(spark, root)
+    # The corpus's ids must index the vocab the vectors are named by.
+    vocab_version = tables.vocab_version_of(spark, root, "corpus")
+    words, counts, keep_prob, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
     vocab_size = len(words)
     partitions = cfg.spark.partitions
     need = estimate_model_bytes(vocab_size, s.dim, partitions)

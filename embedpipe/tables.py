@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 
+# The tokens of a piece are joined by this in ``tokens.text`` (no token
+# contains whitespace): ingest writes it, encode splits on it.
+TOKEN_SEPARATOR = " "
+
 # Ingest's output, two kinds of rows in one table (one atomic commit):
 # * a piece row per sentence piece (line_id, piece, text; word and count null);
 # * after each ingest task's pieces, a word row per distinct word it saw
@@ -168,7 +172,7 @@ def read(spark: SparkSession, root: str, name: str, *, version: int | None = Non
         producer = {
             "tokens": "ingest",
             "vocab": "vocab",
-            "corpus": "vocab",
+            "corpus": "encode",
             "cooccurrence": "cooccur",
             "vectors": "glove or sgns",
             "evaluation": "evaluate",
@@ -341,9 +345,51 @@ def current_version(spark: SparkSession, root: str, name: str) -> int | None:
     return h["version"] if h else None
 
 
-def read_vocab_arrays(spark: SparkSession, root: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """(words, counts, keep_prob, noise_prob) of the vocab table, ordered by id."""
-    t = read(spark, root, "vocab").orderBy("id").toArrow()
+class StaleTableError(TableError):
+    """A table of ids was built from a vocabulary that has since been rebuilt."""
+
+
+# What to run again when a table of ids is stale.
+_STALE_ADVICE = {
+    "corpus": "run the encode stage again (embedpipe encode CONF)",
+    "cooccurrence": "run the encode and cooccur stages again (embedpipe run CONF --set 'stages=[encode,cooccur]')",
+}
+
+
+def vocab_version_of(spark: SparkSession, root: str, name: str) -> int:
+    """The ``vocab`` version whose ids table ``name`` holds.
+
+    ``corpus`` and ``cooccurrence`` record it in their commit metadata
+    (``vocab_version``). Ids only mean words against that version: after the
+    vocab stage runs again, id 7 may be another word. Readers call this and
+    read the vocab at the version it returns.
+
+    Raises
+    ------
+    StaleTableError
+        The vocab table has a newer version (or ``name`` does not say which
+        it holds); the message names the stages to run again.
+    """
+    meta = head_metadata(spark, root, name)
+    current = current_version(spark, root, "vocab")
+    if meta is None or current is None:
+        read(spark, root, name if meta is None else "vocab")  # raises, naming the stage to run first
+    held = (meta or {}).get("vocab_version")
+    if held is None or held != current:
+        what = f"vocab version {held}" if held is not None else "an unrecorded vocab version"
+        raise StaleTableError(
+            f"table {name!r} under {root} holds the ids of {what}, but the vocab table is now at version "
+            f"{current}, whose ids may name other words; {_STALE_ADVICE[name]}"
+        )
+    return int(held)
+
+
+def read_vocab_arrays(
+    spark: SparkSession, root: str, *, version: int | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(words, counts, keep_prob, noise_prob) of the vocab table (at ``version``,
+    else the newest), ordered by id."""
+    t = read(spark, root, "vocab", version=version).orderBy("id").toArrow()
     ids = t.column("id").to_numpy()
     if len(ids) and not np.array_equal(ids, np.arange(len(ids))):
         raise TableError(f"vocab ids under {root} are not 0..{len(ids) - 1}; re-run the vocab stage")

@@ -57,9 +57,10 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 UPSTREAM: dict[str, tuple[str, ...]] = {
     "ingest": (),
     "vocab": ("ingest",),
-    "cooccur": ("vocab",),
+    "encode": ("vocab",),
+    "cooccur": ("encode",),
     "glove": ("cooccur",),
-    "sgns": ("vocab",),
+    "sgns": ("encode",),
     "evaluate": ("glove", "sgns"),
 }
 TRAINERS = ("glove", "sgns")

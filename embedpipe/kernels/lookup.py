@@ -1,7 +1,7 @@
 """Token text to vocabulary ids: an open-addressing hash table over the
 kept words' UTF-8 bytes, probed straight from the piece texts' bytes.
 
-The vocab stage encodes every piece (tokens joined by single spaces) into
+The encode stage encodes every piece (tokens joined by single spaces) into
 the ids of its in-vocabulary tokens. Split into strings first and looked up
 with Arrow's ``index_in``, that took about 2.3 s of one thread per 35M
 tokens of wiki70m; hashing the bytes in place takes about 1.1 s and builds

@@ -152,7 +152,8 @@ def test_bad_config_fails_fast_with_the_key_and_the_fix(tmp_path):
 def test_help_lists_the_commands():
     done = cli("--help")
     assert done.returncode == 0
-    for cmd in ("run", "ingest", "vocab", "cooccur", "glove", "sgns", "evaluate", "export", "neighbors", "analogy"):
+    commands = ("run", "ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate", "export", "neighbors")
+    for cmd in (*commands, "analogy"):
         assert cmd in done.stdout
 
 
@@ -178,7 +179,7 @@ def test_pipeline_on_two_executor_jvms(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
     stages = {s["stage"]: s for s in summary["stages"]}
-    assert set(stages) == {"ingest", "vocab", "cooccur", "glove", "sgns", "evaluate"}
+    assert set(stages) == {"ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate"}
     assert stages["vocab"]["rows"] > 500
     assert stages["cooccur"]["rows"] > 10_000
     assert set(stages["evaluate"]["stats"]["results"]) == {"glove", "sgns"}
@@ -193,8 +194,10 @@ def test_a_second_identical_run_skips_every_stage_and_a_changed_key_reruns_only_
     again = run_pipeline(spark, cfg)
     assert all(s["skipped"] for s in again["stages"])
     assert again["seconds"] < first["seconds"] / 4
-    changed = load_config(DEMO, [f"output.path={cfg.output.path}", "sgns.epochs=1", "stages=[vocab,sgns,evaluate]"])
+    changed = load_config(
+        DEMO, [f"output.path={cfg.output.path}", "sgns.epochs=1", "stages=[vocab,encode,sgns,evaluate]"]
+    )
     rerun = {s["stage"]: s["skipped"] for s in run_pipeline(spark, changed)["stages"]}
-    assert rerun == {"vocab": True, "sgns": False, "evaluate": False}
+    assert rerun == {"vocab": True, "encode": True, "sgns": False, "evaluate": False}
     forced = run_pipeline(spark, changed, force=True)
     assert not any(s["skipped"] for s in forced["stages"])

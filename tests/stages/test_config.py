@@ -15,7 +15,7 @@ def test_demo_config_loads_and_resolves_paths_against_its_folder():
     cfg = load_config(REPO / "conf" / "demo.yaml")
     assert cfg.output.path == str(REPO / "runs" / "demo")
     assert Path(cfg.input.path).is_file(), "the shipped sample is found through embedpipe://"
-    assert cfg.stages == ("ingest", "vocab", "cooccur", "glove", "sgns", "evaluate")
+    assert cfg.stages == ("ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate")
 
 
 def test_unknown_key_names_the_key_and_lists_valid_ones():

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from embedpipe import cooccur, ingest, tables, vocab
+from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
 
 
@@ -41,6 +41,7 @@ def run_stages(spark, tmp_path, text_path, *, window, weighting="harmonic", memo
     )
     ingest.run(spark, cfg)
     vocab.run(spark, cfg)
+    encode.run(spark, cfg)
     result = cooccur.run(spark, cfg)
     return cfg, result
 

@@ -16,9 +16,10 @@ def test_the_stage_graph_follows_the_tables_each_stage_reads():
     assert stage_upstream() == {
         "ingest": set(),
         "vocab": {"ingest"},
-        "cooccur": {"vocab"},
+        "encode": {"vocab"},
+        "cooccur": {"encode"},
         "glove": {"cooccur"},
-        "sgns": {"vocab"},
+        "sgns": {"encode"},
         "evaluate": {"glove", "sgns"},
     }
 
@@ -27,7 +28,7 @@ def test_bundle_has_one_wheel_task_per_stage_with_dependencies():
     bundle = yaml.safe_load((REPO / "databricks.yml").read_text())
     job = bundle["resources"]["jobs"]["embedpipe"]
     tasks = {t["task_key"]: t for t in job["tasks"]}
-    assert set(tasks) == {"ingest", "vocab", "cooccur", "glove", "sgns", "evaluate"}
+    assert set(tasks) == {"ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate"}
     deps = {k: {d["task_key"] for d in t.get("depends_on", [])} for k, t in tasks.items()}
     assert deps == stage_upstream()
     for key, task in tasks.items():

@@ -1,4 +1,4 @@
-"""Ingest and vocab stages on real files and real Delta tables."""
+"""Ingest, vocab and encode stages on real files and real Delta tables."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
 
-from embedpipe import ingest, tables, textfiles, vocab
+from embedpipe import encode, ingest, tables, textfiles, vocab
 from embedpipe.batches import coalesce_batches
 from embedpipe.cleaning import CleanOptions
 from embedpipe.config import build_config
@@ -48,6 +48,7 @@ def read_vocab(spark, cfg):
 
 
 def decoded_pieces(spark, cfg):
+    """The corpus table's pieces, as words again."""
     words = {r["id"]: r["word"] for r in tables.read(spark, cfg.output.path, "vocab").collect()}
     rows = tables.read(spark, cfg.output.path, "corpus").orderBy("line_id", "piece").collect()
     return [[words[i] for i in r["ids"]] for r in rows]
@@ -126,7 +127,7 @@ def test_batches_are_joined_in_order_until_each_holds_enough_text():
 
 @pytest.mark.parametrize("batch_bytes", [1, 200, 1 << 30])
 def test_the_encoder_gives_the_same_rows_however_its_input_batches_are_joined(monkeypatch, batch_bytes):
-    monkeypatch.setattr(vocab, "ENCODE_BATCH_BYTES", batch_bytes)
+    monkeypatch.setattr(encode, "ENCODE_BATCH_BYTES", batch_bytes)
     lines = TEXT.splitlines() * 5 + ["oov words only"]  # 16 lines, the last one empty once encoded
     batches = [
         pa.RecordBatch.from_arrays(
@@ -136,14 +137,15 @@ def test_the_encoder_gives_the_same_rows_however_its_input_batches_are_joined(mo
         for k in range(0, len(lines), 2)
     ]
     words = ["the", "fox", "dog", "quick"]
-    acc = {"pieces": _Counter(), "pieces_empty": _Counter()}
-    encode = vocab.make_encoder(_Shared(pa.array(words)), acc)
-    out = pa.Table.from_batches(list(encode(iter(batches))), schema=vocab.CORPUS_ARROW)
+    acc = {"pieces": _Counter(), "pieces_empty": _Counter(), "tokens_kept": _Counter()}
+    encoder = encode.make_encoder(_Shared(pa.array(words)), acc)
+    out = pa.Table.from_batches(list(encoder(iter(batches))), schema=encode.CORPUS_ARROW)
     kept = [(i, [words.index(w) for w in line.split() if w in words]) for i, line in enumerate(lines)]
     want = [(i, ids) for i, ids in kept if ids]
     assert list(zip(out.column("line_id").to_pylist(), out.column("ids").to_pylist(), strict=True)) == want
     assert acc["pieces"].value == len(want)
     assert acc["pieces_empty"].value == len(kept) - len(want)
+    assert acc["tokens_kept"].value == sum(len(ids) for _, ids in want)
 
 
 def test_rank_vocab_orders_by_count_then_word_and_caps_the_size():
@@ -197,6 +199,7 @@ def test_corpus_is_the_token_stream_without_oov_words(spark, tmp_path, write_tex
     cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), vocab={"min_count": 2})
     ingest.run(spark, cfg)
     vocab.run(spark, cfg)
+    encode.run(spark, cfg)
     kept = {w for w, c in brute_force_counts(TEXT).items() if c >= 2}
     want = [[w for w in line.split() if w in kept] for line in TEXT.splitlines()]
     assert decoded_pieces(spark, cfg) == [p for p in want if p]
@@ -336,8 +339,10 @@ def test_parquet_delta_and_jsonl_inputs_read_the_named_column(spark, tmp_path, w
         ingest.run(spark, make_cfg(tmp_path, tmp_path / "pq", input={"format": "parquet"}))
 
 
-def test_counters_are_stored_in_the_run_summary_and_token_totals_in_the_vocab_tables(spark, tmp_path, write_text):
-    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT + "\n\n"), vocab={"min_count": 2}, stages=["ingest", "vocab"])
+def test_counters_are_stored_in_the_run_summary_and_token_totals_in_the_vocab_table(spark, tmp_path, write_text):
+    cfg = make_cfg(
+        tmp_path, write_text("c.txt", TEXT + "\n\n"), vocab={"min_count": 2}, stages=["ingest", "vocab", "encode"]
+    )
     summary = run_pipeline(spark, cfg)
     saved = json.loads((tmp_path / "out" / "_runs" / f"{summary['run_id']}.json").read_text())
     stats = {s["stage"]: s["stats"] for s in saved["stages"]}
@@ -348,17 +353,16 @@ def test_counters_are_stored_in_the_run_summary_and_token_totals_in_the_vocab_ta
     n_oov = sum(c for c in brute_force_counts(TEXT).values() if c < 2)
     assert stats["vocab"]["tokens_oov"] == n_oov
     assert stats["vocab"]["tokens_kept"] == len(TEXT.split()) - n_oov
-    assert stats["vocab"]["pieces"] == 3
-    # The stage's time, split into counting and encoding.
-    stage = next(st for st in saved["stages"] if st["stage"] == "vocab")
-    count_s, encode_s = stats["vocab"]["seconds_count"], stats["vocab"]["seconds_encode"]
-    assert count_s > 0 and encode_s > 0
-    assert count_s + encode_s == pytest.approx(stage["seconds"], abs=0.01)
-    for table in ("vocab", "corpus"):
-        meta = tables.latest_metadata(spark, cfg.output.path, table)
-        assert meta["stats"]["tokens_oov"] == n_oov
-        assert meta["stats"]["tokens_in"] == len(TEXT.split())
-        assert meta["config"]["vocab"]["min_count"] == 2
+    # The encoder finds the same in-vocabulary tokens the counts promised.
+    assert stats["encode"]["tokens_kept"] == stats["vocab"]["tokens_kept"]
+    assert stats["encode"]["pieces"] == 3 and stats["encode"]["pieces_empty"] == 0
+    meta = tables.latest_metadata(spark, cfg.output.path, "vocab")
+    assert meta["stats"]["tokens_oov"] == n_oov
+    assert meta["stats"]["tokens_in"] == len(TEXT.split())
+    assert meta["config"]["vocab"]["min_count"] == 2
+    vocab_version = tables.current_version(spark, cfg.output.path, "vocab")
+    assert tables.latest_metadata(spark, cfg.output.path, "corpus")["vocab_version"] == vocab_version
+    assert stats["encode"]["vocab_version"] == vocab_version
 
 
 def test_a_file_head_counts_as_evidence_of_tokens_only_up_to_its_last_whitespace():
@@ -396,17 +400,21 @@ def test_tables_whose_text_cleans_to_nothing_fail_and_keep_the_previous_table(sp
     assert tables.current_version(spark, good.output.path, "tokens") == version
 
 
-def test_a_stage_is_skipped_until_one_of_its_outputs_is_rewritten(spark, tmp_path, write_text):
-    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), stages=["ingest", "vocab"])
+def test_a_stage_is_skipped_until_its_output_or_an_input_is_rewritten(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), stages=["ingest", "vocab", "encode"])
     assert not any(s["skipped"] for s in run_pipeline(spark, cfg)["stages"])
     assert all(s["skipped"] for s in run_pipeline(spark, cfg)["stages"])
-    # Another writer commits to vocab's second output: vocab alone runs again.
+    # Another writer commits to encode's output: encode alone runs again.
     corpus = tables.read(spark, cfg.output.path, "corpus")
     tables.write(corpus.localCheckpoint(), cfg.output.path, "corpus", metadata={"by": "someone else"})
     again = {s["stage"]: s["skipped"] for s in run_pipeline(spark, cfg)["stages"]}
-    assert again == {"ingest": True, "vocab": False}
-    stamps = [tables.head_metadata(spark, cfg.output.path, t)["stage_fingerprint"] for t in ("vocab", "corpus")]
-    assert stamps[0] == stamps[1]
+    assert again == {"ingest": True, "vocab": True, "encode": False}
+    # ... and to vocab's: vocab runs again, and so does encode, whose input it is.
+    words = tables.read(spark, cfg.output.path, "vocab")
+    tables.write(words.localCheckpoint(), cfg.output.path, "vocab", metadata={"by": "someone else"})
+    again = {s["stage"]: s["skipped"] for s in run_pipeline(spark, cfg)["stages"]}
+    assert again == {"ingest": True, "vocab": False, "encode": False}
+    assert all(s["skipped"] for s in run_pipeline(spark, cfg)["stages"])
 
 
 def test_a_stage_run_alone_from_the_cli_leaves_its_run_summary(spark, tmp_path, write_text, capsys):

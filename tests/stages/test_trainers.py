@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from embedpipe import cooccur, glove, ingest, sgns, tables, vocab
+from embedpipe import cooccur, encode, glove, ingest, sgns, tables, vocab
 from embedpipe.averaging import ROUND_COLUMN, DivergenceError
 from embedpipe.config import build_config
 from embedpipe.vectors import read_vectors
@@ -47,13 +47,34 @@ def make_cfg(out, corpus, **over):
 
 @pytest.fixture(scope="module")
 def prepared(spark, tmp_path_factory, topic_corpus):
-    """ingest + vocab + cooccur once; trainers write their own vectors."""
+    """ingest + vocab + encode + cooccur once; trainers write their own vectors."""
     out = tmp_path_factory.mktemp("run")
     cfg = make_cfg(out, topic_corpus)
     ingest.run(spark, cfg)
     vocab.run(spark, cfg)
+    encode.run(spark, cfg)
     cooccur.run(spark, cfg)
     return out
+
+
+def test_ids_of_a_rebuilt_vocabulary_are_refused_until_encoded_again(spark, tmp_path, topic_corpus):
+    cfg = make_cfg(tmp_path / "out", topic_corpus)
+    for stage in (ingest, vocab, encode, cooccur):
+        stage.run(spark, cfg)
+    root = cfg.output.path
+    # The vocab is rebuilt with another min_count: its ids now name other words.
+    vocab.run(spark, make_cfg(tmp_path / "out", topic_corpus, vocab={"min_count": 400}))
+    before = {t: tables.current_version(spark, root, t) for t in ("corpus", "cooccurrence", "vectors")}
+    with pytest.raises(tables.StaleTableError, match=r"'corpus'.*vocab version 0.*now at version 1.*encode stage"):
+        sgns.run(spark, cfg)
+    with pytest.raises(tables.StaleTableError, match=r"'corpus'.*run the encode stage again"):
+        cooccur.run(spark, cfg)
+    with pytest.raises(tables.StaleTableError, match=r"'cooccurrence'.*run the encode and cooccur stages again"):
+        glove.run(spark, cfg)
+    assert {t: tables.current_version(spark, root, t) for t in before} == before  # nothing was written
+    encode.run(spark, cfg)
+    cooccur.run(spark, cfg)
+    assert tables.vocab_version_of(spark, root, "corpus") == tables.vocab_version_of(spark, root, "cooccurrence") == 1
 
 
 def topic_margin(vec) -> float:
