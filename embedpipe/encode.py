@@ -92,7 +92,7 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     vocab_version = tables.current_version(spark, root, "vocab")
     vocab = tables.read(spark, root, "vocab", version=vocab_version)  # names the stage to run if missing
     assert vocab_version is not None
-    words = vocab.orderBy("id").select("word").toArrow().column("word").combine_chunks()
+    words = tables.by_id(vocab.select("id", "word").toArrow()).column("word").combine_chunks()
     run_id = new_run_id()
     acc = counters(spark, "pieces", "pieces_empty", "tokens_kept")
     shared_words = share(spark, words)

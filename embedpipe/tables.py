@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -384,12 +386,19 @@ def vocab_version_of(spark: SparkSession, root: str, name: str) -> int:
     return int(held)
 
 
+def by_id(vocab: pa.Table) -> pa.Table:
+    """Vocab rows (collected as Arrow) in id order. Sorted on the driver: the
+    table is the kept words only, and Spark's ``orderBy`` would cost a
+    sampling job and a sort job."""
+    return vocab.take(pc.sort_indices(vocab.column("id")))
+
+
 def read_vocab_arrays(
     spark: SparkSession, root: str, *, version: int | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """(words, counts, keep_prob, noise_prob) of the vocab table (at ``version``,
     else the newest), ordered by id."""
-    t = read(spark, root, "vocab", version=version).orderBy("id").toArrow()
+    t = by_id(read(spark, root, "vocab", version=version).toArrow())
     ids = t.column("id").to_numpy()
     if len(ids) and not np.array_equal(ids, np.arange(len(ids))):
         raise TableError(f"vocab ids under {root} are not 0..{len(ids) - 1}; re-run the vocab stage")

@@ -56,3 +56,9 @@ def test_tokens_are_written_without_delta_statistics_and_other_tables_with_them(
 
     assert file_stats("tokens") and all(st is None for st in file_stats("tokens"))
     assert all(st and json.loads(st)["numRecords"] == 1 for st in file_stats("vocab"))
+
+
+def test_vocab_rows_come_back_in_id_order_however_they_were_collected():
+    rows = pa.table({"id": pa.array([2, 0, 3, 1], pa.int32()), "word": ["c", "a", "d", "b"]})
+    assert tables.by_id(rows).column("word").to_pylist() == ["a", "b", "c", "d"]
+    assert tables.by_id(rows.slice(0, 0)).num_rows == 0
