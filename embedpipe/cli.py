@@ -68,8 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="training stages continue from their last checkpoint")
     p.add_argument("--force", action="store_true", help="recompute stages even when they are up to date")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
-    for stage in ("ingest", "vocab", "encode", "cooccur"):
-        p = add(stage, f"run the {stage} stage")
+    preparing = {
+        "ingest": "clean and tokenize the input into the tokens table",
+        "vocab": "count the words exactly into the vocab table",
+        "encode": "write the corpus table: every piece as vocabulary ids",
+        "cooccur": "count GloVe co-occurrences into the cooccurrence table",
+    }
+    for stage, what in preparing.items():
+        p = add(stage, what)
         p.add_argument("--force", action="store_true", help="recompute even when up to date")
     for stage in ("glove", "sgns"):
         p = add(stage, f"train {stage} vectors")
