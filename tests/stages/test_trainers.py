@@ -62,7 +62,7 @@ def test_ids_of_a_rebuilt_vocabulary_are_refused_until_encoded_again(spark, tmp_
     for stage in (ingest, vocab, encode, cooccur):
         stage.run(spark, cfg)
     root = cfg.output.path
-    # The vocab is rebuilt with another min_count: its ids now name other words.
+    # The vocab is rebuilt with another min_count: its ids may now name other words.
     vocab.run(spark, make_cfg(tmp_path / "out", topic_corpus, vocab={"min_count": 400}))
     before = {t: tables.current_version(spark, root, t) for t in ("corpus", "cooccurrence", "vectors")}
     with pytest.raises(tables.StaleTableError, match=r"'corpus'.*vocab version 0.*now at version 1.*encode stage"):
