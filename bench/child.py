@@ -37,7 +37,7 @@ def sentences(corpus: str, max_len: int):  # type: ignore[no-untyped-def]
 def gensim_sgns(args: dict[str, Any]) -> dict[str, Any]:
     from gensim.models import Word2Vec
 
-    from embedpipe.scoring import score_vectors
+    from embedpipe.evaluate.scoring import score_vectors
 
     p = args["params"]
     t0 = time.perf_counter()
@@ -69,7 +69,7 @@ def mllib_word2vec(args: dict[str, Any]) -> dict[str, Any]:
     from pyspark.ml.feature import Word2Vec as MLlibWord2Vec
 
     from embedpipe.config import SparkConfig
-    from embedpipe.scoring import score_vectors
+    from embedpipe.evaluate.scoring import score_vectors
     from embedpipe.session import build_local_session
 
     p = args["params"]

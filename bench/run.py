@@ -74,11 +74,12 @@ def text8_sample(out_dir: Path) -> Path:
     """The shipped sample in text8 form, so every tool reads identical tokens."""
     import pyarrow as pa
 
-    from embedpipe.cleaning import CleanOptions, clean_tokens
+    from embedpipe.config import CleanConfig
+    from embedpipe.ingest.cleaning import clean_tokens
 
     with gzip.open(SAMPLE, "rt", encoding="utf-8") as fh:
         lines = fh.read().splitlines()
-    tokens = clean_tokens(pa.array(lines), CleanOptions(preset="text8"))
+    tokens = clean_tokens(pa.array(lines), CleanConfig(preset="text8"))
     path = out_dir / "sample_text8.txt"
     with open(path, "w", encoding="utf-8") as fh:
         for row in tokens.to_pylist():

@@ -22,7 +22,8 @@ import sys
 from collections.abc import Sequence
 
 from embedpipe import __version__
-from embedpipe.config import STAGES, ConfigError, PipelineConfig, load_config
+from embedpipe.config import STAGES, PipelineConfig, load_config
+from embedpipe.errors import USER_ERRORS, ConfigError, PlotDependencyError
 
 log = logging.getLogger("embedpipe")
 
@@ -123,31 +124,6 @@ def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from embedpipe.averaging import DivergenceError
-    from embedpipe.glove import ModelTooLargeError as GloveTooLarge
-    from embedpipe.ingest import InputError
-    from embedpipe.plots import PlotDependencyError
-    from embedpipe.scoring import UnknownWordError
-    from embedpipe.session import DeltaNotConfiguredError
-    from embedpipe.sgns import ModelTooLargeError as SgnsTooLarge
-    from embedpipe.tables import TableError
-    from embedpipe.vocab import EmptyVocabularyError
-
-    return (
-        ConfigError,
-        InputError,
-        TableError,
-        EmptyVocabularyError,
-        DivergenceError,
-        GloveTooLarge,
-        SgnsTooLarge,
-        UnknownWordError,
-        PlotDependencyError,
-        DeltaNotConfiguredError,
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet, args.verbose)
@@ -156,10 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"embedpipe: config error: {e}", file=sys.stderr)
         return 2
-    expected = _expected_errors()
     try:
         return _dispatch(args, cfg)
-    except expected as e:
+    except USER_ERRORS as e:
         print(f"embedpipe: error: {e}", file=sys.stderr)
         return 2 if not isinstance(e, RuntimeError) else 1
 
@@ -170,7 +145,7 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     spark = get_session(cfg.spark)
     cmd = args.command
     if cmd == "run":
-        from embedpipe.evaluate import format_table
+        from embedpipe.evaluate.stage import format_table
         from embedpipe.pipeline import run_pipeline
 
         summary = run_pipeline(spark, cfg, resume=args.resume, force=args.force)
@@ -181,7 +156,7 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
             for st in summary["stages"]:
                 if st["stage"] == "evaluate":
                     if st["skipped"]:
-                        from embedpipe.evaluate import results_from_table
+                        from embedpipe.evaluate.stage import results_from_table
 
                         print(format_table(results_from_table(spark, cfg)))
                     else:
@@ -199,8 +174,7 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         print(json.dumps(summary["stages"][0], default=str))
         return 0
     if cmd == "evaluate":
-        from embedpipe import evaluate
-        from embedpipe.plots import PlotDependencyError
+        from embedpipe.evaluate import stage as evaluate
 
         try:
             result = evaluate.run(spark, cfg, models=args.model, plot_dir=args.plot)
@@ -214,19 +188,19 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
             print(evaluate.format_table(scores))
         return 0
     if cmd == "export":
-        from embedpipe import export
+        from embedpipe.vectors import export
 
         result = export.run(spark, cfg, model=args.model, fmt=args.fmt, out=args.out)
         print(result.stats["path"])
         return 0
     if cmd == "neighbors":
-        from embedpipe.export import nearest
+        from embedpipe.vectors.export import nearest
 
         for word, sim in nearest(spark, cfg, args.model, args.word, args.k):
             print(f"{word}\t{sim:.4f}")
         return 0
     if cmd == "analogy":
-        from embedpipe.export import solve_analogy
+        from embedpipe.vectors.export import solve_analogy
 
         for word, sim in solve_analogy(spark, cfg, args.model, args.a, args.b, args.c, args.k):
             print(f"{word}\t{sim:.4f}")

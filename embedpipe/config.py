@@ -33,12 +33,10 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from embedpipe.errors import ConfigError
+
 STAGES: tuple[str, ...] = ("ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate", "export")
 PACKAGE_DATA_SCHEME = "embedpipe://"
-
-
-class ConfigError(ValueError):
-    """A config file or override is invalid; the message says what to change."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +80,7 @@ class SparkConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class CleanConfig:
-    """Cleaning and tokenization options (see embedpipe.cleaning)."""
+    """Cleaning and tokenization options (see embedpipe.ingest.cleaning)."""
 
     preset: Literal["none", "text8"] = "none"
     normalize: bool = True
@@ -144,7 +142,7 @@ class SgnsConfig:
     # spark.partitions: the clipped_sum merge needs more merges as replicas
     # grow (README, skip-gram).
     sync_rounds: int = 0
-    # How replicas' rows are merged each round (see embedpipe.averaging).
+    # How replicas' rows are merged each round (see embedpipe.train.averaging).
     merge: Literal["average", "touch_weighted", "clipped_sum"] = "clipped_sum"
     output: Literal["in", "in+out"] = "in"
     max_model_mb: int = 8192

@@ -33,10 +33,13 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from embedpipe import cooccur, encode, evaluate, export, glove, ingest, sgns, tables, tracking, vocab
+from embedpipe import cooccur, encode, evaluate, ingest, paths, tables, tracking, vocab
 from embedpipe.config import DEFAULT_STAGES, PipelineConfig
-from embedpipe.stage import StageResult, new_run_id
-from embedpipe.vectors import fingerprint
+from embedpipe.errors import InputError
+from embedpipe.ingest.stage import list_local_files
+from embedpipe.stage import StageResult, fingerprint, new_run_id
+from embedpipe.train import glove, sgns
+from embedpipe.vectors import export
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +104,14 @@ def _config_value(cfg: PipelineConfig, key: str) -> Any:
 def _input_files_signature(cfg: PipelineConfig) -> list[Any]:
     """Size and mtime of local input files: a changed corpus re-runs ingest."""
     path = cfg.input.path
-    if "://" in path and not path.startswith("file://"):
+    local = paths.local_path(path)
+    if local is None:
         return [path]
     try:
-        files = ingest.list_local_files(path) if cfg.input.format in ("text", "jsonl") else []
-    except ingest.InputError:
+        files = list_local_files(path) if cfg.input.format in ("text", "jsonl") else []
+    except InputError:
         return [path, "missing"]
     if not files:  # a table folder: its Delta log / parquet files
-        local = path[len("file://") :] if path.startswith("file://") else path
         files = sorted(os.path.join(r, f) for r, _, fs in os.walk(local) for f in fs)
     return [(f, os.path.getsize(f), int(os.path.getmtime(f))) for f in files]
 
@@ -197,8 +200,8 @@ def run_pipeline(
 
 
 def write_summary(output_path: str, run_id: str, summary: dict[str, Any]) -> str | None:
-    root = output_path[len("file:") :] if output_path.startswith("file:") else output_path
-    if "://" in root:
+    root = paths.local_path(output_path)
+    if root is None:
         log.info("run summary: %s", json.dumps(summary, default=str))
         return None
     folder = os.path.join(root, "_runs")

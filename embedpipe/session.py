@@ -23,7 +23,9 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from embedpipe import paths
 from embedpipe.config import SparkConfig
+from embedpipe.errors import DeltaNotConfiguredError
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +82,6 @@ def get_session(spark_cfg: SparkConfig | None = None) -> SparkSession:
     return build_local_session(spark_cfg)
 
 
-class DeltaNotConfiguredError(ValueError):
-    """The submitted session has no Delta Lake: its jar and settings come from spark-submit."""
-
-
 def check_delta_configured(spark: SparkSession) -> None:
     """Fail before any stage runs when a spark-submit session lacks Delta.
 
@@ -112,8 +110,8 @@ def cached_delta_jars() -> str | None:
         jars = [j for j in _jars_manifest().read_text(encoding="utf-8").strip().split(",") if j]
     except OSError:
         return None
-    local = [j[len("file://") :] if j.startswith("file://") else j for j in jars]
-    return ",".join(jars) if local and all(os.path.isfile(j) for j in local) else None
+    local = [paths.local_path(j) for j in jars]
+    return ",".join(jars) if local and all(j is not None and os.path.isfile(j) for j in local) else None
 
 
 def _remember_delta_jars(spark: SparkSession) -> None:

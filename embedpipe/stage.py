@@ -1,8 +1,9 @@
-"""What every stage returns, and run ids."""
+"""What every stage returns, run ids, and fingerprints of what a stage read."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,3 +42,12 @@ def new_run_id() -> str:
     """Sortable, unique id: UTC time plus 4 random hex digits."""
     now = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{now}-{secrets.token_hex(2)}"
+
+
+def fingerprint(*parts: Any) -> str:
+    """Short stable hash of config sections and input table versions."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(repr(p).encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:16]

@@ -24,6 +24,9 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from embedpipe import paths
+from embedpipe.errors import StaleTableError, TableError
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -125,25 +128,13 @@ WRITE_CONF: Mapping[str, Mapping[str, str]] = {
 }
 
 
-class TableError(ValueError):
-    """A table is missing or does not have the schema embedpipe expects."""
-
-
 def table_path(root: str, name: str) -> str:
     return root.rstrip("/") + "/" + name
 
 
-def _local(path: str) -> str | None:
-    if path.startswith("file:"):
-        return path[len("file:") :]
-    if "://" in path or path.startswith("dbfs:"):
-        return None
-    return path
-
-
 def exists(spark: SparkSession, path: str) -> bool:
     """Whether a Delta table exists at path."""
-    local = _local(path)
+    local = paths.local_path(path)
     if local is not None:
         return os.path.isdir(os.path.join(local, "_delta_log"))
     from delta.tables import DeltaTable
@@ -310,7 +301,7 @@ def _iter_history(spark: SparkSession, root: str, name: str) -> Iterator[dict[st
     path = table_path(root, name)
     if not exists(spark, path):
         return
-    local = _local(path)
+    local = paths.local_path(path)
     if local is not None:
         yield from _iter_local_history(local)
         return
@@ -345,10 +336,6 @@ def head_metadata(spark: SparkSession, root: str, name: str) -> dict[str, Any] |
 def current_version(spark: SparkSession, root: str, name: str) -> int | None:
     h = next(_iter_history(spark, root, name), None)
     return h["version"] if h else None
-
-
-class StaleTableError(TableError):
-    """A table of ids was built from a vocabulary that has since been rebuilt."""
 
 
 # What to run again when a table of ids is stale.

@@ -38,14 +38,11 @@ from pyspark.sql import functions as F
 from embedpipe import tables
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import counters
+from embedpipe.errors import EmptyVocabularyError
 from embedpipe.kernels.subsampling import keep_probabilities
 from embedpipe.stage import StageResult, new_run_id
 
 log = logging.getLogger(__name__)
-
-
-class EmptyVocabularyError(ValueError):
-    """No word reaches min_count."""
 
 
 def word_counts(tokens: DataFrame) -> DataFrame:

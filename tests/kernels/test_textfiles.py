@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from embedpipe import textfiles
+from embedpipe.ingest import textfiles
 
 
 class TrickleStream(io.RawIOBase):

@@ -6,17 +6,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from embedpipe.averaging import (
-    DivergenceError,
-    ParamGroup,
-    RoundInfo,
-    _replica_batches,
-    _stats_batch,
-    check_finite,
-    clipped_sum_floor,
-    merge_replicas,
-    round_stats,
-)
+from embedpipe.errors import DivergenceError
+from embedpipe.train.averaging import _replica_batches, _stats_batch, round_stats
+from embedpipe.train.loop import ParamGroup, RoundInfo, check_finite
+from embedpipe.train.merge import clipped_sum_floor, merge_replicas
 
 GROUP = ParamGroup("w", ("W", "b"))
 

@@ -1,4 +1,4 @@
-"""Tests for embedpipe.cleaning (pure pyarrow; no Spark)."""
+"""Tests for embedpipe.ingest.cleaning (pure pyarrow; no Spark)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from embedpipe import cleaning
-from embedpipe.cleaning import (
+from embedpipe.config import CleanConfig
+from embedpipe.ingest.cleaning import (
     NEGATIONS,
     STOPWORDS,
-    CleanOptions,
     clean_tokens,
     split_pieces,
 )
+from embedpipe.ingest.cleaning import passes as cleaning
 
 CORPUS_DIR = Path(
     os.environ.get("EMBEDPIPE_CORPUS_DIR", Path(__file__).resolve().parents[3] / "shared/corpus")
@@ -27,8 +27,8 @@ CORPUS_DIR = Path(
 
 
 def toks(text: str | None, **kw: Any) -> list[str]:
-    """Tokens of a single line under CleanOptions(**kw)."""
-    out = clean_tokens(pa.array([text], type=pa.string()), CleanOptions(**kw))
+    """Tokens of a single line under CleanConfig(**kw)."""
+    out = clean_tokens(pa.array([text], type=pa.string()), CleanConfig(**kw))
     assert len(out) == 1
     return out.to_pylist()[0]
 
@@ -303,14 +303,14 @@ def test_min_token_length() -> None:
 def test_text8_identity_on_real_prefix() -> None:
     text = text8_prefix()
     assert len(text) > 190_000
-    out = clean_tokens(pa.array([text]), CleanOptions(preset="text8"))
+    out = clean_tokens(pa.array([text]), CleanConfig(preset="text8"))
     assert out.to_pylist()[0] == text.split()
 
 
 def test_default_options_identity_on_real_prefix() -> None:
     # text8-form text is also a fixed point of the default pipeline.
     text = text8_prefix(50_000)
-    assert clean_tokens(pa.array([text]), CleanOptions()).to_pylist()[0] == text.split()
+    assert clean_tokens(pa.array([text]), CleanConfig()).to_pylist()[0] == text.split()
 
 
 def test_text8_on_raw_text() -> None:
@@ -340,27 +340,27 @@ def test_text8_ignores_other_options() -> None:
 @pytest.mark.parametrize("preset", ["none", "text8"])
 def test_null_and_empty_lines(preset: str) -> None:
     arr = pa.array(["a b", None, "", "   ", "!!", "x"])
-    out = clean_tokens(arr, CleanOptions(preset=preset))  # type: ignore[arg-type]
+    out = clean_tokens(arr, CleanConfig(preset=preset))  # type: ignore[arg-type]
     assert out.to_pylist() == [["a", "b"], [], [], [], [], ["x"]]
     assert out.null_count == 0
     assert out.type == pa.list_(pa.string())
 
 
 def test_empty_input() -> None:
-    out = clean_tokens(pa.array([], type=pa.string()), CleanOptions())
+    out = clean_tokens(pa.array([], type=pa.string()), CleanConfig())
     assert len(out) == 0 and out.type == pa.list_(pa.string())
 
 
 def test_chunked_and_large_string_inputs() -> None:
     chunked = pa.chunked_array([["Hello, world"], [None, "Bye 2"]])
     expected = [["hello", "world"], [], ["bye", "2"]]
-    assert clean_tokens(chunked, CleanOptions()).to_pylist() == expected
+    assert clean_tokens(chunked, CleanConfig()).to_pylist() == expected
     large = pa.array(["Hello, world", None, "Bye 2"], type=pa.large_string())
-    out = clean_tokens(large, CleanOptions(numbers="token"))
+    out = clean_tokens(large, CleanConfig(numbers="token"))
     assert out.to_pylist() == [["hello", "world"], [], ["bye", "<num>"]]
     # Small large_string batches come back as plain list<string>.
     assert out.type == pa.list_(pa.string())
-    view = clean_tokens(pa.array(["Hi there"]).cast(pa.string_view()), CleanOptions())
+    view = clean_tokens(pa.array(["Hi there"]).cast(pa.string_view()), CleanConfig())
     assert view.to_pylist() == [["hi", "there"]] and view.type == pa.list_(pa.string())
 
 
@@ -377,10 +377,10 @@ def test_batch_equals_row_by_row() -> None:
         "ASCII again 7",
     ]
     for opts in (
-        CleanOptions(),
-        CleanOptions(numbers="spell", urls="tag", mentions="tag", hashtags="tag"),
-        CleanOptions(numbers="token", stopwords=True, min_token_length=2),
-        CleanOptions(preset="text8"),
+        CleanConfig(),
+        CleanConfig(numbers="spell", urls="tag", mentions="tag", hashtags="tag"),
+        CleanConfig(numbers="token", stopwords=True, min_token_length=2),
+        CleanConfig(preset="text8"),
     ):
         batch = clean_tokens(pa.array(lines, type=pa.string()), opts).to_pylist()
         single = [clean_tokens(pa.array([x], type=pa.string()), opts).to_pylist()[0] for x in lines]
@@ -392,7 +392,7 @@ def test_long_line_is_linear() -> None:
     # regex) and agree with the per-sentence result.
     unit = "Hello, World! It's 3.14 (see http://x.org) \u00e9t\u00e9 \u2014 #tag @me 42 \u00a9. "
     line = unit * 80_000
-    opts = CleanOptions(urls="tag", hashtags="tag", mentions="tag", numbers="token")
+    opts = CleanConfig(urls="tag", hashtags="tag", mentions="tag", numbers="token")
     out = clean_tokens(pa.array([line]), opts)
     one = toks(unit, urls="tag", hashtags="tag", mentions="tag", numbers="token")
     assert len(out.values) == len(one) * 80_000
@@ -414,18 +414,18 @@ TRICKY_LINES = [
 @pytest.mark.parametrize(
     "opts",
     [
-        CleanOptions(),
-        CleanOptions(preset="text8"),
-        CleanOptions(
+        CleanConfig(),
+        CleanConfig(preset="text8"),
+        CleanConfig(
             punctuation="sentence", numbers="token", urls="tag", emails="tag",
             mentions="tag", hashtags="tag", symbols="keep", stopwords=True, min_token_length=2,
         ),
-        CleanOptions(numbers="spell", normalize=False, lowercase=False),
-        CleanOptions(numbers="drop", symbols="keep"),
+        CleanConfig(numbers="spell", normalize=False, lowercase=False),
+        CleanConfig(numbers="drop", symbols="keep"),
     ],
 )  # fmt: skip
 def test_long_rows_cut_into_chunks_give_same_tokens(
-    opts: CleanOptions, monkeypatch: pytest.MonkeyPatch
+    opts: CleanConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Long rows are processed as ~1 MiB chunks cut at whitespace; with a tiny
     # chunk size almost every word boundary becomes a cut, and the tokens
@@ -444,11 +444,11 @@ def test_large_string_path_gives_same_tokens(chunk: int, monkeypatch: pytest.Mon
     # Batches over 1 GiB are processed as large_string (64-bit offsets);
     # lower the threshold to run that path on small data.
     lines = pa.array(TRICKY_LINES + [" ".join(x for x in TRICKY_LINES if x)], type=pa.string())
-    all_on = CleanOptions(
+    all_on = CleanConfig(
         punctuation="sentence", numbers="token", urls="tag", mentions="tag", symbols="keep",
         stopwords=True, min_token_length=2,
     )  # fmt: skip
-    for opts in (CleanOptions(), CleanOptions(preset="text8"), all_on):
+    for opts in (CleanConfig(), CleanConfig(preset="text8"), all_on):
         reference = clean_tokens(lines, opts)
         monkeypatch.setattr(cleaning, "_LARGE_THRESHOLD", 10)
         monkeypatch.setattr(cleaning, "_CHUNK_BYTES", chunk)
@@ -462,7 +462,7 @@ def test_large_string_path_gives_same_tokens(chunk: int, monkeypatch: pytest.Mon
 
 def test_number_separators_never_join_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     arr = pa.array(["a 3", ".5 b", "7,", "8", "9.9 1.2.3,4"], type=pa.string())
-    opts = CleanOptions(punctuation="sentence")
+    opts = CleanConfig(punctuation="sentence")
     expected = [["a", "3"], [".", "5", "b"], ["7"], ["8"], ["9.9", "1.2.3,4"]]
     assert clean_tokens(arr, opts).to_pylist() == expected
     # The byte scan works in blocks; tiny blocks must find the same separators.
@@ -482,16 +482,16 @@ FUZZ_PIECES = [*"aZé ß.,!?'’-\t\n@#:/0123456789$€©+<>"] + [
 @pytest.mark.parametrize(
     "opts",
     [
-        CleanOptions(),
-        CleanOptions(preset="text8"),
-        CleanOptions(
+        CleanConfig(),
+        CleanConfig(preset="text8"),
+        CleanConfig(
             punctuation="sentence", numbers="token", urls="tag", emails="tag",
             mentions="tag", hashtags="tag", symbols="keep", stopwords=True, min_token_length=2,
         ),
-        CleanOptions(numbers="spell", normalize=False, lowercase=False),
+        CleanConfig(numbers="spell", normalize=False, lowercase=False),
     ],
 )  # fmt: skip
-def test_random_lines_invariants(opts: CleanOptions, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_random_lines_invariants(opts: CleanConfig, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     lines: list[str | None] = [
         "".join(rng.choice(FUZZ_PIECES, size=rng.integers(0, 40))) for _ in range(150)
@@ -515,11 +515,11 @@ def test_random_lines_invariants(opts: CleanOptions, monkeypatch: pytest.MonkeyP
 
 def test_options_are_validated() -> None:
     with pytest.raises(ValueError):
-        CleanOptions(numbers="words")  # type: ignore[arg-type]
+        CleanConfig(numbers="words")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        CleanOptions(min_token_length=-1)
+        CleanConfig(min_token_length=-1)
     with pytest.raises(TypeError):
-        CleanOptions("text8")  # type: ignore[misc]  # keyword-only
+        CleanConfig("text8")  # type: ignore[misc]  # keyword-only
 
 
 def test_module_doctest() -> None:
@@ -601,7 +601,7 @@ def test_split_pieces_large_list() -> None:
 
 def test_clean_then_split_round_trip() -> None:
     text = text8_prefix(100_000)
-    tokens = clean_tokens(pa.array([text, None, "one two"]), CleanOptions(preset="text8"))
+    tokens = clean_tokens(pa.array([text, None, "one two"]), CleanConfig(preset="text8"))
     pieces, li, pn = split_pieces(tokens, 1000)
     words = text.split()
     n = -(-len(words) // 1000)

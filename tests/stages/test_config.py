@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from embedpipe.config import ConfigError, build_config, load_config
+from embedpipe.config import build_config, load_config
+from embedpipe.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,7 +97,7 @@ def test_stages_without_ingest_need_no_input_path():
 
 
 def test_sync_rounds_auto_grows_with_partitions_and_explicit_value_wins():
-    from embedpipe.sgns import effective_sync_rounds
+    from embedpipe.train.sgns import effective_sync_rounds
 
     assert build_config({"input": {"path": "x.txt"}}).sgns.sync_rounds == 0  # auto by default
     assert [effective_sync_rounds(0, p) for p in (1, 2, 4, 8)] == [4, 8, 16, 64]

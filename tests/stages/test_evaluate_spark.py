@@ -7,11 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from embedpipe import evaluate
-from embedpipe.config import ConfigError, build_config
-from embedpipe.evalsets import AnalogySet, builtin_sets
+from embedpipe.config import build_config
+from embedpipe.errors import ConfigError
+from embedpipe.evaluate import stage as evaluate
+from embedpipe.evaluate.evalsets import AnalogySet, builtin_sets
+from embedpipe.evaluate.scoring import local_analogy_predictions, score_vectors
 from embedpipe.kernels.similarity import normalize_rows
-from embedpipe.scoring import local_analogy_predictions, score_vectors
 from embedpipe.vectors import write_vectors
 
 V, DIM, RESTRICT = 3000, 20, 2500

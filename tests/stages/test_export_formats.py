@@ -1,4 +1,4 @@
-"""Round-trip tests of embedpipe.export_formats through gensim (pure numpy, no Spark)."""
+"""Round-trip tests of embedpipe.vectors.formats through gensim (pure numpy, no Spark)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from embedpipe.export_formats import write_glove_text, write_word2vec_binary, write_word2vec_text
+from embedpipe.vectors.formats import write_glove_text, write_word2vec_binary, write_word2vec_text
 
 keyedvectors = pytest.importorskip("gensim.models.keyedvectors")
 KeyedVectors = keyedvectors.KeyedVectors

@@ -13,13 +13,13 @@ import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
 
-from embedpipe import encode, ingest, tables, textfiles, vocab
+from embedpipe import encode, tables, vocab
 from embedpipe.batches import coalesce_batches
-from embedpipe.cleaning import CleanOptions
-from embedpipe.config import build_config
-from embedpipe.ingest import InputError
+from embedpipe.config import CleanConfig, build_config
+from embedpipe.errors import EmptyVocabularyError, InputError
+from embedpipe.ingest import stage as ingest
+from embedpipe.ingest import textfiles
 from embedpipe.pipeline import run_pipeline
-from embedpipe.vocab import EmptyVocabularyError
 
 TEXT = """the quick brown fox jumps over the lazy dog
 the dog barks and the fox runs
@@ -366,12 +366,12 @@ def test_counters_are_stored_in_the_run_summary_and_token_totals_in_the_vocab_ta
 
 
 def test_a_file_head_counts_as_evidence_of_tokens_only_up_to_its_last_whitespace():
-    stop = CleanOptions(stopwords=True)
+    stop = CleanConfig(stopwords=True)
     # "th" may be the start of "the", a stopword: a cut head must not count it.
     assert not ingest.head_has_tokens(b"the an th", stop, whole_file=False)
     assert ingest.head_has_tokens(b"the an th", stop, whole_file=True)
     assert ingest.head_has_tokens(b"the an fox th", stop, whole_file=False)
-    text8 = CleanOptions(preset="text8")
+    text8 = CleanConfig(preset="text8")
     assert ingest.head_has_tokens(b"... -- 7", text8, whole_file=True)
     assert not ingest.head_has_tokens(b"... -- 7", text8, whole_file=False)  # "7" may run on
     assert not ingest.head_has_tokens("!? — «» \t".encode(), text8, whole_file=True)

@@ -1,4 +1,4 @@
-"""Tests of embedpipe.plots (no Spark: hand-made vectors and score dicts)."""
+"""Tests of embedpipe.evaluate.plots (no Spark: hand-made vectors and score dicts)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("matplotlib")
 import matplotlib.image as mpimg  # noqa: E402
 
-from embedpipe import plots  # noqa: E402
+from embedpipe.evaluate import plots  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -1,4 +1,4 @@
-"""Tests of embedpipe.scoring and embedpipe.evalsets (pure numpy, no Spark)."""
+"""Tests of embedpipe.evaluate.scoring and embedpipe.evaluate.evalsets (pure numpy, no Spark)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ import numpy as np
 import pytest
 
 import embedpipe
-from embedpipe.evalsets import (
+from embedpipe.errors import UnknownWordError
+from embedpipe.evaluate.evalsets import (
     AnalogySet,
     PairSet,
     builtin_sets,
     load_analogy_set,
     load_pair_set,
 )
+from embedpipe.evaluate.scoring import score_vectors
 from embedpipe.kernels.similarity import analogy_argmax, normalize_rows
-from embedpipe.scoring import UnknownWordError, analogy, neighbors, score_vectors
+from embedpipe.vectors.queries import analogy, neighbors
 
 Model = tuple[list[str], np.ndarray]
 EVAL_DIR = Path(embedpipe.__file__).parent / "data" / "eval"

@@ -7,7 +7,8 @@ import importlib.util
 import pytest
 
 from embedpipe import tracking
-from embedpipe.config import ConfigError, build_config
+from embedpipe.config import build_config
+from embedpipe.errors import ConfigError
 
 SUMMARY = {
     "run_id": "20261124-010203-abcd",

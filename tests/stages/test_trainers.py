@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from embedpipe import cooccur, encode, glove, ingest, sgns, tables, vocab
-from embedpipe.averaging import ROUND_COLUMN, DivergenceError
+from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
+from embedpipe.errors import DivergenceError
+from embedpipe.train import glove, sgns
+from embedpipe.train.averaging import ROUND_COLUMN
 from embedpipe.vectors import read_vectors
 
 # Two topics that never share a line: their words must end up apart.
@@ -156,7 +158,7 @@ def test_glove_advises_shard_counts_that_partitions_cannot_split_evenly():
 def test_glove_warns_about_the_tables_own_shard_count(spark, prepared, topic_corpus, caplog):
     # The table was built with 8 shards; a config saying 6 must not hide that 3 partitions split 8 unevenly.
     cfg = make_cfg(prepared, topic_corpus, spark={"partitions": 3}, cooccur={"shards": 6}, glove={"epochs": 1})
-    with caplog.at_level(logging.WARNING, logger="embedpipe.glove"):
+    with caplog.at_level(logging.WARNING, logger="embedpipe.train.glove"):
         glove.run(spark, cfg)
     assert any("8 co-occurrence shards over 3 partitions" in r.getMessage() for r in caplog.records)
 

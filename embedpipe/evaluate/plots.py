@@ -29,6 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from embedpipe.errors import PlotDependencyError
+
 __all__ = [
     "DEFAULT_GROUPS",
     "PlotDependencyError",
@@ -48,10 +50,6 @@ DEFAULT_GROUPS: dict[str, list[str]] = {
 }
 
 _INSTALL_HINT = "plotting needs matplotlib: pip install embedpipe[plot]"
-
-
-class PlotDependencyError(ImportError):
-    """matplotlib is not installed."""
 
 
 class VectorsLike(Protocol):
@@ -95,7 +93,7 @@ def pick_words(words: Sequence[str], matrix: np.ndarray, groups: Mapping[str, Se
     """The rows of the group words present in ``words``.
 
     Words are matched lower-cased; the first (most frequent) match wins, as in
-    :mod:`embedpipe.scoring`.  Small enough to keep per model while a large model is released.
+    :mod:`embedpipe.evaluate.scoring`.  Small enough to keep per model while a large model is released.
     """
     wanted = {w.lower() for ws in groups.values() for w in ws}
     rows: dict[str, int] = {}

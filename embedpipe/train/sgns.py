@@ -16,7 +16,7 @@ goes to the one of ``sgns.sync_rounds`` rounds that holds the fewest tokens
 so far, so the partitions' slices of a round are the same size. In a
 round the driver broadcasts both weight matrices, every partition trains
 its slice of that round, and the rows each replica touched
-are merged by ``sgns.merge`` (embedpipe.averaging). Seeds come from
+are merged by ``sgns.merge`` (embedpipe.train.averaging). Seeds come from
 (seed, partition, epoch, round), so a run is deterministic for a given seed
 and partition count.
 
@@ -38,30 +38,23 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from embedpipe import checkpoint, tables
-from embedpipe.averaging import (
-    ROUND_COLUMN,
-    ParamGroup,
-    RoundInfo,
-    RoundResult,
-    clipped_sum_floor,
-    train_with_averaging,
-)
+from embedpipe import tables
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import Shared, share
+from embedpipe.errors import ModelTooLargeError
 from embedpipe.kernels.rounds import assign_rounds
 from embedpipe.kernels.sgns import build_noise_cdf, init_weights, sgns_train_chunk
 from embedpipe.kernels.subsampling import keep_probabilities
-from embedpipe.stage import StageResult, new_run_id
-from embedpipe.vectors import fingerprint, write_vectors
+from embedpipe.stage import StageResult, fingerprint, new_run_id
+from embedpipe.train import checkpoint
+from embedpipe.train.averaging import ROUND_COLUMN, RoundResult, train_with_averaging
+from embedpipe.train.loop import ParamGroup, RoundInfo
+from embedpipe.train.merge import clipped_sum_floor
+from embedpipe.vectors import write_vectors
 
 log = logging.getLogger(__name__)
 
 GROUPS = (ParamGroup("in", ("w_in",)), ParamGroup("out", ("w_out",)))
-
-
-class ModelTooLargeError(MemoryError):
-    """The model would not fit the configured driver budget."""
 
 
 def estimate_model_bytes(vocab_size: int, dim: int, partitions: int) -> int:
@@ -171,7 +164,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     ------
     ModelTooLargeError
         The estimated model memory exceeds ``sgns.max_model_mb``.
-    embedpipe.averaging.DivergenceError
+    embedpipe.train.averaging.DivergenceError
         Weights became NaN or infinite.
     """
     t0 = time.perf_counter()

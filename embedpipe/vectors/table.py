@@ -9,7 +9,6 @@ size, effective config, corpus fingerprint and code version. Readers check it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -42,15 +41,6 @@ class Vectors:
     @property
     def dim(self) -> int:
         return int(self.matrix.shape[1])
-
-
-def fingerprint(*parts: Any) -> str:
-    """Short stable hash of config sections and input table versions."""
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(repr(p).encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()[:16]
 
 
 def write_vectors(

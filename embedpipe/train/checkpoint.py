@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from embedpipe import paths
+
 log = logging.getLogger(__name__)
 
 
@@ -32,8 +34,8 @@ class Checkpoint:
 
 
 def checkpoint_dir(output_path: str, model: str) -> str:
-    root = output_path[len("file:") :] if output_path.startswith("file:") else output_path
-    return os.path.join(root, "_checkpoints", model)
+    local = paths.local_path(output_path)
+    return os.path.join(local if local is not None else output_path, "_checkpoints", model)
 
 
 def save(directory: str, epoch: int, state: dict[str, np.ndarray], info: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ Every run appends one row per (run, model, benchmark, metric) to the
 Pictures (``plot_dir``, the CLI's ``--plot DIR``; needs ``pip install
 embedpipe[plot]``): ``DIR/projection.png``, a 2-D PCA per model of a few word
 groups (countries and capitals, family, numbers, verb tenses; see
-:mod:`embedpipe.plots`), and ``DIR/benchmarks.png``, bars comparing the models
+:mod:`embedpipe.evaluate.plots`), and ``DIR/benchmarks.png``, bars comparing the models
 on every benchmark. Their paths are logged and returned in
 ``StageResult.stats["plots"]``.
 
@@ -55,8 +55,8 @@ from pyspark.sql import SparkSession
 from embedpipe import tables
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import Shared, default_parallelism, share
-from embedpipe.evalsets import builtin_sets, load_analogy_set, load_pair_set
-from embedpipe.scoring import local_analogy_predictions, score_vectors
+from embedpipe.evaluate.evalsets import builtin_sets, load_analogy_set, load_pair_set
+from embedpipe.evaluate.scoring import local_analogy_predictions, score_vectors
 from embedpipe.stage import StageResult, new_run_id
 from embedpipe.vectors import Vectors, available_models, read_vectors
 
@@ -81,7 +81,7 @@ def spark_block(restrict: int, task_mb: int = SPARK_TASK_MB) -> int:
 
 
 class SparkAnalogySearch:
-    """An ``analogy_fn`` for :func:`embedpipe.scoring.score_vectors` that runs on Spark.
+    """An ``analogy_fn`` for :func:`embedpipe.evaluate.scoring.score_vectors` that runs on Spark.
 
     Called as ``search(unit, a, b, c, block) -> (pred_3cosadd, pred_3cosmul)``.
     ``unit`` is broadcast on the first call and reused while the same array
@@ -341,13 +341,13 @@ def run(
     """Evaluate stage: score, append to ``evaluation``, print the table.
 
     With ``plot_dir``, also write ``projection.png`` and ``benchmarks.png``
-    there (see :mod:`embedpipe.plots`); their paths are in ``stats["plots"]``.
+    there (see :mod:`embedpipe.evaluate.plots`); their paths are in ``stats["plots"]``.
     """
     t0 = time.perf_counter()
     picked: dict[str, Any] = {}
     keep = None
     if plot_dir is not None:
-        from embedpipe import plots
+        from embedpipe.evaluate import plots
 
         plots.require_matplotlib()  # fail before the scoring, not after
 
@@ -378,7 +378,7 @@ def write_plots(
     plot_dir: str | os.PathLike[str],
 ) -> list[str]:
     """Write ``projection.png`` and ``benchmarks.png`` under ``plot_dir``; their paths."""
-    from embedpipe import plots
+    from embedpipe.evaluate import plots
 
     os.makedirs(plot_dir, exist_ok=True)
     paths = [

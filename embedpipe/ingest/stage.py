@@ -14,7 +14,7 @@ strings, and nothing is shuffled or cached on the way (both did cost more
 than the cleaning itself on wiki70m).
 
 Cleaning runs inside ``mapInArrow`` with pyarrow's vectorized string kernels
-(embedpipe.cleaning; the text8 preset is one numba pass over the bytes),
+(embedpipe.ingest.cleaning; the text8 preset is one numba pass over the bytes),
 never a Python loop per row or word. Windows of both
 trainers never cross a piece boundary, so a 100 MB one-line corpus loses only
 the pairs that straddle its 10,000-token cuts (as in gensim).
@@ -43,10 +43,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from embedpipe import tables, textfiles
-from embedpipe.cleaning import CleanOptions, clean_tokens, split_pieces
-from embedpipe.config import InputConfig, PipelineConfig
+from embedpipe import paths, tables
+from embedpipe.config import CleanConfig, InputConfig, PipelineConfig
 from embedpipe.distributed import counters, default_parallelism
+from embedpipe.errors import InputError
+from embedpipe.ingest import textfiles
+from embedpipe.ingest.cleaning import clean_tokens, split_pieces
 from embedpipe.kernels.text8 import has_tokens as text8_has_tokens
 from embedpipe.stage import StageResult, new_run_id
 
@@ -69,25 +71,13 @@ COMPACT_ROWS = 4_000_000
 SNIFF_BYTES = 8192
 
 
-class InputError(ValueError):
-    """The configured input cannot be read; the message names it and the fix."""
-
-
 # ---------------------------------------------------------------------------
 # finding and reading the input
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path or path.startswith("file://")
-
-
-def _strip_file_scheme(path: str) -> str:
-    return path[len("file://") :] if path.startswith("file://") else path
-
-
 def list_local_files(path: str) -> list[str]:
     """Files named by a local path, folder (recursively) or glob, sorted."""
-    path = _strip_file_scheme(path)
+    path = paths.local_path(path) or path
     if any(ch in path for ch in "*?["):
         matches = sorted(glob.glob(path, recursive=True))
     elif os.path.isdir(path):
@@ -125,7 +115,7 @@ def looks_binary(path: str, head: bytes | None = None) -> bool:
     return head is None or b"\x00" in head
 
 
-def head_has_tokens(head: bytes, opts: CleanOptions, whole_file: bool) -> bool:
+def head_has_tokens(head: bytes, opts: CleanConfig, whole_file: bool) -> bool:
     """Whether the complete tokens in a file's first bytes survive cleaning.
 
     Cleaning never looks across whitespace, so the text up to the head's last
@@ -169,13 +159,14 @@ def read_raw(spark: SparkSession, inp: InputConfig) -> tuple[DataFrame, dict[str
     fmt = inp.format
     try:
         if fmt == "text":
-            paths: list[str] | str = inp.path
-            if _is_local(inp.path):
-                paths, info = local_text_files(inp)
-            df = spark.read.text(paths)  # type: ignore[arg-type]
+            sources: list[str] | str = inp.path
+            if paths.is_local(inp.path):
+                sources, info = local_text_files(inp)
+            df = spark.read.text(sources)  # type: ignore[arg-type]
             text = F.col("value")
         elif fmt in ("parquet", "delta"):
-            if _is_local(inp.path) and not os.path.exists(_strip_file_scheme(inp.path)):
+            local = paths.local_path(inp.path)
+            if local is not None and not os.path.exists(local):
                 raise InputError(f"input.path {inp.path!r} does not exist; point it at a {fmt} table")
             df = spark.read.format(fmt).load(inp.path)
             if inp.column not in df.columns:
@@ -184,7 +175,7 @@ def read_raw(spark: SparkSession, inp: InputConfig) -> tuple[DataFrame, dict[str
                 )
             text = F.col(inp.column).cast("string")
         elif fmt == "jsonl":
-            if _is_local(inp.path):
+            if paths.is_local(inp.path):
                 list_local_files(inp.path)
             df = spark.read.schema(f"`{inp.column}` STRING").json(inp.path)
             text = F.col(inp.column)
@@ -262,7 +253,7 @@ def _tokenize_rows(
     line_ids: np.ndarray,
     bad_utf8: int,
     new_lines: int,
-    opts: CleanOptions,
+    opts: CleanConfig,
     max_len: int,
     acc: dict[str, Any],
     task_words: TaskWords,
@@ -288,7 +279,7 @@ def _tokenize_rows(
     )
 
 
-def make_tokenizer(opts: CleanOptions, max_len: int, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
+def make_tokenizer(opts: CleanConfig, max_len: int, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Build the mapInArrow function: raw lines -> tokens rows (the pieces,
     then the task's word counts)."""
 
@@ -312,11 +303,11 @@ FILE_UNITS = "path string, file_index int, share int, shares int"
 
 
 def make_file_tokenizer(  # type: ignore[no-untyped-def]
-    opts: CleanOptions, max_len: int, acc: dict[str, Any], block_bytes: int
+    opts: CleanConfig, max_len: int, acc: dict[str, Any], block_bytes: int
 ):
     """Build the mapInArrow function: file shares -> tokens rows (the pieces,
     then the task's word counts), reading the files in the Python worker
-    (embedpipe.textfiles)."""
+    (embedpipe.ingest.textfiles)."""
 
     def tokenize_files(units: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         task_words = TaskWords()
@@ -335,11 +326,11 @@ def make_file_tokenizer(  # type: ignore[no-untyped-def]
 def reads_files_in_workers(spark: SparkSession, inp: InputConfig) -> bool:
     """Whether the executors can open the driver's local paths themselves:
     text input on the local filesystem with executors on this machine."""
-    return inp.format == "text" and _is_local(inp.path) and (spark.sparkContext.master or "").startswith("local")
+    return inp.format == "text" and paths.is_local(inp.path) and (spark.sparkContext.master or "").startswith("local")
 
 
-def clean_options(cfg: PipelineConfig) -> CleanOptions:
-    return CleanOptions(**asdict(cfg.clean))
+def clean_options(cfg: PipelineConfig) -> CleanConfig:
+    return CleanConfig(**asdict(cfg.clean))
 
 
 def tokenize_lines(spark: SparkSession, cfg: PipelineConfig) -> tuple[DataFrame, dict[str, Any], dict[str, Any]]:
@@ -360,7 +351,7 @@ def tokenize_lines(spark: SparkSession, cfg: PipelineConfig) -> tuple[DataFrame,
     return tokens, acc, info
 
 
-def has_tokens(tokens: DataFrame, info: dict[str, Any], opts: CleanOptions) -> bool:
+def has_tokens(tokens: DataFrame, info: dict[str, Any], opts: CleanConfig) -> bool:
     """Whether the input yields at least one token, decided before writing.
 
     Usually free: the first bytes of a text file already show tokens. Only

@@ -1,254 +1,21 @@
-"""Vectorized text cleaning and tokenization over Arrow string arrays.
+"""The cleaning passes: whole-array Arrow and numpy work on a batch of raw lines.
 
-The ingest stage calls :func:`clean_tokens` inside Spark's ``mapInArrow`` on
-every record batch of raw text lines, so everything here is written as a short
-sequence of whole-array ``pyarrow.compute`` kernels (RE2 regular expressions,
-``utf8_normalize``, ``utf8_lower``, ``ascii_split_whitespace``) plus numpy on
-offset buffers. There is no Python loop per row or per token: the cost of a
-batch is a fixed number of passes over its bytes, so a single 100 MB line is
-as cheap as a million short ones.
-
-This module imports only pyarrow, numpy and the standard library (no pyspark)
-so that it can be tested and benchmarked without a Spark session.
-
-Tokenization rules (``preset="none"``)
---------------------------------------
-The pipeline runs, in this order:
-
-1. **NFKC** (``normalize=True``): ligatures ("ﬁ" -> "fi"), full-width forms
-   ("１２" -> "12"), no-break spaces, superscripts, "…" -> "...". Whether or
-   not ``normalize`` is set, soft hyphens (U+00AD, invisible hyphenation
-   hints, not word breaks) and the presentation selectors U+FE0E/U+FE0F are
-   deleted, and the typographic apostrophe "’" (U+2019) becomes "'".
-2. **URLs, e-mails, @mentions, #hashtags**, before punctuation removal could
-   destroy them. URLs need a scheme (``http://``, ``https://``, ``ftp://``) or
-   a leading ``www.``; bare domains such as "example.com" are ordinary text
-   ("example" "com"). E-mail addresses are recognised in ASCII form
-   ("first.last+x@mail.example.org"). A mention is ``@`` plus letters,
-   digits or "_" not preceded by a word character; a hashtag is ``#`` plus a
-   word that contains at least one letter ("C#" and "#1" are not hashtags).
-   "drop" removes them, "tag" replaces each by one token "<url>", "<email>",
-   "<mention>" or "<hashtag>".
-3. **Lower-casing** (``lowercase=True``), full Unicode ("É" -> "é").
-4. **Numbers.** A number is a token made of digits with optional inner
-   "." or "," groups ("1984", "3.14", "1,000,000"): a "." or "," between two
-   ASCII digits is part of the number, not punctuation. Digits glued to
-   letters make a word, not a number ("mp3", "1980s", "2nd", "1.5km", "v1.2"
-   stay as they are under keep, drop and token). ``keep`` keeps numbers as
-   tokens ("3.14" stays one token), ``drop`` removes numeric tokens,
-   ``token`` replaces each by "<num>", ``spell`` replaces *every* decimal
-   digit, also inside words and in any script, by its English name, text8
-   style ("1984" -> "one nine eight four", "1980s" -> "one nine eight zero
-   s", "3.14" -> "three one four").
-5. **Punctuation** (Unicode ``\\p{P}``) becomes a word break: hyphenated and
-   slashed words are split ("state-of-the-art" -> "state" "of" "the" "art",
-   "and/or" -> "and" "or"). With ``punctuation="sentence"`` each run of
-   ". ! ?" becomes one token, its first character ("Really?!" -> "really"
-   "?", "Wait..." -> "wait" "."); abbreviations are not special ("U.S." ->
-   "u" "." "s" ".").
-   **Apostrophes** between two word characters (letters, marks or digits) are
-   kept inside the token: "don't" -> "don't", "O'Brien" -> "o'brien",
-   "rock'n'roll" stays one token. Any other apostrophe (quotes, a trailing
-   possessive as in "students'") is removed.
-6. **Symbols** (``\\p{S}``: "©", "€", "+", "<", emoji). ``drop`` turns them
-   into word breaks, ``keep`` makes each one its own token, with any
-   combining marks that follow it. Skin-tone modifiers are dropped ("👍🏽" ->
-   "👍", and "❤️" -> "❤" by step 1), a pair of regional indicators is one
-   flag token ("🇺🇸"), but zero-width-joiner sequences ("👨‍👩‍👧") become one
-   token per emoji.
-7. Everything else that is not a letter (``\\p{L}``), mark (``\\p{M}``) or
-   number (``\\p{N}``), e.g. control and format characters, private-use
-   characters and all Unicode spaces, is a word break. Letters of every
-   script are kept ("é", "ß", "москва", "東京").
-8. **Whitespace split**, then **stopwords** (a built-in English list,
-   :data:`STOPWORDS`, matched case-insensitively; it never contains the
-   negations in :data:`NEGATIONS` nor any "n't" form), then
-   **min_token_length** (in characters). Tag, sentence-mark and symbol tokens
-   are exempt from the length filter; words and kept numbers are not.
-
-For speed, steps 4-7 are fused: number separators are protected by a numpy
-byte swap, kept sentence marks and symbols are isolated by one regex pass,
-and everything else that is not part of a word is turned into a space by a
-single capture-group-free regex pass; ``numbers="drop"``/``"token"`` then act
-on the numeric tokens after the split. The result is the same as running the
-steps one by one in the order above.
-
-Tags survive the punctuation and symbol passes because they are written as
-single private-use "sentinel" characters (U+E001-U+E004) that no later pass
-removes, and only mapped to their final "<url>"-style spelling on the token
-array at the very end. Private-use characters already present in the input
-are removed first, so the text itself cannot forge a tag.
-
-Preset ``"text8"``
-------------------
-The character normalisation of Matt Mahoney's ``wikifil.pl`` (used to build
-text8): ASCII upper case to lower case, each digit 0-9 to " zero " ...
-" nine ", every other character that is not a-z (including accented and
-non-Latin letters, byte for byte) to a space, then split on spaces. It is the
-identity on text already in text8 form. The wiki-markup stripping of
-``wikifil.pl`` is not reproduced. All other options (``normalize``,
-``lowercase``, ``numbers`` ...) are ignored with this preset. It runs as one
-compiled pass over the bytes (``embedpipe.kernels.text8``), not as Arrow
-passes, and needs none of the chunking below.
-
-Sizes
------
-Inputs are processed as ``string`` (``large_string`` and other string
-layouts are cast), so the result is ``list<string>``. ``string`` has 32-bit
-offsets, which limits a batch to 2 GiB of text: inputs over 1 GiB are
-processed as ``large_string`` instead (the replacement passes can grow the
-text) and the result is then ``list<large_string>``. A 100 MB single line is
-fine as ``string``.
-
-Except with the text8 preset, rows longer than 1 MiB are processed as ~1 MiB chunks cut after a space,
-tab or newline (a zero-copy view with extra offsets) and glued back
-together at the end. Every rule treats whitespace as a break, so the tokens
-are the same; it keeps memory flat (NFKC needs 4 bytes per code point of a
-string) and lets the per-row fast paths (skip ASCII rows for NFKC, skip rows
-without digits) work inside one huge line.
+The rules and their order are in the package docstring (:mod:`embedpipe.ingest.cleaning`).
 """
 
 from __future__ import annotations
 
 import functools
 import unicodedata
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from embedpipe.batches import string_buffers
+from embedpipe.config import CleanConfig
+from embedpipe.ingest.cleaning.wordlists import STOPWORDS, TAG_TOKENS
 from embedpipe.kernels.text8 import DIGIT_WORDS, text8_tokens
-
-__all__ = [
-    "CleanOptions",
-    "NEGATIONS",
-    "STOPWORDS",
-    "TAG_TOKENS",
-    "clean_tokens",
-    "split_pieces",
-]
-
-# ---------------------------------------------------------------------------
-# Options
-# ---------------------------------------------------------------------------
-
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "preset": ("none", "text8"),
-    "punctuation": ("drop", "sentence"),
-    "numbers": ("keep", "drop", "token", "spell"),
-    "urls": ("drop", "tag"),
-    "emails": ("drop", "tag"),
-    "mentions": ("drop", "tag"),
-    "hashtags": ("drop", "tag"),
-    "symbols": ("drop", "keep"),
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class CleanOptions:
-    """How :func:`clean_tokens` turns raw lines into tokens.
-
-    See the module docstring for the exact rules and their order.
-
-    Parameters
-    ----------
-    preset : {"none", "text8"}
-        ``"text8"`` applies the wikifil.pl normalisation used for text8 and
-        ignores every other option.
-    normalize : bool
-        Apply Unicode NFKC normalisation first.
-    lowercase : bool
-        Lower-case (full Unicode case mapping).
-    punctuation : {"drop", "sentence"}
-        ``"sentence"`` keeps ". ! ?" as separate tokens; all other
-        punctuation is dropped either way.
-    numbers : {"keep", "drop", "token", "spell"}
-        Keep numeric tokens, drop them, replace each by "<num>", or spell
-        every digit as an English word (text8 style).
-    urls, emails, mentions, hashtags : {"drop", "tag"}
-        Drop the item or replace it by "<url>", "<email>", "<mention>",
-        "<hashtag>".
-    symbols : {"drop", "keep"}
-        Unicode symbols (categories S*, including emoji): drop, or keep each
-        as its own token.
-    stopwords : bool
-        Remove :data:`STOPWORDS` (never removes negations).
-    min_token_length : int
-        Drop word tokens shorter than this many characters.
-    """
-
-    preset: Literal["none", "text8"] = "none"
-    normalize: bool = True
-    lowercase: bool = True
-    punctuation: Literal["drop", "sentence"] = "drop"
-    numbers: Literal["keep", "drop", "token", "spell"] = "keep"
-    urls: Literal["drop", "tag"] = "drop"
-    emails: Literal["drop", "tag"] = "drop"
-    mentions: Literal["drop", "tag"] = "drop"
-    hashtags: Literal["drop", "tag"] = "drop"
-    symbols: Literal["drop", "keep"] = "drop"
-    stopwords: bool = False
-    min_token_length: int = 1
-
-    def __post_init__(self) -> None:
-        # Fail at configuration time rather than deep inside a Spark task.
-        for name, allowed in _CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"CleanOptions.{name}={value!r}; expected one of {allowed}")
-        if (
-            not isinstance(self.min_token_length, int)
-            or isinstance(self.min_token_length, bool)
-            or self.min_token_length < 0
-        ):
-            raise ValueError(f"CleanOptions.min_token_length={self.min_token_length!r}; expected an int >= 0")
-
-
-# ---------------------------------------------------------------------------
-# Word lists and tag tokens
-# ---------------------------------------------------------------------------
-
-#: Negations; never stopwords, whatever list is used.
-NEGATIONS: frozenset[str] = frozenset(
-    {
-        "no", "not", "nor", "never", "none", "nobody", "nothing", "nowhere", "neither",
-        "cannot", "can't", "won't", "don't", "doesn't", "didn't", "isn't", "aren't",
-        "wasn't", "weren't", "hasn't", "haven't", "hadn't", "shouldn't", "wouldn't",
-        "couldn't", "mustn't", "mightn't", "needn't", "shan't", "ain't", "n't",
-    }
-)  # fmt: skip
-
-# A conventional English function-word list (close to NLTK's), minus the
-# negations and minus the fragments ("don", "isn", "t", "s" ...) that only a
-# tokenizer splitting at apostrophes would produce; ours keeps "don't" whole.
-_STOPWORDS_BASE = """
-a about above after again against all am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further
-had has have having he he'd he'll he's her here here's hers herself him himself his how how's
-i i'd i'll i'm i've if in into is it it's its itself let's me more most my myself of off on
-once only or other ought our ours ourselves out over own same she she'd she'll she's should
-so some such than that that's the their theirs them themselves then there there's these they
-they'd they'll they're they've this those through to too under until up very was we we'd
-we'll we're we've were what what's when when's where where's which while who who's whom why
-why's will with would you you'd you'll you're you've your yours yourself yourselves
-"""
-
-#: Built-in English stopword list used by ``CleanOptions(stopwords=True)``.
-STOPWORDS: frozenset[str] = frozenset(
-    w for w in _STOPWORDS_BASE.split() if w not in NEGATIONS and not w.endswith("n't")
-)
-
-#: Final spelling of the tag tokens.
-TAG_TOKENS: dict[str, str] = {
-    "urls": "<url>",
-    "emails": "<email>",
-    "mentions": "<mention>",
-    "hashtags": "<hashtag>",
-    "numbers": "<num>",
-}
 
 # One private-use sentinel character per tag. Private-use characters are
 # neither letters, marks, numbers, punctuation nor symbols, so no later pass
@@ -321,7 +88,7 @@ def _junk_pattern(punctuation: str, symbols: str, sentinels: bool) -> str:
     Parameters
     ----------
     punctuation, symbols : str
-        The corresponding :class:`CleanOptions` values; kept sentence marks
+        The corresponding :class:`CleanConfig` values; kept sentence marks
         and symbols are not junk.
     sentinels : bool
         Whether tag sentinels may be present (they are not junk either).
@@ -640,7 +407,7 @@ def _protect_number_separators(arr: pa.Array, spell: bool) -> tuple[pa.Array, bo
     return protected, not spell
 
 
-def _normalise_text(arr: pa.Array, opts: CleanOptions) -> tuple[pa.Array, bool]:
+def _normalise_text(arr: pa.Array, opts: CleanConfig) -> tuple[pa.Array, bool]:
     """Character-level passes of the general pipeline (steps 1-7).
 
     Returns the text ready for the whitespace split, and whether number
@@ -733,7 +500,7 @@ def _restore_number_separators(values: pa.Array) -> pa.Array:
     return pa.Array.from_buffers(values.type, len(values), [None, pa.py_buffer(new_vo), pa.py_buffer(out)])
 
 
-def _token_passes(lists: pa.Array, opts: CleanOptions, protected: bool) -> pa.Array:
+def _token_passes(lists: pa.Array, opts: CleanConfig, protected: bool) -> pa.Array:
     """Token-level steps (after the split).
 
     In order: number separators swapped back, sentence-mark runs reduced to
@@ -839,7 +606,7 @@ def _split(text: pa.Array) -> pa.Array:
 # ---------------------------------------------------------------------------
 
 
-def clean_tokens(lines: pa.Array | pa.ChunkedArray, opts: CleanOptions) -> pa.ListArray:
+def clean_tokens(lines: pa.Array | pa.ChunkedArray, opts: CleanConfig) -> pa.ListArray:
     """Clean and tokenize raw text lines with vectorized Arrow kernels.
 
     Parameters
@@ -847,7 +614,7 @@ def clean_tokens(lines: pa.Array | pa.ChunkedArray, opts: CleanOptions) -> pa.Li
     lines : pyarrow.Array or pyarrow.ChunkedArray
         ``string`` or ``large_string`` (other string layouts are cast), one
         line of text per row. Null rows are allowed.
-    opts : CleanOptions
+    opts : CleanConfig
         Cleaning options; the rules are described in the module docstring.
 
     Returns
@@ -861,7 +628,7 @@ def clean_tokens(lines: pa.Array | pa.ChunkedArray, opts: CleanOptions) -> pa.Li
     Examples
     --------
     >>> import pyarrow as pa
-    >>> clean_tokens(pa.array(["Don't panic, it's 1984!"]), CleanOptions()).to_pylist()
+    >>> clean_tokens(pa.array(["Don't panic, it's 1984!"]), CleanConfig()).to_pylist()
     [["don't", 'panic', "it's", '1984']]
     """
     arr = _as_string_array(lines)

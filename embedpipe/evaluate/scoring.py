@@ -1,4 +1,4 @@
-"""Score word vectors on similarity and analogy sets; neighbour / analogy queries.
+"""Score word vectors on similarity and analogy sets.
 
 Protocol (matches word2vec ``compute-accuracy`` and gensim ``KeyedVectors``):
 
@@ -21,27 +21,23 @@ question) are ``nan``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from embedpipe.evalsets import AnalogySet, PairSet, builtin_sets
+from embedpipe.evaluate.evalsets import AnalogySet, PairSet, builtin_sets
 from embedpipe.kernels.similarity import (
     COSMUL_EPS,
     analogy_argmax,
     cosine_pairs,
     normalize_rows,
     spearman,
-    top_k,
 )
+from embedpipe.vectors.queries import check_matrix, lower_index, resolve_restrict
 
 __all__ = [
     "AnalogyFn",
-    "UnknownWordError",
-    "analogy",
     "local_analogy_predictions",
-    "neighbors",
     "score_vectors",
 ]
 
@@ -52,48 +48,6 @@ __all__ = [
 AnalogyFn = Callable[
     [np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]
 ]
-
-_SUGGEST_TOP = 30000
-
-
-class UnknownWordError(ValueError):
-    """A query word is not in the vocabulary (or not in the restricted vocabulary)."""
-
-    def __init__(self, word: str, message: str) -> None:
-        super().__init__(message)
-        self.word = word
-
-
-def _check_inputs(words: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors)
-    if vectors.ndim != 2:
-        raise ValueError(f"vectors must be a 2-D (vocab x dim) array, got shape {vectors.shape}")
-    if len(words) != vectors.shape[0]:
-        raise ValueError(
-            f"words has {len(words)} entries but vectors has {vectors.shape[0]} rows; "
-            "row k of vectors must be the vector of words[k]"
-        )
-    return vectors
-
-
-def _lower_index(words: Sequence[str], limit: int | None = None) -> dict[str, int]:
-    """Map lower-cased word -> first (most frequent) row among ``words[:limit]``."""
-    n = len(words) if limit is None else min(limit, len(words))
-    index: dict[str, int] = {}
-    for i in range(n):
-        index.setdefault(words[i].lower(), i)
-    return index
-
-
-def _resolve_restrict(restrict_vocab: int | None, n: int) -> int:
-    if restrict_vocab is None:
-        return n
-    if restrict_vocab < 1:
-        raise ValueError(
-            f"restrict_vocab must be a positive number of most-frequent words, got {restrict_vocab}"
-        )
-    return min(int(restrict_vocab), n)
-
 
 def _score_pairs(index: dict[str, int], vectors: np.ndarray, ps: PairSet) -> dict[str, float | int]:
     ia = np.fromiter((index.get(w, -1) for w in ps.word1), dtype=np.int64, count=len(ps))
@@ -189,7 +143,7 @@ def score_vectors(
         frequent words (``None``: all).  Similarity uses the full vocabulary.
     pair_sets, analogy_sets : sequence, optional
         Sets to evaluate.  ``None`` (default) means the shipped sets of that
-        kind (:func:`embedpipe.evalsets.builtin_sets`); pass ``[]`` to skip a
+        kind (:func:`embedpipe.evaluate.evalsets.builtin_sets`); pass ``[]`` to skip a
         kind.  To add your own sets to the built-in ones pass e.g.
         ``builtin_sets()[0] + [mine]``.
     block : int, default 1024
@@ -216,7 +170,7 @@ def score_vectors(
         On shape mismatches, a non-positive ``restrict_vocab`` or duplicate set
         names.
     """
-    vectors = _check_inputs(words, vectors)
+    vectors = check_matrix(words, vectors)
     if pair_sets is None or analogy_sets is None:
         builtin_pairs, builtin_analogies = builtin_sets()
         pair_sets = builtin_pairs if pair_sets is None else pair_sets
@@ -227,15 +181,15 @@ def score_vectors(
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"evaluation set names must be unique; rename the duplicates {dupes}")
-    rv = _resolve_restrict(restrict_vocab, len(words))
+    rv = resolve_restrict(restrict_vocab, len(words))
 
     out: dict[str, dict[str, float | int]] = {}
     if pair_sets:
-        full_index = _lower_index(words)
+        full_index = lower_index(words)
         for ps in pair_sets:
             out[ps.name] = _score_pairs(full_index, vectors, ps)
     if analogy_sets:
-        r_index = _lower_index(words, rv)
+        r_index = lower_index(words, rv)
         # Canonical row of each candidate: a case variant of the expected word counts as correct.
         canon = np.fromiter(
             (r_index[words[j].lower()] for j in range(rv)), dtype=np.int64, count=rv
@@ -246,107 +200,3 @@ def score_vectors(
                 unit, canon, r_index, aset, block, analogy_fn or local_analogy_predictions
             )
     return out
-
-
-def _unknown(word: str, words: Sequence[str], where: str) -> UnknownWordError:
-    pool = list(dict.fromkeys(w.lower() for w in words[:_SUGGEST_TOP]))
-    match = difflib.get_close_matches(word.lower(), pool, n=1)
-    hint = (
-        f"did you mean {match[0]!r}?"
-        if match
-        else "if it is a real corpus word, lower vocab.min_count and rebuild the vocabulary"
-    )
-    return UnknownWordError(word, f"word {word!r} is not in {where}; {hint}")
-
-
-def _lookup(word: str, words: Sequence[str], index: dict[str, int], where: str) -> int:
-    i = index.get(word.lower())
-    if i is None:
-        raise _unknown(word, words, where)
-    return i
-
-
-def neighbors(
-    words: Sequence[str],
-    vectors: np.ndarray,
-    word: str,
-    k: int = 10,
-    *,
-    restrict_vocab: int | None = None,
-) -> list[tuple[str, float]]:
-    """The ``k`` words with the highest cosine similarity to ``word``.
-
-    Parameters
-    ----------
-    words, vectors
-        Vocabulary (descending frequency) and its vectors.
-    word : str
-        Query word (matched lower-cased).
-    k : int, default 10
-        Number of neighbours.
-    restrict_vocab : int, optional
-        Only search the ``restrict_vocab`` most frequent words (default: all).
-
-    Returns
-    -------
-    list of (str, float)
-        ``(neighbour, cosine)``, best first; the query word is excluded.
-
-    Raises
-    ------
-    UnknownWordError
-        If ``word`` is not in the vocabulary.
-    """
-    vectors = _check_inputs(words, vectors)
-    rv = _resolve_restrict(restrict_vocab, len(words))
-    i = _lookup(word, words, _lower_index(words), f"the vocabulary ({len(words)} words)")
-    unit = normalize_rows(vectors[:rv])
-    idx, sims = top_k(unit, vectors[i], k, exclude=[i])
-    return [(words[j], float(s)) for j, s in zip(idx.tolist(), sims.tolist(), strict=True)]
-
-
-def analogy(
-    words: Sequence[str],
-    vectors: np.ndarray,
-    a: str,
-    b: str,
-    c: str,
-    k: int = 1,
-    restrict_vocab: int | None = None,
-) -> list[tuple[str, float]]:
-    """Answer ``a : b :: c : ?`` by 3CosAdd.
-
-    Parameters
-    ----------
-    words, vectors
-        Vocabulary (descending frequency) and its vectors.
-    a, b, c : str
-        Query words (matched lower-cased), e.g. ``"man", "king", "woman"``.
-    k : int, default 1
-        Number of answers.
-    restrict_vocab : int, optional
-        Only the ``restrict_vocab`` most frequent words are candidate answers
-        (default: all).  The query words themselves may come from the full
-        vocabulary.
-
-    Returns
-    -------
-    list of (str, float)
-        ``(answer, cos(answer, b - a + c))`` with unit-normalised vectors, best
-        first; ``a``, ``b`` and ``c`` are never returned.
-
-    Raises
-    ------
-    UnknownWordError
-        If one of ``a``, ``b``, ``c`` is not in the vocabulary.
-    """
-    vectors = _check_inputs(words, vectors)
-    rv = _resolve_restrict(restrict_vocab, len(words))
-    index = _lower_index(words)
-    where = f"the vocabulary ({len(words)} words)"
-    ia, ib, ic = (_lookup(w, words, index, where) for w in (a, b, c))
-    q = normalize_rows(vectors[[ia, ib, ic]])
-    query = q[1].astype(np.float64) - q[0] + q[2]
-    unit = normalize_rows(vectors[:rv])
-    idx, sims = top_k(unit, query, k, exclude=[ia, ib, ic])
-    return [(words[j], float(s)) for j, s in zip(idx.tolist(), sims.tolist(), strict=True)]

@@ -16,7 +16,7 @@ replica p trains only its entries whose context j has ``(j mod P − p) mod P
 accumulators, every partition runs one seeded, shuffled pass over that
 round's entries and sends back the rows it touched, and each row
 (parameters and accumulators alike) becomes the average over the partitions
-that touched it (embedpipe.averaging). Under this schedule every row, word
+that touched it (embedpipe.train.averaging). Under this schedule every row, word
 or context, is touched by exactly one replica per round, so the average is
 exact: P replicas compute what one would, in 1/P of the time per round. An
 epoch is P rounds; ``glove.sync_per_epoch = k`` splits each stratum into k.
@@ -45,12 +45,15 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from embedpipe import checkpoint, tables
-from embedpipe.averaging import ROUND_COLUMN, ParamGroup, RoundInfo, RoundResult, train_with_averaging
+from embedpipe import tables
 from embedpipe.config import PipelineConfig
+from embedpipe.errors import ModelTooLargeError
 from embedpipe.kernels.glove import combine_output, glove_epoch, init_params, shuffled_order
-from embedpipe.stage import StageResult, new_run_id
-from embedpipe.vectors import fingerprint, write_vectors
+from embedpipe.stage import StageResult, fingerprint, new_run_id
+from embedpipe.train import checkpoint
+from embedpipe.train.averaging import ROUND_COLUMN, RoundResult, train_with_averaging
+from embedpipe.train.loop import ParamGroup, RoundInfo
+from embedpipe.vectors import write_vectors
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +61,6 @@ GROUPS = (
     ParamGroup("word", ("W", "b", "gW", "gb")),
     ParamGroup("context", ("Wc", "bc", "gWc", "gbc")),
 )
-
-
-class ModelTooLargeError(MemoryError):
-    """The model would not fit the configured driver budget."""
 
 
 def estimate_model_bytes(vocab_size: int, dim: int, partitions: int) -> int:
@@ -181,7 +180,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     ------
     ModelTooLargeError
         The estimated model memory exceeds ``glove.max_model_mb``.
-    embedpipe.averaging.DivergenceError
+    embedpipe.train.averaging.DivergenceError
         Parameters became NaN or infinite.
     """
     t0 = time.perf_counter()

@@ -20,11 +20,12 @@ import time
 
 from pyspark.sql import SparkSession
 
+from embedpipe import paths
 from embedpipe.config import PipelineConfig
-from embedpipe.export_formats import write_glove_text, write_word2vec_binary, write_word2vec_text
-from embedpipe.scoring import analogy, neighbors
 from embedpipe.stage import StageResult
 from embedpipe.vectors import read_vectors
+from embedpipe.vectors.formats import write_glove_text, write_word2vec_binary, write_word2vec_text
+from embedpipe.vectors.queries import analogy, neighbors
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,7 @@ WRITERS = {
 
 
 def default_out(cfg: PipelineConfig, model: str, fmt: str) -> str:
-    root = cfg.output.path[len("file:") :] if cfg.output.path.startswith("file:") else cfg.output.path
-    return os.path.join(root, "export", f"{model}.{WRITERS[fmt][1]}")
+    return paths.join(cfg.output.path, "export", f"{model}.{WRITERS[fmt][1]}")
 
 
 def run(

@@ -1,0 +1,12 @@
+"""The ingest stage: raw text in, the ``tokens`` table out.
+
+- :mod:`.stage`: reading the input (text, gz/bz2, Parquet, Delta, JSONL) with Spark and writing ``tokens``;
+- :mod:`.textfiles`: splitting local text files into byte blocks that executors read themselves;
+- :mod:`.cleaning`: the cleaning and tokenization rules (word lists and Arrow passes).
+"""
+
+from __future__ import annotations
+
+from embedpipe.ingest.stage import run
+
+__all__ = ["run"]

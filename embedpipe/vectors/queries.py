@@ -1,0 +1,155 @@
+"""Queries on a matrix of word vectors: nearest neighbours and analogies.
+
+Words are matched lower-cased; when several vocabulary entries lower-case to
+the same string, the first (most frequent) one answers. An unknown word
+raises :class:`~embedpipe.errors.UnknownWordError` with a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import numpy as np
+
+from embedpipe.errors import UnknownWordError
+from embedpipe.kernels.similarity import normalize_rows, top_k
+
+__all__ = ["analogy", "check_matrix", "lower_index", "neighbors", "resolve_restrict"]
+
+_SUGGEST_TOP = 30000
+
+
+def check_matrix(words: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2:
+        raise ValueError(f"vectors must be a 2-D (vocab x dim) array, got shape {vectors.shape}")
+    if len(words) != vectors.shape[0]:
+        raise ValueError(
+            f"words has {len(words)} entries but vectors has {vectors.shape[0]} rows; "
+            "row k of vectors must be the vector of words[k]"
+        )
+    return vectors
+
+
+def lower_index(words: Sequence[str], limit: int | None = None) -> dict[str, int]:
+    """Map lower-cased word -> first (most frequent) row among ``words[:limit]``."""
+    n = len(words) if limit is None else min(limit, len(words))
+    index: dict[str, int] = {}
+    for i in range(n):
+        index.setdefault(words[i].lower(), i)
+    return index
+
+
+def resolve_restrict(restrict_vocab: int | None, n: int) -> int:
+    if restrict_vocab is None:
+        return n
+    if restrict_vocab < 1:
+        raise ValueError(
+            f"restrict_vocab must be a positive number of most-frequent words, got {restrict_vocab}"
+        )
+    return min(int(restrict_vocab), n)
+
+
+def _unknown(word: str, words: Sequence[str], where: str) -> UnknownWordError:
+    pool = list(dict.fromkeys(w.lower() for w in words[:_SUGGEST_TOP]))
+    match = difflib.get_close_matches(word.lower(), pool, n=1)
+    hint = (
+        f"did you mean {match[0]!r}?"
+        if match
+        else "if it is a real corpus word, lower vocab.min_count and rebuild the vocabulary"
+    )
+    return UnknownWordError(word, f"word {word!r} is not in {where}; {hint}")
+
+
+def _lookup(word: str, words: Sequence[str], index: dict[str, int], where: str) -> int:
+    i = index.get(word.lower())
+    if i is None:
+        raise _unknown(word, words, where)
+    return i
+
+
+def neighbors(
+    words: Sequence[str],
+    vectors: np.ndarray,
+    word: str,
+    k: int = 10,
+    *,
+    restrict_vocab: int | None = None,
+) -> list[tuple[str, float]]:
+    """The ``k`` words with the highest cosine similarity to ``word``.
+
+    Parameters
+    ----------
+    words, vectors
+        Vocabulary (descending frequency) and its vectors.
+    word : str
+        Query word (matched lower-cased).
+    k : int, default 10
+        Number of neighbours.
+    restrict_vocab : int, optional
+        Only search the ``restrict_vocab`` most frequent words (default: all).
+
+    Returns
+    -------
+    list of (str, float)
+        ``(neighbour, cosine)``, best first; the query word is excluded.
+
+    Raises
+    ------
+    UnknownWordError
+        If ``word`` is not in the vocabulary.
+    """
+    vectors = check_matrix(words, vectors)
+    rv = resolve_restrict(restrict_vocab, len(words))
+    i = _lookup(word, words, lower_index(words), f"the vocabulary ({len(words)} words)")
+    unit = normalize_rows(vectors[:rv])
+    idx, sims = top_k(unit, vectors[i], k, exclude=[i])
+    return [(words[j], float(s)) for j, s in zip(idx.tolist(), sims.tolist(), strict=True)]
+
+
+def analogy(
+    words: Sequence[str],
+    vectors: np.ndarray,
+    a: str,
+    b: str,
+    c: str,
+    k: int = 1,
+    restrict_vocab: int | None = None,
+) -> list[tuple[str, float]]:
+    """Answer ``a : b :: c : ?`` by 3CosAdd.
+
+    Parameters
+    ----------
+    words, vectors
+        Vocabulary (descending frequency) and its vectors.
+    a, b, c : str
+        Query words (matched lower-cased), e.g. ``"man", "king", "woman"``.
+    k : int, default 1
+        Number of answers.
+    restrict_vocab : int, optional
+        Only the ``restrict_vocab`` most frequent words are candidate answers
+        (default: all).  The query words themselves may come from the full
+        vocabulary.
+
+    Returns
+    -------
+    list of (str, float)
+        ``(answer, cos(answer, b - a + c))`` with unit-normalised vectors, best
+        first; ``a``, ``b`` and ``c`` are never returned.
+
+    Raises
+    ------
+    UnknownWordError
+        If one of ``a``, ``b``, ``c`` is not in the vocabulary.
+    """
+    vectors = check_matrix(words, vectors)
+    rv = resolve_restrict(restrict_vocab, len(words))
+    index = lower_index(words)
+    where = f"the vocabulary ({len(words)} words)"
+    ia, ib, ic = (_lookup(w, words, index, where) for w in (a, b, c))
+    q = normalize_rows(vectors[[ia, ib, ic]])
+    query = q[1].astype(np.float64) - q[0] + q[2]
+    unit = normalize_rows(vectors[:rv])
+    idx, sims = top_k(unit, query, k, exclude=[ia, ib, ic])
+    return [(words[j], float(s)) for j, s in zip(idx.tolist(), sims.tolist(), strict=True)]
