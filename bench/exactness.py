@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     over = [
         f"input.path={corpus}", f"output.path={tables_dir}", "clean.preset=text8", f"stages=[{args.stages}]",
         f"vocab.min_count={args.min_count}", "spark.master=local[2]", "spark.partitions=2",
-        "spark.driver_memory=12g", "glove.window=10", "cooccur.weighting=harmonic",
+        "spark.driver_memory=12g", "cooccur.window=10", "cooccur.weighting=harmonic",
     ]  # fmt: skip
     report: dict[str, Any] = {"corpus": str(corpus)}
     t0 = time.perf_counter()

@@ -96,7 +96,7 @@ def embedpipe_overrides(corpus: Path, out: Path, stages: list[str], partitions: 
         f"vocab.min_count={s['min_count']}",
         f"sgns.dim={s['dim']}", f"sgns.window={s['window']}", f"sgns.negative={s['negative']}",
         f"sgns.sample={s['sample']}", f"sgns.epochs={s['epochs']}", f"sgns.alpha={s['alpha']}",
-        f"glove.dim={g['dim']}", f"glove.window={g['window']}", f"glove.x_max={g['x_max']}",
+        f"glove.dim={g['dim']}", f"cooccur.window={g['window']}", f"glove.x_max={g['x_max']}",
         f"glove.epochs={g['epochs']}",
     ]  # fmt: skip
     if quick:

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
 
@@ -39,133 +39,226 @@ STAGES: tuple[str, ...] = ("ingest", "vocab", "encode", "cooccur", "glove", "sgn
 PACKAGE_DATA_SCHEME = "embedpipe://"
 
 
+@dataclass(frozen=True)
+class Range:
+    """Bounds of a numeric key; None = unbounded on that side."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def holds(self, x: float) -> bool:
+        return (
+            (self.ge is None or x >= self.ge)
+            and (self.gt is None or x > self.gt)
+            and (self.le is None or x <= self.le)
+            and (self.lt is None or x < self.lt)
+        )
+
+    def __str__(self) -> str:
+        lo, hi = (self.ge, "[") if self.ge is not None else (self.gt, "(")
+        up, close = (self.le, "]") if self.le is not None else (self.lt, ")")
+        if lo is not None and up is not None:
+            if hi == "[" and close == "]":
+                return f"in {lo:g}..{up:g}"
+            return f"in {hi}{lo:g}, {up:g}{close}"
+        if lo is not None:
+            return f"{'>=' if hi == '[' else '>'} {lo:g}"
+        if up is not None:
+            return f"{'<=' if close == ']' else '<'} {up:g}"
+        return ""
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    doc: str = "",
+    *,
+    default_factory: Any = dataclasses.MISSING,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    range_text: str = "",
+) -> Any:
+    """Declare a config key: its default, one-line doc and range, in one place.
+
+    The type comes from the field's annotation (``Literal[...]`` lists the
+    choices). Validation (:meth:`Section.__post_init__`) and the README's
+    configuration table (:func:`reference_table`) both read this declaration.
+    """
+    meta = {"doc": doc, "range": Range(ge=ge, gt=gt, le=le, lt=lt), "range_text": range_text}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+class Section:
+    """Base of every config section: checks each key against its declaration
+    when the section is built, so a bad value fails before Spark starts."""
+
+    NAME: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):  # type: ignore[arg-type]
+            key = f"{self.NAME}.{f.name}"
+            value = getattr(self, f.name)
+            _check_type(key, hints[f.name], value)
+            rng: Range | None = f.metadata.get("range")
+            if rng is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if not rng.holds(value):
+                    raise ConfigError(f"{key} must be {f.metadata.get('range_text') or rng}, got {value!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
-class InputConfig:
+class InputConfig(Section):
     """Where the raw corpus is and how to read it."""
 
-    path: str = ""
-    format: Literal["text", "parquet", "delta", "jsonl"] = "text"
-    # Column (parquet/delta) or JSON field (jsonl) holding the text.
-    column: str = "text"
-    # Long lines are cut into pieces of at most this many tokens (gensim's
-    # MAX_WORDS_IN_BATCH); training windows never cross a piece boundary.
-    max_sentence_length: int = 10_000
-    # Spark partitions to read into; 0 = let Spark decide from the files.
-    min_partitions: int = 0
+    NAME: ClassVar[str] = "input"
+    path: str = setting("", "file, folder, glob or table path of the corpus (required by ingest)")
+    format: Literal["text", "parquet", "delta", "jsonl"] = setting("text", "how to read `input.path`")
+    column: str = setting("text", "column (parquet, delta) or JSON field (jsonl) holding the text")
+    # gensim's MAX_WORDS_IN_BATCH; training windows never cross a piece boundary.
+    max_sentence_length: int = setting(10_000, "longer lines are cut into pieces of at most this many tokens", ge=2)
+    min_partitions: int = setting(0, "Spark partitions to read the input into (0 = as Spark reads the files)", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
-class OutputConfig:
+class OutputConfig(Section):
     """Root folder of the run's Delta tables."""
 
-    path: str = "runs/default"
-    # Log each run to MLflow: auto (when mlflow is installed and a tracking
-    # server is configured), on, or off. See embedpipe.tracking.
-    mlflow: Literal["auto", "on", "off"] = "auto"
+    NAME: ClassVar[str] = "output"
+    path: str = setting("runs/default", "folder or URI of the run's tables")
+    mlflow: Literal["auto", "on", "off"] = setting(
+        "auto", "log each run to MLflow: auto (when mlflow is installed and a tracking server is set), on, off"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
-class SparkConfig:
+class SparkConfig(Section):
     """Session settings. They apply only when embedpipe builds a local session;
     on a cluster or Databricks the existing session is used as it is."""
 
-    master: str = "local[*]"
-    # Partitions for training and co-occurrence counting (replicas that are averaged).
-    partitions: int = 2
-    app_name: str = "embedpipe"
-    driver_memory: str = "4g"
-    # Extra Spark conf for local sessions, e.g. {"spark.sql.shuffle.partitions": "8"}.
-    conf: Mapping[str, str] = field(default_factory=dict)
+    NAME: ClassVar[str] = "spark"
+    master: str = setting("local[*]", "master of a session embedpipe builds itself (ignored on a cluster)")
+    partitions: int = setting(2, "replicas for training and tasks for co-occurrence counting", ge=1)
+    app_name: str = setting("embedpipe", "Spark application name of a local session")
+    driver_memory: str = setting("4g", "driver memory of a local session")
+    conf: Mapping[str, str] = setting(
+        default_factory=dict, doc="extra Spark settings of a local session, e.g. {spark.sql.shuffle.partitions: 8}"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
-class CleanConfig:
-    """Cleaning and tokenization options (see embedpipe.ingest.cleaning)."""
+class CleanConfig(Section):
+    """How ingest turns raw lines into tokens (rules and order: embedpipe.ingest.cleaning)."""
 
-    preset: Literal["none", "text8"] = "none"
-    normalize: bool = True
-    lowercase: bool = True
-    punctuation: Literal["drop", "sentence"] = "drop"
-    numbers: Literal["keep", "drop", "token", "spell"] = "keep"
-    urls: Literal["drop", "tag"] = "drop"
-    emails: Literal["drop", "tag"] = "drop"
-    mentions: Literal["drop", "tag"] = "drop"
-    hashtags: Literal["drop", "tag"] = "drop"
-    symbols: Literal["drop", "keep"] = "drop"
-    stopwords: bool = False
-    min_token_length: int = 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class VocabConfig:
-    min_count: int = 5
-    # 0 = no limit; otherwise keep the max_size most frequent words (ties by word).
-    max_size: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class CooccurConfig:
-    shards: int = 8
-    weighting: Literal["harmonic", "uniform"] = "harmonic"
-    # Budget per task for the counting buffers; the kernel flushes instead of growing.
-    memory_mb: int = 512
+    NAME: ClassVar[str] = "clean"
+    preset: Literal["none", "text8"] = setting(
+        "none", "text8: wikifil.pl's normalisation (a-z and spelled digits); ignores the other clean keys"
+    )
+    normalize: bool = setting(True, "Unicode NFKC normalisation first")
+    lowercase: bool = setting(True, "lower-case (full Unicode)")
+    punctuation: Literal["drop", "sentence"] = setting(
+        "drop", "sentence keeps . ! ? as tokens; other punctuation breaks words"
+    )
+    numbers: Literal["keep", "drop", "token", "spell"] = setting(
+        "keep", "numbers: keep, drop, replace by `<num>`, or spell each digit (text8 style)"
+    )
+    urls: Literal["drop", "tag"] = setting("drop", "drop URLs or replace each by `<url>`")
+    emails: Literal["drop", "tag"] = setting("drop", "drop e-mail addresses or replace each by `<email>`")
+    mentions: Literal["drop", "tag"] = setting("drop", "drop @mentions or replace each by `<mention>`")
+    hashtags: Literal["drop", "tag"] = setting("drop", "drop #hashtags or replace each by `<hashtag>`")
+    symbols: Literal["drop", "keep"] = setting("drop", "Unicode symbols and emoji: drop, or keep each as a token")
+    stopwords: bool = setting(False, "remove the built-in English stopwords (never negations)")
+    min_token_length: int = setting(1, "drop word tokens shorter than this many characters", ge=1)
 
 
 @dataclass(frozen=True, kw_only=True)
-class GloveConfig:
-    dim: int = 100
-    window: int = 10
-    x_max: float = 100.0
-    power: float = 0.75
-    epochs: int = 25
-    learning_rate: float = 0.05
-    grad_clip: float = 100.0
-    seed: int = 1
-    output: Literal["sum", "word", "concat"] = "sum"
-    sync_per_epoch: int = 1
-    # Upper bound for the driver-side model (parameters + AdaGrad state).
-    max_model_mb: int = 8192
+class VocabConfig(Section):
+    NAME: ClassVar[str] = "vocab"
+    min_count: int = setting(5, "drop words seen fewer times", ge=1)
+    max_size: int = setting(0, "keep at most this many most frequent words, ties by word (0 = all)", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
-class SgnsConfig:
-    architecture: Literal["skipgram", "cbow"] = "skipgram"
-    dim: int = 100
-    window: int = 5
-    negative: int = 5
-    sample: float = 1e-4
-    epochs: int = 5
-    alpha: float = 0.025
-    min_alpha: float = 0.0001
-    seed: int = 1
-    # Averaging rounds per epoch; 0 = auto, max(4 × P, P²) for P =
-    # spark.partitions: the clipped_sum merge needs more merges as replicas
-    # grow (README, skip-gram).
-    sync_rounds: int = 0
-    # How replicas' rows are merged each round (see embedpipe.train.averaging).
-    merge: Literal["average", "touch_weighted", "clipped_sum"] = "clipped_sum"
-    output: Literal["in", "in+out"] = "in"
-    max_model_mb: int = 8192
+class CooccurConfig(Section):
+    NAME: ClassVar[str] = "cooccur"
+    window: int = setting(10, "symmetric window of the co-occurrence counts (GloVe's context)", ge=1, le=1000)
+    shards: int = setting(
+        8, "shards of the matrix (shard = i mod shards); use a multiple of spark.partitions for GloVe", ge=1
+    )
+    weighting: Literal["harmonic", "uniform"] = setting("harmonic", "weight of a pair at distance d: 1/d or 1")
+    # The kernel flushes its buffers instead of growing past this.
+    memory_mb: int = setting(512, "memory bound of each task's counting buffers", ge=1)
 
 
 @dataclass(frozen=True, kw_only=True)
-class EvalConfig:
-    restrict_vocab: int = 30_000
-    # Extra user sets: {"name": path}; pair sets (.tsv/.txt with 3 columns) or
-    # analogy sets (": section" lines, 4 words per question) by `kind`.
-    extra_pair_sets: Mapping[str, str] = field(default_factory=dict)
-    extra_analogy_sets: Mapping[str, str] = field(default_factory=dict)
-    models: Sequence[str] = ("glove", "sgns")
-    # Run the analogy search as a Spark job when min(restrict_vocab, vocab size) exceeds this.
-    spark_above: int = 200_000
+class GloveConfig(Section):
+    NAME: ClassVar[str] = "glove"
+    dim: int = setting(100, "vector size", ge=1, le=10_000)
+    x_max: float = setting(100.0, "weighting f(x) = min(1, (x / x_max)^power)", gt=0)
+    power: float = setting(0.75, "exponent of the weighting", gt=0, le=1)
+    epochs: int = setting(25, "AdaGrad passes over the matrix", ge=1)
+    learning_rate: float = setting(0.05, "AdaGrad's initial rate", gt=0)
+    grad_clip: float = setting(100.0, "per-component gradient clip (glove.c's default)", gt=0)
+    seed: int = setting(1, "seed of initialisation and visiting order")
+    output: Literal["sum", "word", "concat"] = setting(
+        "sum", "vectors written: W + W̃ (sum), W (word), or both (concat)"
+    )
+    sync_per_epoch: int = setting(1, "rounds per stratum; an epoch is spark.partitions × this rounds", ge=1)
+    max_model_mb: int = setting(8192, "driver memory budget for the model, checked before training", ge=1)
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExportConfig:
-    model: str = "sgns"
-    format: Literal["word2vec", "word2vec-binary", "glove"] = "word2vec"
-    # Relative to output.path when not absolute; empty = <output.path>/export/<model>.<ext>
-    out: str = ""
+class SgnsConfig(Section):
+    NAME: ClassVar[str] = "sgns"
+    architecture: Literal["skipgram", "cbow"] = setting("skipgram", "skip-gram, or CBOW (mean of the context)")
+    dim: int = setting(100, "vector size", ge=1, le=10_000)
+    window: int = setting(5, "largest window; each centre draws its window uniformly in 1..window", ge=1, le=1000)
+    negative: int = setting(5, "negative samples per positive pair, from unigram^0.75", ge=1, le=100)
+    sample: float = setting(
+        1e-4,
+        "subsampling threshold of frequent words (0 = off)",
+        ge=0,
+        lt=1,
+        range_text="in [0, 1) (0 disables subsampling)",
+    )
+    epochs: int = setting(5, "passes over the corpus", ge=1)
+    alpha: float = setting(0.025, "learning rate at the start; decays linearly over global progress", gt=0)
+    min_alpha: float = setting(0.0001, "learning rate at the end (at most sgns.alpha)", ge=0)
+    seed: int = setting(1, "seed of initialisation, sampling and data order")
+    sync_rounds: int = setting(
+        0,
+        "averaging rounds per epoch; 0 = auto, max(4 × P, P²) for P = spark.partitions",
+        ge=0,
+        range_text=">= 1 (or 0 for auto)",
+    )
+    merge: Literal["average", "touch_weighted", "clipped_sum"] = setting(
+        "clipped_sum", "how replicas' rows are merged each round (embedpipe.train.merge)"
+    )
+    output: Literal["in", "in+out"] = setting("in", "vectors written: input vectors, or input + output")
+    max_model_mb: int = setting(8192, "driver memory budget for the model, checked before training", ge=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig(Section):
+    NAME: ClassVar[str] = "eval"
+    restrict_vocab: int = setting(30_000, "analogy search space: the most frequent words", ge=1)
+    # Pair sets: .tsv/.txt with 3 columns; analogy sets: ": section" lines and 4 words per question.
+    extra_pair_sets: Mapping[str, str] = setting(default_factory=dict, doc="your own similarity sets, {name: path}")
+    extra_analogy_sets: Mapping[str, str] = setting(default_factory=dict, doc="your own analogy sets, {name: path}")
+    models: Sequence[str] = setting(("glove", "sgns"), "models evaluate scores when present (glove, sgns)")
+    spark_above: int = setting(200_000, "run the analogy search as a Spark job above this search space", ge=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportConfig(Section):
+    NAME: ClassVar[str] = "export"
+    model: str = setting("sgns", "model embedpipe export writes")
+    format: Literal["word2vec", "word2vec-binary", "glove"] = setting("word2vec", "file format")
+    out: str = setting("", "file to write (relative to output.path; empty = <output.path>/export/<model>.<ext>)")
 
 
 # The stages of a full run, in order (export runs on demand).
@@ -408,31 +501,10 @@ def _check(cond: bool, message: str) -> None:
 
 
 def validate(cfg: PipelineConfig) -> None:
-    """Range checks that can be made before Spark starts."""
-    i, v, c, g, s, e = cfg.input, cfg.vocab, cfg.cooccur, cfg.glove, cfg.sgns, cfg.eval
-    _check(i.max_sentence_length >= 2, f"input.max_sentence_length must be >= 2, got {i.max_sentence_length}")
-    _check(i.min_partitions >= 0, f"input.min_partitions must be >= 0, got {i.min_partitions}")
-    _check(cfg.spark.partitions >= 1, f"spark.partitions must be >= 1, got {cfg.spark.partitions}")
-    _check(cfg.clean.min_token_length >= 1, f"clean.min_token_length must be >= 1, got {cfg.clean.min_token_length}")
-    _check(v.min_count >= 1, f"vocab.min_count must be >= 1, got {v.min_count}")
-    _check(v.max_size >= 0, f"vocab.max_size must be >= 0 (0 = unlimited), got {v.max_size}")
-    _check(c.shards >= 1, f"cooccur.shards must be >= 1, got {c.shards}")
-    _check(c.memory_mb >= 1, f"cooccur.memory_mb must be >= 1, got {c.memory_mb}")
-    for name, m in (("glove", g), ("sgns", s)):
-        _check(1 <= m.dim <= 10_000, f"{name}.dim must be in 1..10000, got {m.dim}")
-        _check(1 <= m.window <= 1000, f"{name}.window must be in 1..1000, got {m.window}")
-        _check(m.epochs >= 1, f"{name}.epochs must be >= 1, got {m.epochs}")
-        _check(m.max_model_mb >= 1, f"{name}.max_model_mb must be >= 1, got {m.max_model_mb}")
-    _check(g.x_max > 0, f"glove.x_max must be > 0, got {g.x_max}")
-    _check(0 < g.power <= 1, f"glove.power must be in (0, 1], got {g.power}")
-    _check(g.learning_rate > 0, f"glove.learning_rate must be > 0, got {g.learning_rate}")
-    _check(g.grad_clip > 0, f"glove.grad_clip must be > 0, got {g.grad_clip}")
-    _check(g.sync_per_epoch >= 1, f"glove.sync_per_epoch must be >= 1, got {g.sync_per_epoch}")
-    _check(1 <= s.negative <= 100, f"sgns.negative must be in 1..100, got {s.negative}")
-    _check(0 <= s.sample < 1, f"sgns.sample must be in [0, 1) (0 disables subsampling), got {s.sample}")
-    _check(s.alpha > 0, f"sgns.alpha must be > 0, got {s.alpha}")
-    _check(0 <= s.min_alpha <= s.alpha, f"sgns.min_alpha must be in [0, sgns.alpha={s.alpha}], got {s.min_alpha}")
-    _check(s.sync_rounds >= 0, f"sgns.sync_rounds must be >= 1 (or 0 for auto), got {s.sync_rounds}")
+    """Checks that relate several keys, or the config to the machine. Each
+    key's own type and range were checked when its section was built."""
+    s, e = cfg.sgns, cfg.eval
+    _check(s.min_alpha <= s.alpha, f"sgns.min_alpha must be in [0, sgns.alpha={s.alpha}], got {s.min_alpha}")
     if cfg.output.mlflow == "on":
         import importlib.util
 
@@ -441,9 +513,105 @@ def validate(cfg: PipelineConfig) -> None:
             "output.mlflow is 'on' but mlflow is not installed; "
             "pip install 'embedpipe[mlflow]' or set output.mlflow: auto",
         )
-    _check(e.restrict_vocab >= 1, f"eval.restrict_vocab must be >= 1, got {e.restrict_vocab}")
-    _check(e.spark_above >= 1, f"eval.spark_above must be >= 1, got {e.spark_above}")
     bad_models = [m for m in e.models if m not in ("glove", "sgns")]
     _check(not bad_models, f"eval.models may only hold glove and sgns, got {bad_models}")
-    if any(st in cfg.stages for st in ("ingest",)):
-        _check(bool(i.path), "input.path is empty; set it to a file, folder or glob of the corpus")
+    if "ingest" in cfg.stages:
+        _check(bool(cfg.input.path), "input.path is empty; set it to a file, folder or glob of the corpus")
+
+
+def _check_type(key: str, tp: Any, value: Any) -> None:
+    """A section built directly in Python gets the same type checks as one read from YAML."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        ok, want = value in get_args(tp), f"one of {list(get_args(tp))}"
+    elif tp is bool:
+        ok, want = isinstance(value, bool), "true or false"
+    elif tp is int:
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif tp is float:
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif tp is str:
+        ok, want = isinstance(value, str), "a string"
+    elif origin in (Mapping, dict) or tp is Mapping:
+        ok, want = isinstance(value, Mapping), "a mapping"
+    else:
+        ok, want = isinstance(value, (list, tuple)), "a list"
+    if not ok:
+        raise ConfigError(f"{key} must be {want}, got {value!r}")
+
+
+# ---------------------------------------------------------------------------
+# the README's configuration table, generated from the declarations
+
+README_TABLE_START = "<!-- config-table:start -->"
+README_TABLE_END = "<!-- config-table:end -->"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    if isinstance(value, Mapping):
+        return "{}" if not value else json.dumps(dict(value))
+    if value == "":
+        return "—"
+    return str(value)
+
+
+def _values(tp: Any, rng: Range, range_text: str) -> str:
+    if get_origin(tp) is Literal:
+        return ", ".join(f"`{c}`" for c in get_args(tp))
+    kind = {bool: "true/false", int: "integer", float: "number", str: "text"}.get(tp)
+    if kind is None:
+        kind = "mapping" if get_origin(tp) in (Mapping, dict) else "list"
+    bounds = range_text or str(rng)
+    return f"{kind} {bounds}".strip()
+
+
+def reference_table() -> str:
+    """The configuration reference as a Markdown table: every key with its
+    default, allowed values and one-line doc, read from the declarations."""
+    lines = [
+        "| key | default | values | meaning |",
+        "|---|---|---|---|",
+        f"| `stages` | `{_show(DEFAULT_STAGES)}` | {', '.join(f'`{s}`' for s in STAGES)} "
+        "| the stages `embedpipe run` executes, in order |",
+    ]
+    for name, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        defaults = cls()
+        for f in fields(cls):
+            doc = f.metadata.get("doc", "").replace("|", "\\|")
+            values = _values(hints[f.name], f.metadata.get("range", Range()), f.metadata.get("range_text", ""))
+            lines.append(f"| `{name}.{f.name}` | `{_show(getattr(defaults, f.name))}` | {values} | {doc} |")
+    return "\n".join(lines)
+
+
+def readme_with_table(readme: str) -> str:
+    """``readme`` with the text between the config-table markers replaced by :func:`reference_table`."""
+    if README_TABLE_START not in readme or README_TABLE_END not in readme:
+        raise ValueError(f"the README has no {README_TABLE_START} ... {README_TABLE_END} markers")
+    head, rest = readme.split(README_TABLE_START, 1)
+    _, tail = rest.split(README_TABLE_END, 1)
+    return f"{head}{README_TABLE_START}\n{reference_table()}\n{README_TABLE_END}{tail}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m embedpipe.config [--update-readme README.md]``: print the
+    configuration table, or rewrite it in place between the README's markers."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m embedpipe.config", description=main.__doc__)
+    ap.add_argument("--update-readme", metavar="README", help="rewrite the table between the markers of this file")
+    args = ap.parse_args(argv)
+    if args.update_readme:
+        p = Path(args.update_readme)
+        p.write_text(readme_with_table(p.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        print(reference_table())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -4,7 +4,7 @@ Reads ``corpus`` and ``vocab`` and writes ``cooccurrence`` (shard, i, j, x),
 partitioned by ``shard = i mod cooccur.shards``, one row per (i, j).
 
 Semantics follow GloVe's ``cooccur.c`` with ``symmetric=1``: a window of
-``glove.window`` tokens on each side, a pair at distance d adds 1/d
+``cooccur.window`` tokens on each side, a pair at distance d adds 1/d
 (``cooccur.weighting: harmonic``) or 1 (``uniform``) to both X_ij and X_ji,
 OOV tokens are already gone, and windows never cross a piece boundary.
 
@@ -97,7 +97,7 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     corpus = tables.read(spark, root, "corpus")
     shards = cfg.cooccur.shards
     memory_bytes = cfg.cooccur.memory_mb * 1024 * 1024
-    fn = make_counter(vocab_size, cfg.glove.window, cfg.cooccur.weighting == "harmonic", memory_bytes, shards)
+    fn = make_counter(vocab_size, cfg.cooccur.window, cfg.cooccur.weighting == "harmonic", memory_bytes, shards)
     partial = corpus.repartition(cfg.spark.partitions).mapInArrow(fn, "shard int, i int, j int, x double")
     summed = sum_triples(partial, shards)
     run_id = new_run_id()
@@ -111,7 +111,7 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
             "total_weight": float(agg["total"] or 0.0),
             "memory_mb_per_task": cfg.cooccur.memory_mb,
             "vocab_size": vocab_size,
-            "window": cfg.glove.window,
+            "window": cfg.cooccur.window,
             "weighting": cfg.cooccur.weighting,
         }
         stats["seconds"] = round(time.perf_counter() - t0, 2)
@@ -130,7 +130,7 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         "cooccur: %d non-zero entries, total weight %.1f, window %d, %d shards (%.1f s)",
         stats["nnz"],
         stats["total_weight"],
-        cfg.glove.window,
+        cfg.cooccur.window,
         shards,
         seconds,
     )

@@ -46,9 +46,9 @@ log = logging.getLogger(__name__)
 # stage -> (config keys it reads, tables it reads, tables it writes)
 STAGE_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "ingest": (("input", "clean"), (), ("tokens",)),
-    "vocab": (("vocab", "sgns.sample"), ("tokens",), ("vocab",)),
+    "vocab": (("vocab",), ("tokens",), ("vocab",)),
     "encode": ((), ("tokens", "vocab"), ("corpus",)),
-    "cooccur": (("cooccur", "glove.window", "spark.partitions"), ("vocab", "corpus"), ("cooccurrence",)),
+    "cooccur": (("cooccur", "spark.partitions"), ("vocab", "corpus"), ("cooccurrence",)),
     "glove": (("glove", "spark.partitions"), ("vocab", "cooccurrence"), ("vectors",)),
     "sgns": (("sgns", "spark.partitions"), ("vocab", "corpus"), ("vectors",)),
     "evaluate": (("eval",), ("vectors",), ("evaluation",)),

@@ -57,8 +57,6 @@ VOCAB = T.StructType(
         T.StructField("word", T.StringType(), False),
         T.StructField("id", T.IntegerType(), False),
         T.StructField("count", T.LongType(), False),
-        # word2vec's subsampling keep-probability for sgns.sample (1.0 = always kept).
-        T.StructField("keep_prob", T.DoubleType(), False),
         # unigram^0.75 noise distribution for negative sampling (sums to 1).
         T.StructField("noise_prob", T.DoubleType(), False),
     ]
@@ -382,8 +380,8 @@ def by_id(vocab: pa.Table) -> pa.Table:
 
 def read_vocab_arrays(
     spark: SparkSession, root: str, *, version: int | None = None
-) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """(words, counts, keep_prob, noise_prob) of the vocab table (at ``version``,
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(words, counts, noise_prob) of the vocab table (at ``version``,
     else the newest), ordered by id."""
     t = by_id(read(spark, root, "vocab", version=version).toArrow())
     ids = t.column("id").to_numpy()
@@ -392,6 +390,5 @@ def read_vocab_arrays(
     return (
         t.column("word").to_pylist(),
         t.column("count").to_numpy().astype(np.int64),
-        t.column("keep_prob").to_numpy().astype(np.float64),
         t.column("noise_prob").to_numpy().astype(np.float64),
     )

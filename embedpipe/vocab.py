@@ -2,14 +2,14 @@
 
 Reads the ``tokens`` table's word rows and writes
 
-``vocab`` (word, id, count, keep_prob, noise_prob)
+``vocab`` (word, id, count, noise_prob)
     Exact counts. Words with ``count >= vocab.min_count`` are kept, at most
     ``vocab.max_size`` of them (0 = all); ids follow descending count with
-    ties broken by word, so the result is deterministic. ``keep_prob`` is
-    word2vec's subsampling keep-probability for ``sgns.sample``:
-    ``min(1, (sqrt(f / (s·N)) + 1) · (s·N) / f)`` with f the word's count and
-    N the number of in-vocabulary tokens. ``noise_prob`` is the unigram^0.75
-    distribution used for negative sampling.
+    ties broken by word, so the result is deterministic. ``noise_prob`` is the
+    unigram^0.75 distribution used for negative sampling. Skip-gram's
+    subsampling probabilities depend on ``sgns.sample``, so skip-gram computes
+    them from the counts where it trains; a trainer's settings never rebuild
+    the vocabulary.
 
 Counting does not read the text: every ingest task already counted its own
 words (the table's word rows), and one Spark job sums those by word, keeps the
@@ -39,7 +39,6 @@ from embedpipe import tables
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import counters
 from embedpipe.errors import EmptyVocabularyError
-from embedpipe.kernels.subsampling import keep_probabilities
 from embedpipe.stage import StageResult, new_run_id
 
 log = logging.getLogger(__name__)
@@ -77,13 +76,12 @@ def make_word_filter(min_count: int, acc: dict[str, Any]):  # type: ignore[no-un
     return keep
 
 
-def rank_vocab(kept: pa.Table, max_size: int, sample: float) -> pa.Table:
+def rank_vocab(kept: pa.Table, max_size: int) -> pa.Table:
     """Rank the words that reached min_count and annotate them (Arrow, in memory).
 
     ``kept`` has ``word`` and ``count``. Ids follow descending count, ties
     broken by word, so the result does not depend on partitioning; at most
-    ``max_size`` words are kept (0 = all). The keep-probabilities use the
-    in-vocabulary token total, as word2vec's do.
+    ``max_size`` words are kept (0 = all).
     """
     order = pc.sort_indices(kept, sort_keys=[("count", "descending"), ("word", "ascending")])
     if max_size > 0:
@@ -97,14 +95,13 @@ def rank_vocab(kept: pa.Table, max_size: int, sample: float) -> pa.Table:
             words,
             pa.array(np.arange(len(counts), dtype=np.int32)),
             pa.array(counts),
-            pa.array(keep_probabilities(counts, sample)),
             pa.array(weights / z if z > 0 else weights),
         ],
         names=[f.name for f in tables.VOCAB.fields],
     )
 
 
-def select_vocab(tokens: DataFrame, min_count: int, max_size: int, sample: float, acc: dict[str, Any]) -> pa.Table:
+def select_vocab(tokens: DataFrame, min_count: int, max_size: int, acc: dict[str, Any]) -> pa.Table:
     """The vocabulary as an Arrow table (see :func:`rank_vocab`).
 
     One Spark job: the word rows summed by word, the words that reach
@@ -114,7 +111,7 @@ def select_vocab(tokens: DataFrame, min_count: int, max_size: int, sample: float
     corpus. Every distinct word stays distributed.
     """
     kept = word_counts(tokens).mapInArrow(make_word_filter(min_count, acc), KEPT_DDL).toArrow()
-    return rank_vocab(kept, max_size, sample)
+    return rank_vocab(kept, max_size)
 
 
 def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
@@ -130,7 +127,7 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     tokens = tables.read(spark, root, "tokens")
     run_id = new_run_id()
     totals = counters(spark, "tokens_in", "distinct_words")
-    ranked = select_vocab(tokens, cfg.vocab.min_count, cfg.vocab.max_size, cfg.sgns.sample, totals)
+    ranked = select_vocab(tokens, cfg.vocab.min_count, cfg.vocab.max_size, totals)
     if ranked.num_rows == 0:
         raise EmptyVocabularyError(
             f"the vocabulary is empty: no word occurs vocab.min_count={cfg.vocab.min_count} times "

@@ -188,7 +188,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     root = cfg.output.path
     # The co-occurrence ids must index the vocab the vectors are named by.
     vocab_version = tables.vocab_version_of(spark, root, "cooccurrence")
-    words, counts, _, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
+    words, counts, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
     vocab_size = len(words)
     partitions = cfg.spark.partitions
     need = estimate_model_bytes(vocab_size, g.dim, partitions)

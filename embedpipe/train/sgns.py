@@ -172,7 +172,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     root = cfg.output.path
     # The corpus's ids must index the vocab the vectors are named by.
     vocab_version = tables.vocab_version_of(spark, root, "corpus")
-    words, counts, keep_prob, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
+    words, counts, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
     vocab_size = len(words)
     partitions = cfg.spark.partitions
     need = estimate_model_bytes(vocab_size, s.dim, partitions)
@@ -183,12 +183,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             "lower sgns.dim, or raise sgns.max_model_mb and the driver's memory"
         )
     log.info("sgns: %d words × dim %d, model estimate %.0f MB", vocab_size, s.dim, need / 2**20)
-    # keep_prob is recomputed from the counts when sgns.sample differs from
-    # the one the vocab table was built with, so sgns can be re-tuned alone.
-    vocab_meta = tables.latest_metadata(spark, root, "vocab") or {}
-    built_sample = vocab_meta.get("config", {}).get("sgns", {}).get("sample")
-    if built_sample is not None and built_sample != s.sample:
-        keep_prob = keep_probabilities(counts, s.sample)
+    # Subsampling depends on sgns.sample, so it is computed here, not stored
+    # with the vocabulary: tuning skip-gram never rebuilds the upstream tables.
+    keep_prob = keep_probabilities(counts, s.sample)
 
     corpus_version = tables.current_version(spark, root, "corpus")
     corpus = tables.read(spark, root, "corpus")

@@ -102,3 +102,36 @@ def test_sync_rounds_auto_grows_with_partitions_and_explicit_value_wins():
     assert build_config({"input": {"path": "x.txt"}}).sgns.sync_rounds == 0  # auto by default
     assert [effective_sync_rounds(0, p) for p in (1, 2, 4, 8)] == [4, 8, 16, 64]
     assert effective_sync_rounds(3, 8) == 3
+
+
+def test_every_key_is_declared_once_with_a_doc_and_its_default():
+    from dataclasses import fields
+
+    from embedpipe.config import SECTIONS
+
+    for name, cls in SECTIONS.items():
+        for f in fields(cls):
+            assert f.metadata.get("doc"), f"{name}.{f.name} has no one-line doc in its declaration"
+
+
+def test_a_section_built_in_python_is_checked_like_one_read_from_yaml():
+    from embedpipe.config import CleanConfig, SgnsConfig
+
+    with pytest.raises(ConfigError, match=r"clean\.numbers must be one of"):
+        CleanConfig(numbers="words")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"sgns\.dim must be in 1\.\.10000, got 0"):
+        SgnsConfig(dim=0)
+    with pytest.raises(ConfigError, match=r"sgns\.epochs must be an integer"):
+        SgnsConfig(epochs="5")  # type: ignore[arg-type]
+
+
+def test_readme_configuration_table_is_generated_from_the_declarations():
+    from pathlib import Path
+
+    from embedpipe.config import readme_with_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert readme == readme_with_table(readme), (
+        "README.md's configuration table differs from the config declarations; "
+        "run: python -m embedpipe.config --update-readme README.md"
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import json
-import math
 import random
 from collections import Counter
 
@@ -150,14 +149,13 @@ def test_the_encoder_gives_the_same_rows_however_its_input_batches_are_joined(mo
 
 def test_rank_vocab_orders_by_count_then_word_and_caps_the_size():
     kept = pa.table({"word": ["b", "a", "c", "d"], "count": [5, 5, 9, 2]})
-    ranked = vocab.rank_vocab(kept, max_size=3, sample=0.0)
+    ranked = vocab.rank_vocab(kept, max_size=3)
     assert ranked.column("word").to_pylist() == ["c", "a", "b"]
     assert ranked.column("id").to_pylist() == [0, 1, 2]
     assert ranked.schema.names == [f.name for f in tables.VOCAB.fields]
     noise = ranked.column("noise_prob").to_numpy()
     assert noise.sum() == pytest.approx(1.0)
     assert noise[0] == pytest.approx(9**0.75 / (9**0.75 + 2 * 5**0.75))
-    assert ranked.column("keep_prob").to_pylist() == [1.0, 1.0, 1.0]
 
 
 def test_vocab_counts_are_exact_and_ids_follow_descending_count_then_word(spark, tmp_path, write_text):
@@ -172,16 +170,13 @@ def test_vocab_counts_are_exact_and_ids_follow_descending_count_then_word(spark,
     assert sorted(i for i, _ in got.values()) == list(range(len(want)))
 
 
-def test_keep_probabilities_and_noise_distribution_follow_word2vec(spark, tmp_path, write_text):
-    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT), sgns={"sample": 0.01})
+def test_noise_distribution_follows_word2vec(spark, tmp_path, write_text):
+    cfg = make_cfg(tmp_path, write_text("c.txt", TEXT))
     ingest.run(spark, cfg)
     vocab.run(spark, cfg)
     rows = tables.read(spark, cfg.output.path, "vocab").collect()
-    total = sum(r["count"] for r in rows)
     z = sum(r["count"] ** 0.75 for r in rows)
     for r in rows:
-        thr = 0.01 * total
-        assert r["keep_prob"] == pytest.approx(min(1.0, (math.sqrt(r["count"] / thr) + 1) * thr / r["count"]))
         assert r["noise_prob"] == pytest.approx(r["count"] ** 0.75 / z)
     assert sum(r["noise_prob"] for r in rows) == pytest.approx(1.0)
 
