@@ -56,10 +56,11 @@ COUNT_BATCH_BYTES = 64 << 20
 
 def make_counter(vocab_size: int, window: int, harmonic: bool, memory_bytes: int, shards: int):  # type: ignore[no-untyped-def]
     def count(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        # One kernel call per Spark batch (2,048 pieces) emitted each batch's
-        # pairs separately, so a many-line corpus sent the same (i, j) through
-        # the shuffle once per batch: on an eighth of wiki70m, 66.4M triples
-        # instead of 35.4M from one call over the same pieces.
+        # One kernel call per Spark batch (2,048 pieces) would emit each
+        # batch's pairs separately, so a many-line corpus would send the same
+        # (i, j) through the shuffle once per batch; counting at least
+        # COUNT_BATCH_BYTES of ids per call sends far fewer partial triples
+        # (bench/results/2026-11-28-cooccur/).
         for batch in coalesce_batches(batches, COUNT_BATCH_BYTES):
             flat, offsets = flatten_ids(batch.column("ids"))
             for i, j, x in iter_cooccurrence_triples(flat, offsets, vocab_size, window, harmonic, memory_bytes):
@@ -81,8 +82,8 @@ def sum_triples(partial: DataFrame, shards: int) -> DataFrame:
     them in one task and left 2 tasks empty), so one task aggregated most
     of the matrix alone. Hashing ``i`` spreads the entries evenly over
     ``shards`` tasks; each task then writes a file into every shard's folder.
-    On wiki17m (45.9M entries, ``local[2]``) the stage went from 128 s to
-    82 s with 4 shards and from 86 s to 75 s with 8.
+    The stage is faster for it, the more so with few shards
+    (bench/results/2026-11-28-cooccur/).
     """
     return partial.repartition(shards, "i").groupBy("shard", "i", "j").agg(F.sum("x").alias("x"))
 

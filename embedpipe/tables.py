@@ -115,10 +115,11 @@ SCHEMAS: dict[str, T.StructType] = {
 #   file is one split again, and every later stage reads it on one core.
 #   Small row groups let the readers split it across the executors' cores.
 # * spark.databricks.delta.stats.collect: Delta's per-file column statistics
-#   (for data skipping) cost the tokens write of wiki17m 4 to 6 s of its 7
-#   once the word rows share the files with the long piece texts (2 s without
-#   them), and no reader filters tokens by a value: the vocab stage's
-#   "word IS NOT NULL" still skips row groups by Parquet's own statistics.
+#   (for data skipping) are most of the tokens write's time once the word
+#   rows share the files with the long piece texts
+#   (bench/results/2026-11-28-ingest-vocab-word-rows/), and no reader filters
+#   tokens by a value: the vocab stage's "word IS NOT NULL" still skips row
+#   groups by Parquet's own statistics.
 ROW_GROUP = {"parquet.block.size": str(8 << 20)}
 WRITE_CONF: Mapping[str, Mapping[str, str]] = {
     "tokens": {**ROW_GROUP, "spark.databricks.delta.stats.collect": "false"},

@@ -22,10 +22,11 @@ reads the files here instead, in the same Python task that cleans them:
 Every task cuts the same stream at the same places, so the rows do not depend
 on how many tasks share a file.
 
-Measured on 2 cores: wiki17m's ingest went from 7.5 s to 6.4 s; wiki70m's
-stayed at about 11 s, because there Spark's reader already kept both cores
-busy (JVM decompression beside Python cleaning). The gain grows with cores:
-Spark reads one compressed file in one task however many there are.
+The gain grows with cores: Spark reads one compressed file in one task
+however many cores there are, while here every core gets a share. Where
+Spark's reader already keeps every core busy (JVM decompression beside
+Python cleaning) there is little to gain
+(bench/results/2026-11-24-ingest-vocab/).
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ def open_stream(path: str) -> IO[bytes]:
     """A file's bytes, decompressed by its extension (``.gz``, ``.bz2``).
 
     gzip goes through ISA-L (``isal.igzip``, a drop-in for the ``gzip``
-    module): every task sharing a ``.gz`` file decompresses all of it, and
-    on wiki70m (414 MB) that took 2.9 s with ``gzip`` and 0.6 to 0.9 s with
-    ``igzip``, one thread on the 2-core machine.
+    module): every task sharing a ``.gz`` file decompresses all of it, so
+    decompression is paid once per share, and ISA-L does it several times
+    faster than ``gzip`` (bench/results/2026-11-28-ingest-isal-gzip/).
     """
     if path.endswith(".gz"):
         return cast(IO[bytes], igzip.open(path, "rb"))

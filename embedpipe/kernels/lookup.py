@@ -2,10 +2,10 @@
 kept words' UTF-8 bytes, probed straight from the piece texts' bytes.
 
 The encode stage encodes every piece (tokens joined by single spaces) into
-the ids of its in-vocabulary tokens. Split into strings first and looked up
-with Arrow's ``index_in``, that took about 2.3 s of one thread per 35M
-tokens of wiki70m; hashing the bytes in place takes about 1.1 s and builds
-no string per token.
+the ids of its in-vocabulary tokens. Splitting into strings first and
+looking them up with Arrow's ``index_in`` builds a string per token; hashing
+the bytes in place builds none, which is what makes it faster
+(bench/results/2026-11-28-text8-and-lookup-kernels/).
 
 Pure numpy/numba: a word list is its bytes and offsets (an Arrow string
 array's buffers), and ids are positions in that list.
