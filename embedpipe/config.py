@@ -261,6 +261,9 @@ class ExportConfig(Section):
     out: str = setting("", "file to write (relative to output.path; empty = <output.path>/export/<model>.<ext>)")
 
 
+# Keys that moved to the stage that reads them, so a stage's fingerprint covers only its own section.
+MOVED_KEYS: dict[str, str] = {"glove.window": "cooccur.window"}
+
 # The stages of a full run, in order (export runs on demand).
 DEFAULT_STAGES = ("ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate")
 
@@ -413,6 +416,8 @@ def _build_section(section: str, cls: type, values: Mapping[str, Any]) -> Any:
     valid = [f.name for f in fields(cls)]
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
+        if f"{section}.{key}" in MOVED_KEYS:
+            raise ConfigError(f"config key {section}.{key} is now {MOVED_KEYS[f'{section}.{key}']}; rename it")
         if key not in valid:
             raise ConfigError(
                 f"unknown config key {section}.{key}; valid keys in section {section!r} are {valid}"

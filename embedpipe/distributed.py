@@ -1,4 +1,4 @@
-"""The only module that touches SparkContext: broadcasts, accumulators, task ids.
+"""The only module that touches SparkContext or RDDs: broadcasts, accumulators, task ids.
 
 Databricks serverless and shared clusters run Spark Connect, which has no
 SparkContext, no broadcast variables and no accumulators. Keeping every such
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pyspark import TaskContext
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 V = TypeVar("V")
 
@@ -73,3 +73,23 @@ def partition_id() -> int:
 
 def default_parallelism(spark: SparkSession) -> int:
     return int(spark.sparkContext.defaultParallelism)
+
+
+def master(spark: SparkSession) -> str:
+    """The session's master URL (``local[2]``, ``yarn``, ``local-cluster[...]`` ...)."""
+    return str(spark.sparkContext.master or "")
+
+
+def one_partition_each(spark: SparkSession, rows: list[tuple[Any, ...]], schema: str) -> DataFrame:
+    """A DataFrame of ``rows`` with each row in a partition of its own, so each becomes one task."""
+    return spark.createDataFrame(spark.sparkContext.parallelize(rows, max(len(rows), 1)), schema)
+
+
+def configured_jars(spark: SparkSession) -> str:
+    """The session's ``spark.jars`` as the JVM sees them (resolved packages included)."""
+    return str(spark.sparkContext.getConf().get("spark.jars") or "")
+
+
+def quiet_logs(spark: SparkSession) -> None:
+    """Keep Spark's own log lines to errors in a session embedpipe built."""
+    spark.sparkContext.setLogLevel("ERROR")

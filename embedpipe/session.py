@@ -10,7 +10,7 @@
   jar resolved by delta-spark's ``configure_spark_with_delta_pip`` (cached
   under ``~/.ivy2.5.2`` by ``make setup``). The resolved jar list is kept in
   ``~/.cache/embedpipe/`` and handed to later sessions as ``spark.jars``, so
-  they skip Ivy's resolution of Delta's 33 artifacts (about 2 s a start).
+  they skip Ivy's resolution of Delta's artifacts at every start.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from embedpipe import paths
+from embedpipe import distributed, paths
 from embedpipe.config import SparkConfig
 from embedpipe.errors import DeltaNotConfiguredError
 
@@ -35,7 +35,7 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 
 # Delta's defaults are sized for clusters; on a laptop or CI machine these two
-# settings halve the first write-and-read (measured: 20 s -> 10 s on local[2]).
+# settings halve the first write-and-read (shared/ENVIRONMENT.md, section 1).
 LOCAL_DEFAULTS: Mapping[str, str] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -115,7 +115,7 @@ def cached_delta_jars() -> str | None:
 
 
 def _remember_delta_jars(spark: SparkSession) -> None:
-    jars = spark.sparkContext.getConf().get("spark.jars") or ""
+    jars = distributed.configured_jars(spark)
     if "delta-spark" not in jars:
         return
     try:
@@ -155,6 +155,6 @@ def build_local_session(spark_cfg: SparkConfig) -> SparkSession:
         spark = configure_spark_with_delta_pip(builder).getOrCreate()
         if not user_jars:
             _remember_delta_jars(spark)
-    spark.sparkContext.setLogLevel("ERROR")
+    distributed.quiet_logs(spark)
     log.info("started local Spark session %s (Spark %s)", spark_cfg.master, spark.version)
     return spark

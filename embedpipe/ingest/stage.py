@@ -33,7 +33,6 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -43,7 +42,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from embedpipe import paths, tables
+from embedpipe import distributed, paths, tables
 from embedpipe.config import CleanConfig, InputConfig, PipelineConfig
 from embedpipe.distributed import counters, default_parallelism
 from embedpipe.errors import InputError
@@ -326,24 +325,20 @@ def make_file_tokenizer(  # type: ignore[no-untyped-def]
 def reads_files_in_workers(spark: SparkSession, inp: InputConfig) -> bool:
     """Whether the executors can open the driver's local paths themselves:
     text input on the local filesystem with executors on this machine."""
-    return inp.format == "text" and paths.is_local(inp.path) and (spark.sparkContext.master or "").startswith("local")
-
-
-def clean_options(cfg: PipelineConfig) -> CleanConfig:
-    return CleanConfig(**asdict(cfg.clean))
+    return inp.format == "text" and paths.is_local(inp.path) and distributed.master(spark).startswith("local")
 
 
 def tokenize_lines(spark: SparkSession, cfg: PipelineConfig) -> tuple[DataFrame, dict[str, Any], dict[str, Any]]:
     """The ingest transformation (lazy): config -> tokens DataFrame, counters, info."""
     acc = counters(spark, *COUNTER_NAMES)
-    opts, max_len = clean_options(cfg), cfg.input.max_sentence_length
+    opts, max_len = cfg.clean, cfg.input.max_sentence_length
     if reads_files_in_workers(spark, cfg.input):
         paths, info = local_text_files(cfg.input)
         parallelism = max(default_parallelism(spark), cfg.input.min_partitions)
         shares = textfiles.shares_per_file(paths, parallelism)
         units = [(path, index, k, shares[index]) for index, path in enumerate(paths) for k in range(shares[index])]
         # One unit per partition, so that every share is its own task.
-        source = spark.createDataFrame(spark.sparkContext.parallelize(units, len(units)), FILE_UNITS)
+        source = distributed.one_partition_each(spark, units, FILE_UNITS)
         fn = make_file_tokenizer(opts, max_len, acc, textfiles.BLOCK_BYTES)
         return source.mapInArrow(fn, tables.TOKENS), acc, info
     raw, info = read_raw(spark, cfg.input)
@@ -378,7 +373,7 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     run_id = new_run_id()
     # An input without tokens must fail before the commit, so that it never
     # replaces a good table with an empty one.
-    if not has_tokens(tokens, info, clean_options(cfg)):
+    if not has_tokens(tokens, info, cfg.clean):
         raise InputError(
             f"input {cfg.input.path!r} produced no tokens after cleaning "
             f"({acc['lines_read'].value} lines read, {info['binary_files_skipped']} binary files skipped); "

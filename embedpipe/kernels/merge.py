@@ -4,9 +4,8 @@ Each round every partition returns the rows it touched; the driver groups
 them by vocabulary row and needs, per merged row, the sum of the replicas'
 changes (``average``, ``clipped_sum``), their touch-weighted sum
 (``touch_weighted``) and each replica's change (``clipped_sum``'s per-replica
-norms). Doing that with numpy fancy indexing made several passes and float64
-copies of every returned row (about 3 s a round for 8 skip-gram replicas of
-a 68k-word model); this is one pass.
+norms). Numpy fancy indexing makes several passes and float64 copies of
+every returned row, which dominated a round's merge; this is one pass.
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ def has_tokens(data: bytes) -> bool:
     """Whether ``data`` has any text8 token: any ASCII letter or digit byte.
 
     A byte-table lookup, no compiled call: ingest asks this of a file's
-    first bytes on the driver, where a first numba call costs about 0.5 s.
+    first bytes on the driver, where a first numba call costs a noticeable
+    fraction of a second.
     """
     return bool(KIND[np.frombuffer(data, np.uint8)].any())
 

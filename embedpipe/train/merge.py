@@ -63,13 +63,9 @@ def clipped_sum_floor(partitions: int) -> float:
     ``max(1, 8 / partitions)``, so 4 at 2 partitions, 2 at 4, 1 from 8 on.
 
     Below the floor the replicas' changes add up as sequential SGD's would.
-    Measured on wiki17m at the skip-gram bar's settings (README, skip-gram;
-    means over seeds): at 2 partitions a floor of 4 instead of 1 gained 0.8
-    analogy points and 0.004 WordSim-353 for 0.010 SimLex-999 (8 scored as
-    4); at 8 partitions the same change gained 2.2 points and 0.011 but cost
-    0.017 SimLex-999, which put that bar on its edge, so 8 partitions keep 1.
-    At 4 partitions 2 instead of 1 gained 0.8 points and 0.011 for 0.003
-    SimLex-999 (seed 1 only).
+    A higher floor helps few partitions and costs SimLex-999 at many, which is
+    why it falls with the partition count
+    (bench/results/floor-2026-11-28, docs/design.md).
     """
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1, got {partitions}")

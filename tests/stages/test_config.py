@@ -135,3 +135,8 @@ def test_readme_configuration_table_is_generated_from_the_declarations():
         "README.md's configuration table differs from the config declarations; "
         "run: python -m embedpipe.config --update-readme README.md"
     )
+
+
+def test_a_moved_key_names_its_new_place():
+    with pytest.raises(ConfigError, match=r"config key glove\.window is now cooccur\.window; rename it"):
+        build_config({"input": {"path": "x.txt"}, "glove": {"window": 10}})

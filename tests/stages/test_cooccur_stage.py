@@ -34,8 +34,7 @@ def run_stages(spark, tmp_path, text_path, *, window, weighting="harmonic", memo
             "output": {"path": str(tmp_path / "out")},
             "clean": {"preset": "none"},
             "vocab": {"min_count": min_count},
-            "glove": {"window": window},
-            "cooccur": {"weighting": weighting, "memory_mb": memory_mb, "shards": 3},
+            "cooccur": {"window": window, "weighting": weighting, "memory_mb": memory_mb, "shards": 3},
             "spark": {"partitions": 2},
         }
     )

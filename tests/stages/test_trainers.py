@@ -39,7 +39,8 @@ def make_cfg(out, corpus, **over):
         "clean": {"preset": "text8"},
         "vocab": {"min_count": 1},
         "spark": {"partitions": 2},
-        "glove": {"dim": 10, "window": 4, "x_max": 10, "epochs": 6, "seed": 3},
+        "cooccur": {"window": 4},
+        "glove": {"dim": 10, "x_max": 10, "epochs": 6, "seed": 3},
         "sgns": {"dim": 10, "window": 3, "negative": 3, "sample": 0, "epochs": 3, "sync_rounds": 2, "seed": 3},
     }
     for section, values in over.items():
