@@ -13,7 +13,7 @@ Measures, in one run and on one thread each (set ``NUMBA_NUM_THREADS=1``):
 * the block schedule of :mod:`embedpipe.kernels.blocks` for every
   ``(negatives, blocks)`` combination, plus ``--extra variant:P:seed`` runs.
 
-Every model's input vectors are scored by :func:`embedpipe.scoring.score_vectors`
+Every model's input vectors are scored by :func:`embedpipe.evaluate.scoring.score_vectors`
 (the project's bench protocol).  ``OUT/results.json`` and ``OUT/report.md``
 are rewritten after every run, so an interrupted run keeps what it finished.
 """
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from embedpipe.kernels.blocks import derive_seed, simulate_epoch
     from embedpipe.kernels.sgns import build_noise_cdf, init_weights, sgns_train_chunk
     from embedpipe.kernels.subsampling import keep_probabilities
-    from embedpipe.scoring import score_vectors
+    from embedpipe.evaluate.scoring import score_vectors
 
     command = "python -m bench.blocksim " + shlex.join(argv if argv is not None else sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -277,7 +277,7 @@ def render_report(result: dict[str, Any]) -> str:
         "gensim workers=1 (one training thread). "
         f"Machine: {result['machine']['cpus']} cores shared with other work, so times are indicative.",
         "",
-        "Scores: `embedpipe.scoring.score_vectors` on the input vectors (analogy = 3CosAdd over the 30,000 most "
+        "Scores: `embedpipe.evaluate.scoring.score_vectors` on the input vectors (analogy = 3CosAdd over the 30,000 most "
         "frequent words; WS-353 and SimLex-999 = Spearman). Δ = run − gensim of this run; bar = analogy ≥ gensim − "
         "0.01, WS-353 and SimLex ≥ gensim − 0.02. 'block mass max/mean' = worst epoch's largest block's expected kept "
         "tokens over the mean; 'task max/mean' = per sub-epoch, largest task's events (positives + negatives) over the "
