@@ -262,7 +262,8 @@ def render_table(result: dict[str, Any]) -> str:
         cim = f"{r['cell_imbalance_mean']:.3f}" if "cell_imbalance_mean" in r else "—"
         train = f"{r['train_s']:.1f}" if "train_s" in r else "—"
         lines.append(f"| {r['name']} | {s['analogy']:.4f} | {s['wordsim353']:.4f} | {s['simlex999']:.4f} | "
-                     f"{deltas} | {r['seconds']:.1f} | {train} | {pairs} | {npp} | {imb} | {cim} | {bar} |")  # fmt: skip
+                     f"{deltas} | {r['seconds']:.1f} | {train} | {pairs} | {npp} | {imb} | {cim} | "
+                     f"{bar} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -295,7 +296,8 @@ def render_report(result: dict[str, Any]) -> str:
         out += [
             "## Cost of pair generation and bucketing (one thread, summed over epochs)",
             "",
-            "| run | generate s | bucket s | samplers s | train s | (gen+bucket)/train | shuffle MB/epoch (pairs × 8 B) |",
+            "| run | generate s | bucket s | samplers s | train s | (gen+bucket)/train "
+            "| shuffle MB/epoch (pairs × 8 B) |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in blocks:

@@ -93,7 +93,7 @@ def test_generate_pairs_dynamic_window_distribution() -> None:
     centres, starts, sizes = np.unique(out, return_index=True, return_counts=True)
     assert np.all(np.diff(starts) > 0)
     radii = []
-    for c, st, sz in zip(centres, starts, sizes):
+    for c, st, sz in zip(centres, starts, sizes, strict=True):
         if window <= c < n - window:
             r = sz // 2
             assert sz == 2 * r
