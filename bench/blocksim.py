@@ -11,7 +11,9 @@ Measures, in one run and on one thread each (set ``NUMBA_NUM_THREADS=1``):
 * the project's sequential kernel :func:`embedpipe.kernels.sgns.sgns_train_chunk`
   over the whole corpus, one call per epoch (``--no-sequential`` skips it);
 * the block schedule of :mod:`embedpipe.kernels.blocks` for every
-  ``(negatives, blocks)`` combination, plus ``--extra variant:P:seed`` runs.
+  ``(negatives, blocks)`` combination, plus ``--extra variant:P:seed[:rounds]``
+  runs (``rounds``: the epoch's pairs cut into that many consecutive parts,
+  each trained through all ``P`` sub-epochs; default ``--rounds``, 1).
 
 Every model's input vectors are scored by :func:`embedpipe.evaluate.scoring.score_vectors`
 (the project's bench protocol).  ``OUT/results.json`` and ``OUT/report.md``
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--words", type=int, default=0, help="use only the first N tokens (0: all)")
     ap.add_argument("--blocks", default="1,8,32,128")
     ap.add_argument("--negatives", default="routed,restricted")
-    ap.add_argument("--extra", default="", help="more runs, comma-separated variant:P:seed")
+    ap.add_argument("--extra", default="", help="more runs, comma-separated variant:P:seed[:rounds]")
+    ap.add_argument("--rounds", type=int, default=1, help="parts of each epoch, each run through all P sub-epochs")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dim", type=int, default=100)
@@ -100,13 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         "dim": args.dim, "window": args.window, "negative": args.negative, "sample": args.sample,
         "epochs": args.epochs, "alpha": args.alpha, "min_alpha": args.min_alpha, "min_count": args.min_count,
     }  # fmt: skip
-    runs_spec: list[tuple[str, int, int]] = []
+    runs_spec: list[tuple[str, int, int, int]] = []
     for v in [x for x in args.negatives.split(",") if x]:
         for p in [int(x) for x in args.blocks.split(",") if x]:
-            runs_spec.append((v, p, args.seed))
+            runs_spec.append((v, p, args.seed, args.rounds))
     for item in [x for x in args.extra.split(",") if x]:
-        v, p, s = item.split(":")
-        runs_spec.append((v, int(p), int(s)))
+        v, p, s, *r = item.split(":")
+        runs_spec.append((v, int(p), int(s), int(r[0]) if r else args.rounds))
 
     result: dict[str, Any] = {
         "command": command,
@@ -198,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         record(row, w_in)
         del w_in, w_out
 
-    for variant, P, seed in runs_spec:
-        name = f"blocks P={P}, {variant}, seed {seed}"
+    for variant, P, seed, rounds in runs_spec:
+        name = f"blocks P={P}, {variant}, seed {seed}" + (f", {rounds} rounds/epoch" if rounds > 1 else "")
         print(f"{name} ...", flush=True)
         w_in, w_out = init_weights(V, args.dim, seed)
         epochs: list[dict[str, Any]] = []
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             st = simulate_epoch(
                 w_in, w_out, ids, offsets, keep_prob, counts, n_blocks=P, variant=variant, window=args.window,
                 negative=args.negative, alpha_start=alpha_at(e / E, args.alpha, args.min_alpha),
-                alpha_end=alpha_at((e + 1) / E, args.alpha, args.min_alpha), seed=seed, epoch=e,
+                alpha_end=alpha_at((e + 1) / E, args.alpha, args.min_alpha), seed=seed, epoch=e, rounds=rounds,
             )  # fmt: skip
             epochs.append(st)
             print(f"   epoch {e}: gen {st['generate_s']:.1f}s bucket {st['bucket_s']:.1f}s "
@@ -217,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         secs = time.perf_counter() - t0
         pairs = sum(s["pairs"] for s in epochs)
         row = {
-            "name": name, "kind": "blocks", "variant": variant, "blocks": P, "seed": seed, "seconds": secs,
+            "name": name, "kind": "blocks", "variant": variant, "blocks": P, "seed": seed, "rounds": rounds,
+            "seconds": secs,
             "generate_s": sum(s["generate_s"] for s in epochs), "bucket_s": sum(s["bucket_s"] for s in epochs),
             "samplers_s": sum(s["samplers_s"] for s in epochs), "train_s": sum(s["train_s"] for s in epochs),
             "pairs_per_epoch": pairs / E, "negatives_per_pair": sum(s["negatives"] for s in epochs) / pairs,
@@ -258,7 +262,8 @@ def render_table(result: dict[str, Any]) -> str:
         cim = f"{r['cell_imbalance_mean']:.3f}" if "cell_imbalance_mean" in r else "—"
         train = f"{r['train_s']:.1f}" if "train_s" in r else "—"
         lines.append(f"| {r['name']} | {s['analogy']:.4f} | {s['wordsim353']:.4f} | {s['simlex999']:.4f} | "
-                     f"{deltas} | {r['seconds']:.1f} | {train} | {pairs} | {npp} | {imb} | {cim} | {bar} |")  # fmt: skip
+                     f"{deltas} | {r['seconds']:.1f} | {train} | {pairs} | {npp} | {imb} | {cim} | "
+                     f"{bar} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -291,7 +296,8 @@ def render_report(result: dict[str, Any]) -> str:
         out += [
             "## Cost of pair generation and bucketing (one thread, summed over epochs)",
             "",
-            "| run | generate s | bucket s | samplers s | train s | (gen+bucket)/train | shuffle MB/epoch (pairs × 8 B) |",
+            "| run | generate s | bucket s | samplers s | train s | (gen+bucket)/train "
+            "| shuffle MB/epoch (pairs × 8 B) |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in blocks:

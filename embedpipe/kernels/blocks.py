@@ -717,6 +717,7 @@ def simulate_epoch(
     seed: int,
     epoch: int,
     chunk: int = 1 << 20,
+    rounds: int = 1,
     tally: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Run one epoch of the block-rotated schedule, task after task, in place.
@@ -750,6 +751,13 @@ def simulate_epoch(
         Every random stream of the epoch derives from ``(seed, epoch)``.
     chunk : int
         Routed variant: positives per merge piece (memory bound).
+    rounds : int, default 1
+        Cut the epoch's pairs (corpus order) into this many consecutive
+        parts and run the ``P`` sub-epochs on each part in turn: a row's
+        updates against one output block are then spread over the epoch
+        instead of bunched in ``1/P`` of it, at the price of ``rounds * P``
+        synchronisations per epoch.  Routed negatives use each part's own
+        ``n_c``.
     tally : numpy.ndarray, optional
         ``(V, V)`` int64 counter of negative events (tests).
 
@@ -773,52 +781,67 @@ def simulate_epoch(
     t0 = time.perf_counter()
     inp, out = generate_pairs(ids, offsets, keep_prob, window, derive_seed(seed, epoch, 2))
     t1 = time.perf_counter()
-    cell_start, s_inp, s_out = bucket_pairs(inp, out, block, P)
-    del inp, out
-    t2 = time.perf_counter()
     seg, words, prob, alias, block_noise = block_samplers(np.power(counts.astype(np.float64), 0.75), block, P)
-    n_pos_row = np.bincount(s_inp, minlength=counts.shape[0]).astype(np.int64)
-    t3 = time.perf_counter()
-
+    samplers_s = time.perf_counter() - t1
+    n_all = inp.shape[0]
+    R = max(1, int(rounds))
+    cuts = np.linspace(0, n_all, R + 1).round().astype(np.int64)
     no_tally = np.zeros((0, 0), dtype=np.int64)
     tl = no_tally if tally is None else tally
-    cells = np.diff(cell_start).reshape(P, P)
-    sub_pairs = np.array([sum(int(cells[p, (p + s) % P]) for p in range(P)) for s in range(P)], dtype=np.float64)
-    bounds = np.concatenate(([0.0], np.cumsum(sub_pairs))) / max(sub_pairs.sum(), 1.0)
     negatives = 0
-    task_events = np.zeros((P, P), dtype=np.float64)
-    for s in range(P):
-        a0 = alpha_start + (alpha_end - alpha_start) * bounds[s]
-        a1 = alpha_start + (alpha_end - alpha_start) * bounds[s + 1]
-        for p in range(P):
-            q = (p + s) % P
-            lo, hi = cell_start[p * P + q], cell_start[p * P + q + 1]
-            cseed = np.uint64(derive_seed(seed, epoch, 3, p, q))
-            if variant == "restricted":
-                _, n_neg = train_cell_restricted(
-                    w_in, w_out, s_inp[lo:hi], s_out[lo:hi], int(seg[q]), int(seg[q + 1] - seg[q]),
-                    words, prob, alias, int(negative), a0, a1, cseed, tl,
-                )  # fmt: skip
-            else:
-                n_neg = train_cell_routed(
-                    w_in, w_out, s_inp[lo:hi], s_out[lo:hi], words[seg[p] : seg[p + 1]], n_pos_row,
-                    min(1.0, float(block_noise[q])), int(seg[q]), int(seg[q + 1] - seg[q]), words, prob, alias,
-                    int(negative), a0, a1, cseed, int(chunk), tl,
-                )  # fmt: skip
-            negatives += int(n_neg)
-            task_events[s, p] = (hi - lo) + n_neg
-    t4 = time.perf_counter()
-    sub_tot = task_events.sum(axis=1)
-    sub_max = task_events.max(axis=1)
-    cell_imb = float((sub_max * P).sum() / max(sub_tot.sum(), 1.0))
+    bucket_s = 0.0
+    train_s = 0.0
+    straggle = 0.0
+    events = 0.0
+    for r in range(R):
+        tb = time.perf_counter()
+        cell_start, s_inp, s_out = bucket_pairs(inp[cuts[r] : cuts[r + 1]], out[cuts[r] : cuts[r + 1]], block, P)
+        ts = time.perf_counter()
+        bucket_s += ts - tb
+        n_pos_row = np.bincount(s_inp, minlength=counts.shape[0]).astype(np.int64)
+        samplers_s += time.perf_counter() - ts
+        tt = time.perf_counter()
+        # This round's share of the epoch's learning-rate range, split over
+        # its sub-epochs in proportion to their positive pairs.
+        g0 = cuts[r] / max(n_all, 1)
+        g1 = cuts[r + 1] / max(n_all, 1)
+        cells = np.diff(cell_start).reshape(P, P)
+        sub_pairs = np.array([sum(int(cells[p, (p + s) % P]) for p in range(P)) for s in range(P)], dtype=np.float64)
+        bounds = g0 + (g1 - g0) * np.concatenate(([0.0], np.cumsum(sub_pairs))) / max(sub_pairs.sum(), 1.0)
+        task_events = np.zeros((P, P), dtype=np.float64)
+        for s in range(P):
+            a0 = alpha_start + (alpha_end - alpha_start) * bounds[s]
+            a1 = alpha_start + (alpha_end - alpha_start) * bounds[s + 1]
+            for p in range(P):
+                q = (p + s) % P
+                lo, hi = cell_start[p * P + q], cell_start[p * P + q + 1]
+                tags = (epoch, 3, p, q) if r == 0 else (epoch, 3, p, q, r)
+                cseed = np.uint64(derive_seed(seed, *tags))
+                if variant == "restricted":
+                    _, n_neg = train_cell_restricted(
+                        w_in, w_out, s_inp[lo:hi], s_out[lo:hi], int(seg[q]), int(seg[q + 1] - seg[q]),
+                        words, prob, alias, int(negative), a0, a1, cseed, tl,
+                    )  # fmt: skip
+                else:
+                    n_neg = train_cell_routed(
+                        w_in, w_out, s_inp[lo:hi], s_out[lo:hi], words[seg[p] : seg[p + 1]], n_pos_row,
+                        min(1.0, float(block_noise[q])), int(seg[q]), int(seg[q + 1] - seg[q]), words, prob, alias,
+                        int(negative), a0, a1, cseed, int(chunk), tl,
+                    )  # fmt: skip
+                negatives += int(n_neg)
+                task_events[s, p] = (hi - lo) + n_neg
+        train_s += time.perf_counter() - tt
+        straggle += float((task_events.max(axis=1) * P).sum())
+        events += float(task_events.sum())
     return {
         "generate_s": t1 - t0,
-        "bucket_s": t2 - t1,
-        "samplers_s": t3 - t2,
-        "train_s": t4 - t3,
-        "pairs": int(cell_start[-1]),
+        "bucket_s": bucket_s,
+        "samplers_s": samplers_s,
+        "train_s": train_s,
+        "pairs": int(n_all),
         "negatives": negatives,
         "block_imbalance": float(block_mass.max() / block_mass.mean()),
-        "cell_imbalance": cell_imb,
+        "cell_imbalance": straggle / max(events, 1.0),
         "blocks": P,
+        "rounds": R,
     }

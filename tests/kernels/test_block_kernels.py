@@ -93,7 +93,7 @@ def test_generate_pairs_dynamic_window_distribution() -> None:
     centres, starts, sizes = np.unique(out, return_index=True, return_counts=True)
     assert np.all(np.diff(starts) > 0)
     radii = []
-    for c, st, sz in zip(centres, starts, sizes):
+    for c, st, sz in zip(centres, starts, sizes, strict=True):
         if window <= c < n - window:
             r = sz // 2
             assert sz == 2 * r
@@ -301,3 +301,22 @@ def test_simulate_epoch_deterministic_per_seed(variant: str) -> None:
     assert not np.array_equal(a[0], c[0])
     assert a[2]["pairs"] > 0 and a[2]["blocks"] == 4
     assert 4.0 < a[2]["negatives"] / a[2]["pairs"] <= 5.5
+
+
+def test_simulate_epoch_rounds_same_pairs_and_deterministic() -> None:
+    rng = np.random.default_rng(8)
+    V = 30
+    counts = np.sort(rng.integers(5, 300, V))[::-1].astype(np.int64)
+    ids = rng.choice(V, 2000, p=counts / counts.sum()).astype(np.int32)
+    offsets = np.array([0, 1000, 2000], np.int64)
+    keep = np.ones(V, np.float32)
+    out = []
+    for rounds in (1, 3, 3):
+        w_in = np.random.default_rng(0).normal(0, 0.01, (V, 4)).astype(np.float32)
+        w_out = np.zeros((V, 4), np.float32)
+        st = simulate_epoch(w_in, w_out, ids, offsets, keep, counts, n_blocks=3, variant="routed", window=2,
+                            negative=2, alpha_start=0.025, alpha_end=0.01, seed=4, epoch=1, rounds=rounds)  # fmt: skip
+        out.append((w_in, st))
+    assert out[0][1]["pairs"] == out[1][1]["pairs"] and out[1][1]["rounds"] == 3
+    np.testing.assert_array_equal(out[1][0], out[2][0])
+    assert not np.array_equal(out[0][0], out[1][0])
