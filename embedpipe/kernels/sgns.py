@@ -437,6 +437,102 @@ def _prepare_centre(
     return state
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
+def _skipgram_centre(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    kept: np.ndarray,
+    i: int,
+    lo: int,
+    hi: int,
+    my_negs: np.ndarray,
+    my_n: np.ndarray,
+    targets: np.ndarray,
+    alpha: float,
+    work: np.ndarray,
+    touch_in: np.ndarray,
+    touch_out: np.ndarray,
+) -> tuple[float, int]:
+    """Skip-gram for centre ``kept[i]``: one example per context row in
+    ``[lo, hi)``, each predicting the centre (``targets[0]``) against its own
+    pre-drawn negatives. Returns (loss, pairs)."""
+    dim = w_in.shape[1]
+    loss = 0.0
+    pairs = 0
+    e = 0
+    for m in range(lo, hi):
+        if m == i:
+            continue
+        o = kept[m]
+        n_t = 1 + my_n[e]
+        for k in range(my_n[e]):
+            targets[1 + k] = my_negs[e, k]
+        e += 1
+        for j in range(dim):
+            work[j] = 0.0
+        h = w_in[o]
+        loss += _pair_update(h, w_out, targets, n_t, alpha, work, touch_out)
+        for j in range(dim):
+            h[j] += work[j]
+        touch_in[o] += 1
+        pairs += 1
+    return loss, pairs
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
+def _cbow_centre(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    kept: np.ndarray,
+    i: int,
+    lo: int,
+    hi: int,
+    my_negs: np.ndarray,
+    my_n: np.ndarray,
+    targets: np.ndarray,
+    alpha: float,
+    neu1: np.ndarray,
+    work: np.ndarray,
+    touch_in: np.ndarray,
+    touch_out: np.ndarray,
+) -> tuple[float, int]:
+    """CBOW for centre ``kept[i]``: the mean of the context rows in
+    ``[lo, hi)`` predicts the centre (``targets[0]``) against the negatives
+    of example 0. Returns (loss, pairs)."""
+    dim = w_in.shape[1]
+    count = hi - lo - 1
+    if count == 0:
+        # Nothing to predict from (single kept token); gensim would
+        # run a no-op update on a zero vector.  Skip it.
+        return 0.0, 0
+    for j in range(dim):
+        neu1[j] = 0.0
+    for m in range(lo, hi):
+        if m == i:
+            continue
+        row = kept[m]
+        for j in range(dim):
+            neu1[j] += w_in[row, j]
+    inv_count = np.float32(1.0 / count)
+    for j in range(dim):
+        neu1[j] *= inv_count
+        work[j] = 0.0
+    n_t = 1 + my_n[0]
+    for k in range(my_n[0]):
+        targets[1 + k] = my_negs[0, k]
+    loss = _pair_update(neu1, w_out, targets, n_t, alpha, work, touch_out)
+    # cbow_mean=1: neu1e added undivided to each context row
+    # (word2vec.c, gensim 4.x); see module docstring.
+    for m in range(lo, hi):
+        if m == i:
+            continue
+        row = kept[m]
+        for j in range(dim):
+            w_in[row, j] += work[j]
+        touch_in[row] += 1
+    return loss, 1
+
+
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _train_chunk_impl(
     w_in: np.ndarray,
@@ -562,55 +658,15 @@ def _train_chunk_impl(
             targets[0] = c
 
             if cbow:
-                count = hi - lo - 1
-                if count == 0:
-                    # Nothing to predict from (single kept token); gensim would
-                    # run a no-op update on a zero vector.  Skip it.
-                    continue
-                for j in range(dim):
-                    neu1[j] = 0.0
-                for m in range(lo, hi):
-                    if m == i:
-                        continue
-                    row = kept[m]
-                    for j in range(dim):
-                        neu1[j] += w_in[row, j]
-                inv_count = np.float32(1.0 / count)
-                for j in range(dim):
-                    neu1[j] *= inv_count
-                    work[j] = 0.0
-                n_t = 1 + my_n[0]
-                for k in range(my_n[0]):
-                    targets[1 + k] = my_negs[0, k]
-                loss += _pair_update(neu1, w_out, targets, n_t, alpha, work, touch_out)
-                # cbow_mean=1: neu1e added undivided to each context row
-                # (word2vec.c, gensim 4.x); see module docstring.
-                for m in range(lo, hi):
-                    if m == i:
-                        continue
-                    row = kept[m]
-                    for j in range(dim):
-                        w_in[row, j] += work[j]
-                    touch_in[row] += 1
-                pairs += 1
+                dl, dp = _cbow_centre(
+                    w_in, w_out, kept, i, lo, hi, my_negs, my_n, targets, alpha, neu1, work, touch_in, touch_out
+                )
             else:
-                e = 0
-                for m in range(lo, hi):
-                    if m == i:
-                        continue
-                    o = kept[m]
-                    n_t = 1 + my_n[e]
-                    for k in range(my_n[e]):
-                        targets[1 + k] = my_negs[e, k]
-                    e += 1
-                    for j in range(dim):
-                        work[j] = 0.0
-                    h = w_in[o]
-                    loss += _pair_update(h, w_out, targets, n_t, alpha, work, touch_out)
-                    for j in range(dim):
-                        h[j] += work[j]
-                    touch_in[o] += 1
-                    pairs += 1
+                dl, dp = _skipgram_centre(
+                    w_in, w_out, kept, i, lo, hi, my_negs, my_n, targets, alpha, work, touch_in, touch_out
+                )
+            loss += dl
+            pairs += dp
     return loss, n_tokens, pairs
 
 
