@@ -7,7 +7,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup demo test lint typecheck bench bench-quick dist pack clean
+.PHONY: setup demo test test-fast lint typecheck bench bench-quick dist pack clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: everything but whole pipelines and the slow tests (a few minutes).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not e2e and not slow"
 
 lint: setup
 	$(BIN)/ruff check embedpipe tests jobs bench

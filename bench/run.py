@@ -119,7 +119,7 @@ def stage_seconds(result: dict[str, Any], *names: str) -> float:
 
 def stage_words(result: dict[str, Any], name: str) -> int:
     """Words a stage trained on: corpus tokens × epochs, as gensim counts them."""
-    return next((st["words"] for st in result.get("summary", {}).get("stages", []) if st["stage"] == name), 0)
+    return next((st["work"] for st in result.get("summary", {}).get("stages", []) if st["stage"] == name), 0)
 
 
 def row(name: str, result: dict[str, Any], seconds: float, words: float, model: str | None = None) -> dict[str, Any]:

@@ -214,10 +214,8 @@ def _print_summary(summary: dict[str, object]) -> None:
         if st["skipped"]:
             print(f"  {st['stage']:<9}  up to date, skipped (--force recomputes)")
             continue
-        print(
-            f"  {st['stage']:<9} {st['seconds']:>8.1f} s  rows {st['rows']:>10}"
-            f"  words/s {st['words_per_second']:>12,.0f}"
-        )
+        rate = "" if st.get("rate") is None else f"  {st['rate']:>12,.0f} {st['unit']}/s"
+        print(f"  {st['stage']:<9} {st['seconds']:>8.1f} s  rows {st['rows']:>10}{rate}")
     print()
 
 

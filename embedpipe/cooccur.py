@@ -135,4 +135,4 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         shards,
         seconds,
     )
-    return StageResult("cooccur", run_id, seconds, rows=nnz, stats=stats)
+    return StageResult("cooccur", run_id, seconds, rows=nnz, work=nnz, unit="entries", stats=stats)

@@ -65,6 +65,29 @@ def counters(spark: SparkSession, *names: str) -> dict[str, Counter]:
     return {n: Counter(spark, n) for n in names}
 
 
+class Total:
+    """A named float summed over tasks (a Spark accumulator): per-task
+    training statistics (loss, pairs) reach the driver without a job of their own."""
+
+    def __init__(self, spark: SparkSession, name: str) -> None:
+        self.name = name
+        self._acc = spark.sparkContext.accumulator(0.0)
+
+    def add(self, x: float) -> None:
+        self._acc.add(float(x))
+
+    @property
+    def value(self) -> float:
+        return float(self._acc.value)
+
+    def reset(self) -> None:
+        self._acc.value = 0.0
+
+
+def totals(spark: SparkSession, *names: str) -> dict[str, Total]:
+    return {n: Total(spark, n) for n in names}
+
+
 def partition_id() -> int:
     """Index of the partition the current task processes (0 on the driver)."""
     ctx = TaskContext.get()

@@ -115,4 +115,6 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         vocab_version,
         seconds,
     )
-    return StageResult("encode", run_id, seconds, rows=stats["pieces"], words=stats["tokens_kept"], stats=stats)
+    return StageResult(
+        "encode", run_id, seconds, rows=stats["pieces"], work=stats["tokens_kept"], unit="words", stats=stats
+    )

@@ -17,13 +17,19 @@ class StageResult:
     run_id: str
     seconds: float
     rows: int = 0
-    words: int = 0
+    # How much the stage processed, in ``unit``s (words, entries, questions);
+    # unit "" = no rate fits the stage (e.g. export).
+    work: int = 0
+    unit: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
     skipped: bool = False
 
     @property
-    def words_per_second(self) -> float:
-        return self.words / self.seconds if self.seconds > 0 else 0.0
+    def rate(self) -> float | None:
+        """``unit``s per second, or None when no rate fits the stage."""
+        if not self.unit or self.seconds <= 0:
+            return None
+        return self.work / self.seconds
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -31,8 +37,9 @@ class StageResult:
             "run_id": self.run_id,
             "seconds": round(self.seconds, 3),
             "rows": self.rows,
-            "words": self.words,
-            "words_per_second": round(self.words_per_second, 1),
+            "work": self.work,
+            "unit": self.unit,
+            "rate": None if self.rate is None else round(self.rate, 1),
             "skipped": self.skipped,
             "stats": self.stats,
         }

@@ -65,8 +65,8 @@ def run_metrics(summary: dict[str, Any]) -> tuple[dict[str, float], dict[str, li
             continue
         single[_metric_name(name, "seconds")] = float(st["seconds"])
         single[_metric_name(name, "rows")] = float(st["rows"])
-        if st.get("words"):
-            single[_metric_name(name, "words_per_second")] = float(st["words_per_second"])
+        if st.get("rate") is not None:
+            single[_metric_name(name, f"{st['unit']}_per_second")] = float(st["rate"])
         stats = st.get("stats", {})
         for key, label in (("losses", "loss"), ("costs", "cost")):
             if stats.get(key):

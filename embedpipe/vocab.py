@@ -153,4 +153,4 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         stats["tokens_oov"],
         seconds,
     )
-    return StageResult("vocab", run_id, seconds, rows=ranked.num_rows, words=tokens_in, stats=stats)
+    return StageResult("vocab", run_id, seconds, rows=ranked.num_rows, work=tokens_in, unit="words", stats=stats)

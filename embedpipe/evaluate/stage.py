@@ -369,7 +369,9 @@ def run(
     if plot_dir is not None:
         stats["plots"] = write_plots(results, picked, plot_dir)
     seconds = time.perf_counter() - t0
-    return StageResult("evaluate", eval_id, seconds, rows=len(rows), stats=stats)
+    # What was scored: every pair and question of every set, for every model.
+    items = sum(int(m.get("pairs_total", m.get("total", 0))) for sets in results.values() for m in sets.values())
+    return StageResult("evaluate", eval_id, seconds, rows=len(rows), work=items, unit="questions", stats=stats)
 
 
 def write_plots(

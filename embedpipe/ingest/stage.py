@@ -406,4 +406,4 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         stats["pieces"],
         seconds,
     )
-    return StageResult("ingest", run_id, seconds, rows=stats["pieces"], words=stats["tokens"], stats=stats)
+    return StageResult("ingest", run_id, seconds, rows=stats["pieces"], work=stats["tokens"], unit="words", stats=stats)

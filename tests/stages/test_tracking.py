@@ -16,14 +16,14 @@ SUMMARY = {
     "seconds": 12.5,
     "config": build_config({"input": {"path": "x.txt"}}).to_dict(),
     "stages": [
-        {"stage": "ingest", "seconds": 3.0, "rows": 10, "words": 1000, "words_per_second": 333.3, "skipped": False,
+        {"stage": "ingest", "seconds": 3.0, "rows": 10, "work": 1000, "unit": "words", "rate": 333.3, "skipped": False,
          "stats": {"lines_read": 10, "tokens": 1000}},
-        {"stage": "vocab", "seconds": 0.0, "rows": 0, "words": 0, "words_per_second": 0.0, "skipped": True,
+        {"stage": "vocab", "seconds": 0.0, "rows": 0, "work": 0, "unit": "words", "rate": None, "skipped": True,
          "stats": {}},
-        {"stage": "sgns", "seconds": 5.0, "rows": 50, "words": 5000, "words_per_second": 1000.0, "skipped": False,
+        {"stage": "sgns", "seconds": 5.0, "rows": 50, "work": 5000, "unit": "words", "rate": 1000.0, "skipped": False,
          "stats": {"losses": [2.5, 2.2, 2.1], "model_mb_estimate": 1.5}},
-        {"stage": "evaluate", "seconds": 1.0, "rows": 4, "words": 0, "words_per_second": 0.0, "skipped": False,
-         "stats": {"results": {"sgns": {"wordsim353": {"spearman": 0.41, "coverage": "12/353"}}}}},
+        {"stage": "evaluate", "seconds": 1.0, "rows": 4, "work": 1000, "unit": "questions", "rate": 1000.0,
+         "skipped": False, "stats": {"results": {"sgns": {"wordsim353": {"spearman": 0.41, "coverage": "12/353"}}}}},
     ],
 }  # fmt: skip
 
@@ -31,6 +31,7 @@ SUMMARY = {
 def test_metrics_of_a_summary_skip_skipped_stages_and_keep_epoch_series():
     single, series = tracking.run_metrics(SUMMARY)
     assert single["ingest.seconds"] == 3.0 and single["ingest.words_per_second"] == 333.3
+    assert single["evaluate.questions_per_second"] == 1000.0, "each stage's rate is in its own unit"
     assert not any(k.startswith("vocab.") for k in single), "a skipped stage did no work"
     assert series == {"sgns.loss": [2.5, 2.2, 2.1]}
     assert single["eval.sgns.wordsim353.spearman"] == 0.41
