@@ -120,8 +120,8 @@ class InputConfig(Section):
     format: Literal["text", "parquet", "delta", "jsonl"] = setting("text", "how to read `input.path`")
     column: str = setting("text", "column (parquet, delta) or JSON field (jsonl) holding the text")
     # gensim's MAX_WORDS_IN_BATCH; training windows never cross a piece boundary.
-    max_sentence_length: int = setting(10_000, "longer lines are cut into pieces of at most this many tokens", ge=2)
-    min_partitions: int = setting(0, "Spark partitions to read the input into (0 = as Spark reads the files)", ge=0)
+    max_sentence_length: int = setting(10_000, "longest piece of a line, in tokens", ge=2)
+    min_partitions: int = setting(0, "partitions to read the input into (0 = as read)", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +131,7 @@ class OutputConfig(Section):
     NAME: ClassVar[str] = "output"
     path: str = setting("runs/default", "folder or URI of the run's tables")
     mlflow: Literal["auto", "on", "off"] = setting(
-        "auto", "log each run to MLflow: auto (when mlflow is installed and a tracking server is set), on, off"
+        "auto", "log runs to MLflow (auto: when mlflow and a tracking server are there)"
     )
 
 
@@ -141,12 +141,12 @@ class SparkConfig(Section):
     on a cluster or Databricks the existing session is used as it is."""
 
     NAME: ClassVar[str] = "spark"
-    master: str = setting("local[*]", "master of a session embedpipe builds itself (ignored on a cluster)")
+    master: str = setting("local[*]", "master of a local session (ignored on a cluster)")
     partitions: int = setting(2, "replicas for training and tasks for co-occurrence counting", ge=1)
     app_name: str = setting("embedpipe", "Spark application name of a local session")
     driver_memory: str = setting("4g", "driver memory of a local session")
     conf: Mapping[str, str] = setting(
-        default_factory=dict, doc="extra Spark settings of a local session, e.g. {spark.sql.shuffle.partitions: 8}"
+        default_factory=dict, doc="extra Spark settings of a local session"
     )
 
 
@@ -156,15 +156,15 @@ class CleanConfig(Section):
 
     NAME: ClassVar[str] = "clean"
     preset: Literal["none", "text8"] = setting(
-        "none", "text8: wikifil.pl's normalisation (a-z and spelled digits); ignores the other clean keys"
+        "none", "text8: a-z and spelled digits only (ignores other clean keys)"
     )
     normalize: bool = setting(True, "Unicode NFKC normalisation first")
     lowercase: bool = setting(True, "lower-case (full Unicode)")
     punctuation: Literal["drop", "sentence"] = setting(
-        "drop", "sentence keeps . ! ? as tokens; other punctuation breaks words"
+        "drop", "sentence keeps . ! ? as tokens"
     )
     numbers: Literal["keep", "drop", "token", "spell"] = setting(
-        "keep", "numbers: keep, drop, replace by `<num>`, or spell each digit (text8 style)"
+        "keep", "keep, drop, replace by `<num>`, or spell each digit"
     )
     urls: Literal["drop", "tag"] = setting("drop", "drop URLs or replace each by `<url>`")
     emails: Literal["drop", "tag"] = setting("drop", "drop e-mail addresses or replace each by `<email>`")
@@ -179,15 +179,15 @@ class CleanConfig(Section):
 class VocabConfig(Section):
     NAME: ClassVar[str] = "vocab"
     min_count: int = setting(5, "drop words seen fewer times", ge=1)
-    max_size: int = setting(0, "keep at most this many most frequent words, ties by word (0 = all)", ge=0)
+    max_size: int = setting(0, "keep at most this many words (0 = all)", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
 class CooccurConfig(Section):
     NAME: ClassVar[str] = "cooccur"
-    window: int = setting(10, "symmetric window of the co-occurrence counts (GloVe's context)", ge=1, le=1000)
+    window: int = setting(10, "symmetric window of the counts", ge=1, le=1000)
     shards: int = setting(
-        8, "shards of the matrix (shard = i mod shards); use a multiple of spark.partitions for GloVe", ge=1
+        8, "shards of the matrix; a multiple of spark.partitions", ge=1
     )
     weighting: Literal["harmonic", "uniform"] = setting("harmonic", "weight of a pair at distance d: 1/d or 1")
     # The kernel flushes its buffers instead of growing past this.
@@ -197,6 +197,9 @@ class CooccurConfig(Section):
 @dataclass(frozen=True, kw_only=True)
 class GloveConfig(Section):
     NAME: ClassVar[str] = "glove"
+    distribution: Literal["rotation", "averaging"] = setting(
+        "averaging", "where the model lives: in blocks on the executors, or on the driver"
+    )
     dim: int = setting(100, "vector size", ge=1, le=10_000)
     x_max: float = setting(100.0, "weighting f(x) = min(1, (x / x_max)^power)", gt=0)
     power: float = setting(0.75, "exponent of the weighting", gt=0, le=1)
@@ -205,41 +208,48 @@ class GloveConfig(Section):
     grad_clip: float = setting(100.0, "per-component gradient clip (glove.c's default)", gt=0)
     seed: int = setting(1, "seed of initialisation and visiting order")
     output: Literal["sum", "word", "concat"] = setting(
-        "sum", "vectors written: W + W̃ (sum), W (word), or both (concat)"
+        "sum", "vectors written: W + W̃, W, or both side by side"
     )
-    sync_per_epoch: int = setting(1, "rounds per stratum; an epoch is spark.partitions × this rounds", ge=1)
-    max_model_mb: int = setting(8192, "driver memory budget for the model, checked before training", ge=1)
+    sync_per_epoch: int = setting(1, "averaging: rounds per stratum", ge=1)
+    max_model_mb: int = setting(
+        8192, "model memory budget: a task's blocks, or the driver's model", ge=1
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class SgnsConfig(Section):
     NAME: ClassVar[str] = "sgns"
+    distribution: Literal["rotation", "averaging"] = setting(
+        "averaging", "where the model lives: in blocks on the executors, or on the driver"
+    )
     architecture: Literal["skipgram", "cbow"] = setting("skipgram", "skip-gram, or CBOW (mean of the context)")
     dim: int = setting(100, "vector size", ge=1, le=10_000)
-    window: int = setting(5, "largest window; each centre draws its window uniformly in 1..window", ge=1, le=1000)
+    window: int = setting(5, "largest window (each word draws 1..window)", ge=1, le=1000)
     negative: int = setting(5, "negative samples per positive pair, from unigram^0.75", ge=1, le=100)
     sample: float = setting(
         1e-4,
-        "subsampling threshold of frequent words (0 = off)",
+        "subsampling threshold of frequent words",
         ge=0,
         lt=1,
         range_text="in [0, 1) (0 disables subsampling)",
     )
     epochs: int = setting(5, "passes over the corpus", ge=1)
-    alpha: float = setting(0.025, "learning rate at the start; decays linearly over global progress", gt=0)
+    alpha: float = setting(0.025, "learning rate at the start, decaying linearly", gt=0)
     min_alpha: float = setting(0.0001, "learning rate at the end (at most sgns.alpha)", ge=0)
     seed: int = setting(1, "seed of initialisation, sampling and data order")
     sync_rounds: int = setting(
         0,
-        "averaging rounds per epoch; 0 = auto, max(4 × P, P²) for P = spark.partitions",
+        "rounds per epoch; 0 = auto (averaging: max(4P, P²); rotation: 8)",
         ge=0,
         range_text=">= 1 (or 0 for auto)",
     )
     merge: Literal["average", "touch_weighted", "clipped_sum"] = setting(
-        "clipped_sum", "how replicas' rows are merged each round (embedpipe.train.merge)"
+        "clipped_sum", "how replicas' rows are merged (averaging)"
     )
     output: Literal["in", "in+out"] = setting("in", "vectors written: input vectors, or input + output")
-    max_model_mb: int = setting(8192, "driver memory budget for the model, checked before training", ge=1)
+    max_model_mb: int = setting(
+        8192, "model memory budget: a task's blocks, or the driver's model", ge=1
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,7 +260,7 @@ class EvalConfig(Section):
     extra_pair_sets: Mapping[str, str] = setting(default_factory=dict, doc="your own similarity sets, {name: path}")
     extra_analogy_sets: Mapping[str, str] = setting(default_factory=dict, doc="your own analogy sets, {name: path}")
     models: Sequence[str] = setting(("glove", "sgns"), "models evaluate scores when present (glove, sgns)")
-    spark_above: int = setting(200_000, "run the analogy search as a Spark job above this search space", ge=1)
+    spark_above: int = setting(200_000, "analogy search as a Spark job above this many words", ge=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,7 +268,7 @@ class ExportConfig(Section):
     NAME: ClassVar[str] = "export"
     model: str = setting("sgns", "model embedpipe export writes")
     format: Literal["word2vec", "word2vec-binary", "glove"] = setting("word2vec", "file format")
-    out: str = setting("", "file to write (relative to output.path; empty = <output.path>/export/<model>.<ext>)")
+    out: str = setting("", "file to write (empty: under output.path/export/)")
 
 
 # Keys that moved to the stage that reads them, so a stage's fingerprint covers only its own section.
@@ -518,6 +528,11 @@ def validate(cfg: PipelineConfig) -> None:
             "output.mlflow is 'on' but mlflow is not installed; "
             "pip install 'embedpipe[mlflow]' or set output.mlflow: auto",
         )
+    _check(
+        not (s.distribution == "rotation" and s.architecture == "cbow"),
+        "sgns.distribution: rotation trains skip-gram only (a CBOW window mixes words of every block); "
+        "use sgns.distribution: averaging for CBOW",
+    )
     bad_models = [m for m in e.models if m not in ("glove", "sgns")]
     _check(not bad_models, f"eval.models may only hold glove and sgns, got {bad_models}")
     if "ingest" in cfg.stages:

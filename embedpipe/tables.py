@@ -98,7 +98,26 @@ EVALUATION = T.StructType(
     ]
 )
 
+# A model in blocks: the rows of one side (0 = input/word rows, 1 = output/context
+# rows; under averaging, a parameter group) of one block, as raw bytes: ``ids``
+# int32 word ids, ascending; ``vals`` the rows' float32 values, row-major. Raw
+# bytes cross the JVM as one value per block, not one per float. Training
+# checkpoints are tables of this schema.
+BLOCKS = T.StructType(
+    [
+        T.StructField("side", T.IntegerType(), False),
+        T.StructField("block", T.IntegerType(), False),
+        T.StructField("ids", T.BinaryType(), False),
+        T.StructField("vals", T.BinaryType(), False),
+    ]
+)
+
+# Each trainer's checkpoint table (under output.path, written through Spark
+# like every other table, so it works on any filesystem Spark writes).
+CHECKPOINTS = {"glove": "_checkpoints/glove", "sgns": "_checkpoints/sgns"}
+
 SCHEMAS: dict[str, T.StructType] = {
+    **{name: BLOCKS for name in CHECKPOINTS.values()},
     "tokens": TOKENS,
     "vocab": VOCAB,
     "corpus": CORPUS,
@@ -168,6 +187,7 @@ def read(spark: SparkSession, root: str, name: str, *, version: int | None = Non
             "cooccurrence": "cooccur",
             "vectors": "glove or sgns",
             "evaluation": "evaluate",
+            **{table: f"{model} (it writes one after each epoch)" for model, table in CHECKPOINTS.items()},
         }[name]
         raise TableError(f"table {name!r} not found at {path}; run the {producer} stage first")
     reader = spark.read.format("delta")

@@ -12,13 +12,40 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
+# Each test folder is a layer of the house; its marker lets `make test-fast` pick the quick ones.
+LAYER_MARKERS = {"kernels": "kernels", "stages": "stages", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.parent.name
+        if folder in LAYER_MARKERS:
+            item.add_marker(LAYER_MARKERS[folder])
+
+
+# A Hadoop filesystem that Python's open() cannot reach: viewfs:///embedpipe-test/...
+# is mounted on a local folder, so a test can check that nothing under output.path
+# is touched with Python file I/O (clusters give URIs such as s3a:// or abfss://).
+VIEWFS_MOUNT = "/embedpipe-test"
+
+
 @pytest.fixture(scope="session")
-def spark():
+def viewfs_root(tmp_path_factory):
+    """The local folder behind viewfs:///embedpipe-test."""
+    return tmp_path_factory.mktemp("viewfs")
+
+
+@pytest.fixture(scope="session")
+def spark(viewfs_root):
     """local[2] with the UI off and few shuffle partitions (see embedpipe.session)."""
     from embedpipe.config import SparkConfig
     from embedpipe.session import build_local_session
 
-    session = build_local_session(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"}))
+    conf = {
+        "spark.sql.shuffle.partitions": "2",
+        f"spark.hadoop.fs.viewfs.mounttable.default.link.{VIEWFS_MOUNT}": f"file://{viewfs_root}",
+    }
+    session = build_local_session(SparkConfig(master="local[2]", conf=conf))
     yield session
     session.stop()
 

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from embedpipe.distributed import partition_id, share
-from embedpipe.train.loop import ParamGroup, RoundInfo, check_finite, format_duration, format_rate
+from embedpipe.train.loop import Health, ParamGroup, RoundInfo, format_duration, format_rate
 from embedpipe.train.merge import MergeRule, clipped_sum_floor, merge_replicas, pack_rows
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,9 @@ def train_with_averaging(
     round_extra: Callable[[int, int], Mapping[str, float]] | None = None,
     describe: Callable[[RoundResult], str] | None = None,
     on_epoch_end: Callable[[int, dict[str, np.ndarray], list[RoundResult]], None] | None = None,
-    divergence_advice: str = "",
-    checkpoint_note: Callable[[], str] | None = None,
+    health: Health | None = None,
+    loss_stat: str = "loss",
+    count_stat: str = "pairs",
     work_units: str = "words",
 ) -> list[RoundResult]:
     """Run ``epochs`` × ``rounds_per_epoch`` averaging rounds over ``data``.
@@ -159,8 +160,8 @@ def train_with_averaging(
     Raises
     ------
     DivergenceError
-        A merged parameter is NaN or infinite. The state of the last finished
-        epoch stays in its checkpoint.
+        From ``health``: a merged parameter is NaN or infinite, or the loss
+        ran away. The state of the last finished epoch stays in its checkpoint.
     """
     history: list[RoundResult] = []
     total_rounds = (epochs - start_epoch) * rounds_per_epoch
@@ -206,7 +207,8 @@ def train_with_averaging(
             result = RoundResult(epoch, rnd, stats, time.perf_counter() - t0, num_partitions)
             history.append(result)
             done_rounds += 1
-            check_finite(state, epoch, model, divergence_advice, checkpoint_note() if checkpoint_note else "")
+            if health is not None:
+                health.check(model, epoch, {**stats, "nonfinite": _nonfinite(state)}, loss_stat, count_stat)
             elapsed = time.perf_counter() - t_start
             eta = elapsed / done_rounds * (total_rounds - done_rounds)
             rate = result.stats.get(work_units, 0.0) / max(result.seconds, 1e-9)
@@ -225,9 +227,16 @@ def train_with_averaging(
                 format_duration(elapsed),
                 format_duration(eta),
             )
+        if health is not None:
+            rounds = [h.stats for h in history if h.epoch == epoch]
+            health.epoch_done([r.get(loss_stat, 0.0) / max(r.get(count_stat, 0.0), 1.0) for r in rounds])
         if on_epoch_end is not None:
             on_epoch_end(epoch, state, history)
     return history
+
+
+def _nonfinite(state: Mapping[str, np.ndarray]) -> float:
+    return float(sum(int((~np.isfinite(a)).sum()) for a in state.values()))
 
 
 def _make_task(

@@ -1,76 +1,109 @@
-"""Per-epoch checkpoints of a trainer's model (driver side).
+"""Per-epoch checkpoints of a trainer's model, as a table under ``output.path``.
 
-A checkpoint is one ``.npz`` file (the model arrays) plus a JSON file (the
-epoch it completed, the fingerprint of config and inputs, and the trainer's
-history), written to a temporary name and renamed, so a run killed while
-saving leaves the previous checkpoint intact. ``--resume`` loads it only when
-the fingerprint matches the current config and inputs.
+A checkpoint is the model in blocks (``tables.BLOCKS``: side, block, ids,
+vals) written as the Delta table ``<output.path>/_checkpoints/<model>``,
+through Spark like every other table, so it works on any filesystem Spark
+writes: local disk, HDFS, S3, ADLS, DBFS. The blocks and the epoch they
+finished (with the fingerprint of config and inputs, and the losses so far)
+are one commit, so a run killed at any moment leaves a consistent
+checkpoint. ``--resume`` loads it only when the fingerprint matches.
 
-Checkpoints live under ``<output.path>/_checkpoints/<model>/`` and need a
-path the driver can write with ordinary file I/O (local disk, a mounted
-volume, or ``/dbfs/...`` on Databricks).
+Under rotation the executors write their blocks; under averaging the driver
+writes the model it holds, one block per parameter group and chunk.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
 
-from embedpipe import paths
+from embedpipe import tables
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Checkpoint:
-    epoch: int  # last completed epoch, 0-based
-    state: dict[str, np.ndarray]
-    info: dict[str, Any]
+# Rows per block row when the driver writes an averaging model.
+_ROWS_PER_CHUNK = 65536
 
 
-def checkpoint_dir(output_path: str, model: str) -> str:
-    local = paths.local_path(output_path)
-    return os.path.join(local if local is not None else output_path, "_checkpoints", model)
+def save_blocks(blocks: DataFrame, output_path: str, model: str, info: dict[str, Any]) -> DataFrame:
+    """Write ``blocks`` as the model's checkpoint in one Delta commit that also
+    records ``info`` (epoch, fingerprint, losses); the blocks, read back.
+
+    A run killed during the write leaves the previous commit, blocks and
+    epoch together, as the checkpoint: they are one commit, never two files.
+    """
+    name = tables.CHECKPOINTS[model]
+    tables.write(blocks, output_path, name, metadata={"stage": model, **info})
+    return tables.read(blocks.sparkSession, output_path, name)
 
 
-def save(directory: str, epoch: int, state: dict[str, np.ndarray], info: dict[str, Any]) -> None:
-    os.makedirs(directory, exist_ok=True)
-    arrays = os.path.join(directory, "state.npz")
-    meta = os.path.join(directory, "state.json")
-    tmp_arrays = arrays + ".tmp.npz"
-    np.savez(tmp_arrays, **state)  # type: ignore[arg-type]  # numpy's stub reads **kwds as allow_pickle
-    os.replace(tmp_arrays, arrays)
-    tmp_meta = meta + ".tmp"
-    with open(tmp_meta, "w", encoding="utf-8") as fh:
-        json.dump({**info, "epoch": epoch}, fh)
-    os.replace(tmp_meta, meta)
-
-
-def load(directory: str, fingerprint: str) -> Checkpoint | None:
-    """The checkpoint in ``directory`` if its fingerprint matches, else None."""
-    arrays = os.path.join(directory, "state.npz")
-    meta = os.path.join(directory, "state.json")
-    if not (os.path.exists(arrays) and os.path.exists(meta)):
+def load_blocks(
+    spark: SparkSession, output_path: str, model: str, fingerprint: str
+) -> tuple[DataFrame, dict[str, Any]] | None:
+    """The checkpoint's blocks and info if it was made with ``fingerprint``, else None."""
+    name = tables.CHECKPOINTS[model]
+    if not tables.exists(spark, tables.table_path(output_path, name)):
         return None
-    with open(meta, encoding="utf-8") as fh:
-        info = json.load(fh)
+    info = tables.head_metadata(spark, output_path, name) or {}
     if info.get("fingerprint") != fingerprint:
-        log.warning("checkpoint in %s was made with another config or input; starting from scratch", directory)
+        log.warning("%s: the checkpoint under %s was made with another config or input; starting from scratch",
+                    model, output_path)  # fmt: skip
         return None
-    with np.load(arrays) as npz:
-        state = {k: np.array(npz[k]) for k in npz.files}
-    return Checkpoint(epoch=int(info["epoch"]), state=state, info=info)
+    return tables.read(spark, output_path, name), info
 
 
-def describe(directory: str) -> str:
-    meta = os.path.join(directory, "state.json")
-    if not os.path.exists(meta):
+def describe_blocks(spark: SparkSession, output_path: str, model: str) -> str:
+    name = tables.CHECKPOINTS[model]
+    if not tables.exists(spark, tables.table_path(output_path, name)):
         return "No checkpoint was written yet."
-    with open(meta, encoding="utf-8") as fh:
-        epoch = json.load(fh).get("epoch", -1)
-    return f"The last good checkpoint (after epoch {epoch + 1}) is kept in {directory}."
+    epoch = int((tables.head_metadata(spark, output_path, name) or {}).get("epoch", -1))
+    return f"The last good checkpoint (after epoch {epoch + 1}) is kept in {tables.table_path(output_path, name)}."
+
+
+def blocks_of_arrays(
+    spark: SparkSession, state: dict[str, np.ndarray], groups: Sequence[tuple[str, ...]]
+) -> DataFrame:
+    """A driver-held model as block rows: side = group index, one block per chunk of rows."""
+
+    def rows() -> Iterator[tuple[int, int, bytes, bytes]]:
+        for side, names in enumerate(groups):
+            n = state[names[0]].shape[0]
+            for block, start in enumerate(range(0, max(n, 1), _ROWS_PER_CHUNK)):
+                end = min(start + _ROWS_PER_CHUNK, n)
+                cols = [state[k][start:end].reshape(end - start, -1).astype(np.float32) for k in names]
+                yield (side, block, np.arange(start, end, dtype=np.int32).tobytes(),
+                       np.ascontiguousarray(np.hstack(cols)).tobytes())  # fmt: skip
+
+    got = list(rows())
+    cols = list(zip(*got, strict=True))
+    table = pa.table(
+        [pa.array(cols[0], pa.int32()), pa.array(cols[1], pa.int32()), pa.array(cols[2], pa.binary()),
+         pa.array(cols[3], pa.binary())],
+        names=["side", "block", "ids", "vals"],
+    )  # fmt: skip
+    return spark.createDataFrame(table, schema=tables.BLOCKS)
+
+
+def arrays_of_blocks(
+    blocks: DataFrame, like: dict[str, np.ndarray], groups: Sequence[tuple[str, ...]]
+) -> dict[str, np.ndarray]:
+    """The inverse of :func:`blocks_of_arrays`, into arrays shaped as ``like``."""
+    t = blocks.toArrow()
+    out = {k: np.empty_like(v) for k, v in like.items()}
+    for side, ids_b, vals_b in zip(
+        t.column("side").to_pylist(), t.column("ids").to_pylist(), t.column("vals").to_pylist(), strict=True
+    ):
+        names = groups[side]
+        ids = np.frombuffer(ids_b, np.int32)
+        widths = [int(np.prod(like[k].shape[1:], dtype=np.int64)) for k in names]
+        vals = np.frombuffer(vals_b, np.float32).reshape(len(ids), sum(widths))
+        at = 0
+        for k, w in zip(names, widths, strict=True):
+            out[k][ids] = vals[:, at : at + w].reshape((len(ids), *like[k].shape[1:]))
+            at += w
+    return out

@@ -38,6 +38,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -45,10 +46,22 @@ from pyspark.sql import SparkSession
 
 from embedpipe import tables
 from embedpipe.config import PipelineConfig
+from embedpipe.distributed import Shared, partition_id
+from embedpipe.kernels.blocks import assign_blocks, derive_seed
 from embedpipe.kernels.glove import combine_output, glove_epoch, init_params, shuffled_order
+from embedpipe.kernels.rows import init_uniform_rows, local_index
 from embedpipe.stage import StageResult, fingerprint
 from embedpipe.train.averaging import train_with_averaging
-from embedpipe.train.loop import ParamGroup, RoundInfo, Training, averaging_driver_bytes, check_model_fits
+from embedpipe.train.loop import (
+    Health,
+    ParamGroup,
+    RoundInfo,
+    Training,
+    averaging_driver_bytes,
+    block_task_bytes,
+    check_model_fits,
+)
+from embedpipe.train.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
 from embedpipe.train.schedule import shard_balance_advice, stratified_schedule
 
 log = logging.getLogger(__name__)
@@ -92,6 +105,91 @@ class GloveEpochTask:
         return {"cost": float(cost), "entries": float(len(vals))}, {"word": touch_w, "context": touch_c}
 
 
+@dataclass(frozen=True)
+class GloveCells:
+    """Executor side of rotation: AdaGrad over one cell with the task's two blocks.
+
+    A row of either side is ``[vector (dim), bias, AdaGrad sums of the vector
+    (dim), AdaGrad sum of the bias]``: the state travels with its row.
+    """
+
+    dim: int
+    x_max: float
+    power: float
+    learning_rate: float
+    grad_clip: float
+    seed: int
+    data_dtypes: tuple[Any, ...] = (np.int32, np.int32, np.float64)
+    stats: tuple[str, ...] = ("cost", "entries")
+
+    @property
+    def in_width(self) -> int:
+        return 2 * self.dim + 2
+
+    @property
+    def out_width(self) -> int:
+        return 2 * self.dim + 2
+
+    def init_rows(self, ids: np.ndarray, side: int) -> np.ndarray:
+        # glove.c: vectors and biases uniform in [-0.5/dim, 0.5/dim), AdaGrad sums at 1.
+        vec = init_uniform_rows(ids, self.dim, self.seed, 2 * side)
+        bias = init_uniform_rows(ids, 1, self.seed, 2 * side + 1, scale_dim=self.dim)
+        return np.hstack([vec, bias, np.ones((len(ids), self.dim + 1), np.float32)])
+
+    def _split(self, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        d = self.dim
+        return (np.ascontiguousarray(vals[:, :d]), np.ascontiguousarray(vals[:, d]),
+                np.ascontiguousarray(vals[:, d + 1 : 2 * d + 1]), np.ascontiguousarray(vals[:, 2 * d + 1]))  # fmt: skip
+
+    def train(self, cell: Cell) -> dict[str, float]:
+        i, j, x = cell.data
+        W, b, gW, gb = self._split(cell.in_vals)
+        Wc, bc, gWc, gbc = self._split(cell.out_vals)
+        order = shuffled_order(len(x), derive_seed(self.seed, cell.epoch, cell.sub, cell.task))
+        cost = glove_epoch(
+            W, Wc, b, bc, gW, gWc, gb, gbc,
+            local_index(cell.in_ids, i), local_index(cell.out_ids, j), np.ascontiguousarray(x, np.float64), order,
+            self.x_max, self.power, self.learning_rate, self.grad_clip,
+            np.zeros(len(cell.in_ids), np.int64), np.zeros(len(cell.out_ids), np.int64),
+        )  # fmt: skip
+        for vals, (v, bias, g, gbias) in ((cell.in_vals, (W, b, gW, gb)), (cell.out_vals, (Wc, bc, gWc, gbc))):
+            d = self.dim
+            vals[:, :d], vals[:, d], vals[:, d + 1 : 2 * d + 1], vals[:, 2 * d + 1] = v, bias, g, gbias
+        return {"cost": float(cost), "entries": float(len(x))}
+
+
+@dataclass(frozen=True)
+class CellsOfEntries:
+    """mapInArrow over co-occurrence entries: each batch's entries as one row per
+    cell (task = block of i, sub-epoch = (block of j - task) mod P)."""
+
+    assignment: Shared[np.ndarray]
+    blocks: int
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        block_of = self.assignment.value
+        part = partition_id()
+        for n, batch in enumerate(batches):
+            i = batch.column("i").to_numpy(zero_copy_only=False).astype(np.int32)
+            j = batch.column("j").to_numpy(zero_copy_only=False).astype(np.int32)
+            x = batch.column("x").to_numpy(zero_copy_only=False).astype(np.float64)
+            task = block_of[i]
+            sub = (block_of[j] - task) % self.blocks
+            cell = task.astype(np.int64) * self.blocks + sub
+            order = np.argsort(cell, kind="stable")
+            bounds = np.flatnonzero(np.diff(cell[order])) + 1
+            rows: dict[str, list[Any]] = {k: [] for k in ("task", "sub", "seq", "a", "b", "c")}
+            for sel in np.split(order, bounds):
+                if not len(sel):
+                    continue
+                rows["task"].append(int(task[sel[0]]))
+                rows["sub"].append(int(sub[sel[0]]))
+                rows["seq"].append((part << 32) | n)
+                for k, arr in (("a", i), ("b", j), ("c", x)):
+                    rows[k].append(arr[sel].tobytes())
+            yield pa.RecordBatch.from_pydict(rows, schema=CELLS_ARROW)
+
+
 def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> StageResult:
     """GloVe stage: train and write the ``glove`` vectors.
 
@@ -100,61 +198,88 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     ModelTooLargeError
         The estimated model memory exceeds ``glove.max_model_mb``.
     DivergenceError
-        Parameters became NaN or infinite.
+        Parameters became NaN or infinite, or the cost ran away.
     """
     t0 = time.perf_counter()
     g, root, partitions = cfg.glove, cfg.output.path, cfg.spark.partitions
     # The co-occurrence ids must index the vocab the vectors are named by.
     vocab_version = tables.vocab_version_of(spark, root, "cooccurrence")
     words, counts, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
-    # Parameters and AdaGrad state of both sides: 4 arrays of (dim + 1) floats per word.
-    need = averaging_driver_bytes(len(words), 4 * (g.dim + 1), partitions)
-    check_model_fits("glove", len(words), g.dim, need, g.max_model_mb)
-
     co_version = tables.current_version(spark, root, "cooccurrence")
-    # The table's own shard count: the cooccur stage may have run with another config.
-    co_meta = tables.latest_metadata(spark, root, "cooccurrence") or {}
-    shards = int(co_meta.get("config", {}).get("cooccur", {}).get("shards", cfg.cooccur.shards))
-    advice = shard_balance_advice(shards, partitions)
-    if advice:
-        log.warning("glove: %s", advice)
     # AdaGrad has no schedule over epochs, so a checkpoint stays valid when
     # only glove.epochs changes: `--resume --set glove.epochs=40` trains on.
     glove_keys = {k: v for k, v in cfg.to_dict()["glove"].items() if k != "epochs"}
     fp = fingerprint(glove_keys, cfg.section_json("cooccur", "vocab", "clean", "input"), co_version, partitions)
-    data = stratified_schedule(tables.read(spark, root, "cooccurrence"), partitions, g.sync_per_epoch, g.seed)
-    data = data.persist()
-    try:
-        n_entries = data.count()
-        if n_entries == 0:
-            raise ValueError("the cooccurrence table is empty; re-run the cooccur stage on a larger corpus")
-        training, state = Training.start(
-            "glove", root, fp, init_params(len(words), g.dim, g.seed),
-            resume=resume, loss_stat="cost", count_stat="entries", series="costs",
+    training = Training(spark, "glove", root, fp, loss_stat="cost", count_stat="entries", series="costs")
+    health = Health(
+        advice=(
+            f"Lower glove.learning_rate (now {g.learning_rate}) or glove.x_max (now {g.x_max}), "
+            f"or keep glove.grad_clip (now {g.grad_clip}) near glove.c's default of 100."
+        ),
+        checkpoint_note=training.checkpoint_note,
+    )
+    entries = tables.read(spark, root, "cooccurrence")
+    if g.distribution == "rotation":
+        trainer = GloveCells(g.dim, g.x_max, g.power, g.learning_rate, g.grad_clip, g.seed)
+        need = block_task_bytes(len(words), trainer.in_width + trainer.out_width, partitions)
+        check_model_fits("glove", len(words), g.dim, need, g.max_model_mb, where="one task")
+        # One assignment for the whole run: AdaGrad has no schedule to spread,
+        # and fixed blocks let the cells be made once.
+        block_of, _ = assign_blocks(counts.astype(np.float64), partitions, g.seed)
+        plan = RotationPlan(
+            model="glove", trainer=trainer, blocks=partitions, epochs=g.epochs, seed=g.seed,
+            assignment=lambda epoch: block_of,
+            cells=lambda epoch, shared: entries.mapInArrow(CellsOfEntries(shared, partitions), CELLS_DDL),
+            learning_rate=lambda epoch, sub: (g.learning_rate, g.learning_rate),
+            loss_stat="cost", count_stat="entries", work_units="entries", advice=health.advice,
         )  # fmt: skip
-        history = train_with_averaging(
-            spark, data, state, GROUPS, GloveEpochTask(len(words), g.x_max, g.power, g.learning_rate, g.grad_clip),
-            model="glove", epochs=g.epochs, rounds_per_epoch=partitions * g.sync_per_epoch, seed=g.seed,
-            num_partitions=partitions, merge="average", start_epoch=training.start_epoch,
-            describe=lambda r: f"cost {r.stats['cost'] / max(r.stats['entries'], 1):.5f}",
-            on_epoch_end=training.epoch_end,
-            divergence_advice=(
-                f"Lower glove.learning_rate (now {g.learning_rate}) or glove.x_max (now {g.x_max}), "
-                f"or keep glove.grad_clip (now {g.grad_clip}) near glove.c's default of 100."
-            ),
-            checkpoint_note=training.checkpoint_note, work_units="entries",
+        checkpointed = training.resume_blocks(resume)  # sets training.start_epoch
+        blocks = train_with_rotation(
+            spark, plan, start_epoch=training.start_epoch, state=checkpointed,
+            on_epoch_end=training.epoch_end_blocks,
+            health=health,
         )  # fmt: skip
-    finally:
-        data.unpersist()
-    vectors = combine_output(state["W"], state["Wc"], g.output)
-    run_id = training.write(spark, cfg, words, counts, vectors, history, entries=n_entries)
+        n_entries = int(sum(h.stats["entries"] for h in plan.history) / max(len({h.epoch for h in plan.history}), 1))
+        vectors = vector_rows(blocks, g.dim, trainer.in_width, g.output)
+        run_id = training.write_rows(
+            spark, cfg, vectors, g.dim * (2 if g.output == "concat" else 1), len(words), plan.history,
+            vocab_version=vocab_version, entries=n_entries,
+        )  # fmt: skip
+    else:
+        shards = int((tables.latest_metadata(spark, root, "cooccurrence") or {}).get("config", {})
+                     .get("cooccur", {}).get("shards", cfg.cooccur.shards))  # fmt: skip
+        advice = shard_balance_advice(shards, partitions)
+        if advice:
+            log.warning("glove: %s", advice)
+        # Parameters and AdaGrad state of both sides: 4 arrays of (dim + 1) floats per word.
+        need = averaging_driver_bytes(len(words), 4 * (g.dim + 1), partitions)
+        check_model_fits("glove", len(words), g.dim, need, g.max_model_mb, where="the driver")
+        data = stratified_schedule(entries, partitions, g.sync_per_epoch, g.seed).persist()
+        try:
+            n_entries = data.count()
+            if n_entries == 0:
+                raise ValueError("the cooccurrence table is empty; re-run the cooccur stage on a larger corpus")
+            groups = tuple(gr.params for gr in GROUPS)
+            state = training.resume_arrays(resume, init_params(len(words), g.dim, g.seed), groups)
+            history = train_with_averaging(
+                spark, data, state, GROUPS, GloveEpochTask(len(words), g.x_max, g.power, g.learning_rate, g.grad_clip),
+                model="glove", epochs=g.epochs, rounds_per_epoch=partitions * g.sync_per_epoch, seed=g.seed,
+                num_partitions=partitions, merge="average", start_epoch=training.start_epoch,
+                describe=lambda r: f"cost {r.stats['cost'] / max(r.stats['entries'], 1):.5f}",
+                on_epoch_end=lambda e, st, hist: training.epoch_end_arrays(e, st, hist, groups),
+                health=health, loss_stat="cost", count_stat="entries", work_units="entries",
+            )  # fmt: skip
+        finally:
+            data.unpersist()
+        vectors_np = combine_output(state["W"], state["Wc"], g.output)
+        run_id = training.write(spark, cfg, words, counts, vectors_np, history, entries=n_entries)
     seconds = time.perf_counter() - t0
     costs = training.losses
     log.info(
-        "glove: %d epochs, final cost %.5f, %d vectors written (%.1f s)",
-        g.epochs, costs[-1] if costs else float("nan"), len(words), seconds,
+        "glove: %d epochs (%s), final cost %.5f, %d vectors written (%.1f s)",
+        g.epochs, g.distribution, costs[-1] if costs else float("nan"), len(words), seconds,
     )  # fmt: skip
     return StageResult(
-        "glove", run_id, seconds, rows=len(words), words=n_entries * (g.epochs - training.start_epoch),
-        stats={"costs": costs, "entries": n_entries, "model_mb_estimate": round(need / 2**20, 1)},
+        "glove", run_id, seconds, rows=len(words), work=n_entries * (g.epochs - training.start_epoch),
+        unit="entries", stats={"costs": costs, "entries": n_entries, "model_mb_estimate": round(need / 2**20, 1)},
     )  # fmt: skip

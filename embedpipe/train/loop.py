@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
+from embedpipe import tables
 from embedpipe.config import PipelineConfig
 from embedpipe.errors import DivergenceError, ModelTooLargeError
 from embedpipe.stage import new_run_id
 from embedpipe.train import checkpoint
-from embedpipe.vectors import write_vectors
+from embedpipe.vectors.table import write_vector_rows, write_vectors
 
 if TYPE_CHECKING:
     from embedpipe.train.averaging import RoundResult
@@ -65,6 +67,64 @@ def check_finite(state: Mapping[str, np.ndarray], epoch: int, model: str, advice
         )
 
 
+# A loss this many times its first value has run away: a healthy run's loss falls.
+RUNAWAY_FACTOR = 10.0
+# Epochs in a row whose mean loss rose: a healthy run's may rise once, not this often.
+RISING_EPOCHS = 3
+
+
+@dataclass
+class Health:
+    """The run's health check, after every round or sub-epoch.
+
+    It stops training with :class:`~embedpipe.errors.DivergenceError` when a
+    parameter became NaN or infinite (the task's ``nonfinite`` statistic), or
+    when the loss ran away: above :data:`RUNAWAY_FACTOR` × its first value,
+    or rising for :data:`RISING_EPOCHS` epochs in a row. The message gives the
+    trainer's advice and says where the last good checkpoint is.
+    """
+
+    advice: str
+    checkpoint_note: Callable[[], str]
+    first: float | None = None
+    epoch_means: list[float] = field(default_factory=list)
+    model: str = "training"
+
+    def _fail(self, model: str, epoch: int, what: str) -> DivergenceError:
+        return DivergenceError(
+            f"{model} training diverged in epoch {epoch + 1}: {what}. {self.advice} {self.checkpoint_note()}".strip()
+        )
+
+    def check(self, model: str, epoch: int, stats: Mapping[str, float], loss_stat: str, count_stat: str) -> float:
+        """The step's mean loss, after checking it; raises when training went wrong."""
+        self.model = model
+        loss = stats.get(loss_stat, 0.0) / max(stats.get(count_stat, 0.0), 1.0)
+        if stats.get("nonfinite", 0.0) > 0 or not math.isfinite(loss):
+            raise self._fail(model, epoch, "parameters became NaN or infinite")
+        if stats.get(count_stat, 0.0) <= 0:
+            return loss
+        if self.first is None:
+            self.first = loss
+        elif loss > RUNAWAY_FACTOR * self.first:
+            raise self._fail(
+                model, epoch, f"the loss ran away to {loss:.4g}, {loss / max(self.first, 1e-300):.0f}× its first value "
+                f"{self.first:.4g}"
+            )
+        return loss
+
+    def epoch_done(self, losses: Sequence[float]) -> None:
+        """Record an epoch's mean loss; raises when it rose for RISING_EPOCHS epochs in a row."""
+        if not losses:
+            return
+        self.epoch_means.append(float(np.mean(losses)))
+        recent = self.epoch_means[-(RISING_EPOCHS + 1) :]
+        if len(recent) == RISING_EPOCHS + 1 and all(b > a for a, b in zip(recent, recent[1:], strict=False)):
+            raise self._fail(
+                self.model, len(self.epoch_means) - 1,
+                f"the loss rose for {RISING_EPOCHS} epochs in a row ({', '.join(f'{x:.4g}' for x in recent)})",
+            )  # fmt: skip
+
+
 def format_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -86,7 +146,9 @@ def format_rate(x: float) -> str:
 # what both trainers do around training
 
 
-def check_model_fits(model: str, vocab_size: int, dim: int, need_bytes: int, budget_mb: int) -> None:
+def check_model_fits(
+    model: str, vocab_size: int, dim: int, need_bytes: int, budget_mb: int, *, where: str = "the driver"
+) -> None:
     """Fail before training when the model would not fit ``<model>.max_model_mb``.
 
     Raises
@@ -96,11 +158,25 @@ def check_model_fits(model: str, vocab_size: int, dim: int, need_bytes: int, bud
     """
     if need_bytes > budget_mb * 1024 * 1024:
         raise ModelTooLargeError(
-            f"{model} with {vocab_size} words × dim {dim} needs about {need_bytes / 2**20:.0f} MB on the driver "
-            f"({model}.max_model_mb = {budget_mb}); raise vocab.min_count, set vocab.max_size, "
-            f"lower {model}.dim, or raise {model}.max_model_mb and the driver's memory"
+            f"{model} with {vocab_size} words × dim {dim} needs about {need_bytes / 2**20:.0f} MB in {where} "
+            f"({model}.max_model_mb = {budget_mb}); "
+            + (
+                "raise spark.partitions (smaller blocks), "
+                if where == "one task"
+                else f"use {model}.distribution: rotation (the model in blocks on the executors), "
+            )
+            + f"raise vocab.min_count, set vocab.max_size, lower {model}.dim, or raise {model}.max_model_mb "
+            "and the memory behind it"
         )
-    log.info("%s: %d words × dim %d, model estimate %.0f MB", model, vocab_size, dim, need_bytes / 2**20)
+    log.info("%s: %d words × dim %d, %.0f MB in %s", model, vocab_size, dim, need_bytes / 2**20, where)
+
+
+def block_task_bytes(vocab_size: int, floats_per_word: int, blocks: int) -> int:
+    """One rotation task's model memory: its input and output blocks
+    (``floats_per_word`` float32 over both sides, 1/``blocks`` of the words
+    each, with a fifth for uneven blocks), held twice while Arrow hands them over."""
+    per_block = -(-vocab_size // blocks) * 6 // 5
+    return 2 * per_block * floats_per_word * 4
 
 
 def averaging_driver_bytes(vocab_size: int, floats_per_row: int, partitions: int) -> int:
@@ -112,58 +188,103 @@ def averaging_driver_bytes(vocab_size: int, floats_per_row: int, partitions: int
 
 @dataclass
 class Training:
-    """One trainer's run: its checkpoint, per-epoch losses and write-out.
+    """One trainer's run: resume, per-epoch losses, the epoch-end checkpoint, write-out.
 
     ``loss_stat`` / ``count_stat`` name the per-task statistics whose ratio is
-    the epoch's mean loss (skip-gram: ``loss`` / ``pairs``; GloVe: ``cost`` /
-    ``entries``); ``series`` names the list of them in the checkpoint and the
-    vectors' metadata (``losses``, ``costs``).
+    the mean loss (skip-gram: ``loss`` / ``pairs``; GloVe: ``cost`` /
+    ``entries``); ``series`` names the list of epoch losses in the checkpoint
+    and the vectors' metadata (``losses``, ``costs``). Checkpoints are tables
+    under ``output.path`` (:mod:`embedpipe.train.checkpoint`) in both
+    distributions.
     """
 
+    spark: SparkSession
     model: str
+    output_path: str
     fingerprint: str
-    checkpoint_dir: str
     loss_stat: str
     count_stat: str
     series: str
     start_epoch: int = 0
     losses: list[float] = field(default_factory=list)
 
-    @classmethod
-    def start(
-        cls,
-        model: str,
-        output_path: str,
-        fingerprint: str,
-        state: dict[str, np.ndarray],
-        *,
-        resume: bool,
-        loss_stat: str,
-        count_stat: str,
-        series: str,
-    ) -> tuple[Training, dict[str, np.ndarray]]:
-        """A new run, or with ``resume`` the one its checkpoint left off: (run, state to train)."""
-        ckpt_dir = checkpoint.checkpoint_dir(output_path, model)
-        run = cls(model, fingerprint, ckpt_dir, loss_stat, count_stat, series)
+    def resume_blocks(self, resume: bool) -> DataFrame | None:
+        """With ``resume``, the checkpoint's blocks (and the epoch to go on from); else None."""
         if not resume:
-            return run, state
-        ck = checkpoint.load(run.checkpoint_dir, fingerprint)
-        if ck is None:
-            log.info("%s: no matching checkpoint in %s; starting from scratch", model, run.checkpoint_dir)
-            return run, state
-        run.start_epoch, run.losses = ck.epoch + 1, list(ck.info.get(series, []))
-        log.info("%s: resuming after epoch %d from %s", model, run.start_epoch, run.checkpoint_dir)
-        return run, ck.state
+            return None
+        got = checkpoint.load_blocks(self.spark, self.output_path, self.model, self.fingerprint)
+        if got is None:
+            log.info("%s: no matching checkpoint under %s; starting from scratch", self.model, self.output_path)
+            return None
+        blocks, info = got
+        self.start_epoch, self.losses = int(info["epoch"]) + 1, list(info.get(self.series, []))
+        log.info("%s: resuming after epoch %d from its checkpoint", self.model, self.start_epoch)
+        return blocks
 
-    def epoch_end(self, epoch: int, state: dict[str, np.ndarray], history: Sequence[RoundResult]) -> None:
-        """Record the epoch's mean loss and checkpoint the model."""
+    def resume_arrays(
+        self, resume: bool, fresh: dict[str, np.ndarray], groups: Sequence[tuple[str, ...]]
+    ) -> dict[str, np.ndarray]:
+        """Averaging: the model to train, from the checkpoint with ``resume``, else ``fresh``."""
+        blocks = self.resume_blocks(resume)
+        return fresh if blocks is None else checkpoint.arrays_of_blocks(blocks, fresh, groups)
+
+    def _info(self, epoch: int) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "epoch": epoch, self.series: self.losses}
+
+    def epoch_end_arrays(
+        self,
+        epoch: int,
+        state: dict[str, np.ndarray],
+        history: Sequence[RoundResult],
+        groups: Sequence[tuple[str, ...]],
+    ) -> None:
+        """Averaging: record the epoch's mean loss and checkpoint the driver's model."""
         rounds = [h for h in history if h.epoch == epoch]
         total = sum(h.stats[self.loss_stat] for h in rounds)
         self.losses.append(total / max(sum(h.stats[self.count_stat] for h in rounds), 1))
-        checkpoint.save(self.checkpoint_dir, epoch, state, {"fingerprint": self.fingerprint, self.series: self.losses})
+        blocks = checkpoint.blocks_of_arrays(self.spark, state, groups)
+        checkpoint.save_blocks(blocks, self.output_path, self.model, self._info(epoch))
+
+    def epoch_end_blocks(self, epoch: int, blocks: DataFrame, sub_losses: Sequence[float]) -> DataFrame:
+        """Rotation: record the epoch's mean loss and write its blocks as the
+        checkpoint; the blocks, read back from it."""
+        self.losses.append(float(np.mean(sub_losses)) if len(sub_losses) else float("nan"))
+        return checkpoint.save_blocks(blocks, self.output_path, self.model, self._info(epoch))
 
     def checkpoint_note(self) -> str:
-        return checkpoint.describe(self.checkpoint_dir)
+        return checkpoint.describe_blocks(self.spark, self.output_path, self.model)
+
+    def write_rows(
+        self,
+        spark: SparkSession,
+        cfg: PipelineConfig,
+        vectors: DataFrame,
+        dim: int,
+        vocab_size: int,
+        history: Sequence[Any],
+        *,
+        vocab_version: int,
+        **metadata: Any,
+    ) -> str:
+        """Write vectors made on the executors (``id, vector``) as this model's rows
+        of ``vectors``, named by the vocab at ``vocab_version``; the run id."""
+        run_id = new_run_id()
+        vocab = tables.read(spark, cfg.output.path, "vocab", version=vocab_version).select("id", "word", "count")
+        rows = vectors.join(vocab, "id").select(
+            F.lit(self.model).alias("model"), F.lit(run_id).alias("run_id"), "word", "id", "vector", "count"
+        )
+        write_vector_rows(spark, cfg.output.path, rows, model=self.model, run_id=run_id, dim=dim,
+                          vocab_size=vocab_size, metadata=self._metadata(cfg, history, metadata))  # fmt: skip
+        return run_id
+
+    def _metadata(self, cfg: PipelineConfig, history: Sequence[Any], extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "config": cfg.to_dict(),
+            "corpus_fingerprint": self.fingerprint,
+            self.series: self.losses,
+            "train_seconds": round(sum(h.seconds for h in history), 2),
+            **extra,
+        }
 
     def write(
         self,
@@ -177,15 +298,8 @@ class Training:
     ) -> str:
         """Write the trained vectors as this model's rows of ``vectors``; the run id."""
         run_id = new_run_id()
-        meta = {
-            "config": cfg.to_dict(),
-            "corpus_fingerprint": self.fingerprint,
-            self.series: self.losses,
-            "train_seconds": round(sum(h.seconds for h in history), 2),
-            **metadata,
-        }
         write_vectors(
             spark, cfg.output.path, model=self.model, run_id=run_id, words=words, counts=counts, matrix=matrix,
-            metadata=meta,
+            metadata=self._metadata(cfg, history, metadata),
         )  # fmt: skip
         return run_id

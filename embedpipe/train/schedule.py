@@ -47,16 +47,28 @@ class RoundAssigner:
             yield pa.RecordBatch.from_arrays([ids, pa.array(assign_rounds(lengths, held))], names=["ids", ROUND_COLUMN])
 
 
-def effective_sync_rounds(configured: int, partitions: int) -> int:
+# Skip-gram rotation's rounds per epoch when sgns.sync_rounds is 0 (auto).
+ROTATION_ROUNDS = 8
+
+
+def effective_sync_rounds(configured: int, partitions: int, distribution: str = "averaging") -> int:
     """Rounds per epoch: the configured number, or for 0 (auto)
-    ``max(4 × partitions, partitions²)``.
+    ``max(4 × partitions, partitions²)`` under averaging and
+    :data:`ROTATION_ROUNDS` under rotation.
 
     Why: with the clipped_sum merge, quality depends on how often replicas
     merge, and more so the more replicas there are; the square is what kept
     gensim's analogy accuracy at 8 partitions on wiki17m
-    (bench/results/2026-11-24-sgns-sync-rounds, docs/design.md).
+    (bench/results/2026-11-24-sgns-sync-rounds, docs/design.md). Under
+    rotation nothing is merged, but a row must meet each output block in
+    short bursts: 8 rounds kept gensim's quality at 8 and 32 blocks in the
+    one-process simulation (bench/results/2026-12-02-block-schedule/rounds).
     """
-    return configured if configured > 0 else max(4 * partitions, partitions * partitions)
+    if configured > 0:
+        return configured
+    if distribution == "rotation":
+        return ROTATION_ROUNDS
+    return max(4 * partitions, partitions * partitions)
 
 
 def learning_rate_schedule(

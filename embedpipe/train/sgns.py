@@ -29,22 +29,42 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import tables
+from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
-from embedpipe.distributed import Shared, share
+from embedpipe.distributed import Shared, partition_id, share
+from embedpipe.kernels.blocks import (
+    assign_blocks,
+    block_samplers,
+    bucket_pairs,
+    derive_seed,
+    generate_pairs,
+    train_cell_routed,
+)
+from embedpipe.kernels.rows import init_uniform_rows, local_index
 from embedpipe.kernels.sgns import build_noise_cdf, init_weights, sgns_train_chunk
 from embedpipe.kernels.subsampling import keep_probabilities
 from embedpipe.stage import StageResult, fingerprint
 from embedpipe.train.averaging import ROUND_COLUMN, RoundResult, train_with_averaging
-from embedpipe.train.loop import ParamGroup, RoundInfo, Training, averaging_driver_bytes, check_model_fits
+from embedpipe.train.loop import (
+    Health,
+    ParamGroup,
+    RoundInfo,
+    Training,
+    averaging_driver_bytes,
+    block_task_bytes,
+    check_model_fits,
+)
 from embedpipe.train.merge import clipped_sum_floor
+from embedpipe.train.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
 from embedpipe.train.schedule import (
     ROUNDS_SCHEMA,
     RoundAssigner,
@@ -55,6 +75,7 @@ from embedpipe.train.schedule import (
 log = logging.getLogger(__name__)
 
 GROUPS = (ParamGroup("in", ("w_in",)), ParamGroup("out", ("w_out",)))
+GROUP_PARAMS = tuple(g.params for g in GROUPS)
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,180 @@ class SgnsRoundTask:
         return {"loss": float(loss), "words": float(words), "pairs": float(pairs)}, {"in": touch_in, "out": touch_out}
 
 
+# Positive pairs whose loss each rotation task measures, before training, for the progress line.
+LOSS_SAMPLE = 2048
+
+
+@dataclass(frozen=True)
+class SgnsCells:
+    """Executor side of rotation: one cell's pairs with routed negatives
+    (:func:`embedpipe.kernels.blocks.train_cell_routed`).
+
+    The input rows are context words (``w_in``), the output rows centre words
+    (``w_out``), as in the sequential kernel. Every input word ``c`` draws
+    ``Binomial(negative × n_c, Π(q))`` negatives from the output block ``q``
+    it holds, from unigram^0.75 restricted to the block (``Π(q)`` its noise
+    mass), so over an epoch each (word, negative) pair is met as often as in
+    word2vec; ``n_c``, the word's positive pairs in the epoch, is its expected
+    value, ``count × keep-probability × (window + 1)``.
+    """
+
+    dim: int
+    window: int
+    negative: int
+    seed: int
+    vocab: Shared[dict[str, Any]]  # counts, keep_prob (by word id), total noise mass
+    data_dtypes: tuple[Any, ...] = (np.int32, np.int32)
+    stats: tuple[str, ...] = ("loss", "pairs", "negatives")
+
+    @property
+    def in_width(self) -> int:
+        return self.dim
+
+    @property
+    def out_width(self) -> int:
+        return self.dim
+
+    def init_rows(self, ids: np.ndarray, side: int) -> np.ndarray:
+        # word2vec: input vectors uniform in [-0.5/dim, 0.5/dim), output vectors zero.
+        if side == 0:
+            return init_uniform_rows(ids, self.dim, self.seed, 0)
+        return np.zeros((len(ids), self.dim), np.float32)
+
+    def train(self, cell: Cell) -> dict[str, float]:
+        v = self.vocab.value
+        inp, out = (local_index(cell.in_ids, cell.data[0]), local_index(cell.out_ids, cell.data[1]))
+        noise = v["counts"][cell.out_ids].astype(np.float64) ** 0.75
+        if len(cell.out_ids) == 0 or noise.sum() <= 0:
+            return {"loss": 0.0, "pairs": float(len(inp)), "negatives": 0.0}
+        loss = self._sampled_loss(cell, inp, out, noise, float(noise.sum() / v["noise_total"]))
+        seg, words, prob, alias, _ = block_samplers(noise, np.zeros(len(cell.out_ids), np.int32), 1)
+        expected = v["counts"][cell.in_ids] * v["keep_prob"][cell.in_ids] * (self.window + 1)
+        negatives = train_cell_routed(
+            cell.in_vals, cell.out_vals, inp, out, np.arange(len(cell.in_ids), dtype=np.int32),
+            np.rint(expected).astype(np.int64), float(noise.sum() / v["noise_total"]), 0, len(cell.out_ids),
+            words, prob, alias, self.negative, cell.alpha_start, cell.alpha_end,
+            np.uint64(derive_seed(self.seed, cell.epoch, cell.sub, cell.task)), 1 << 20, np.zeros((0, 0), np.int64),
+        )  # fmt: skip
+        return {"loss": loss, "pairs": float(len(inp)), "negatives": float(negatives)}
+
+    def _sampled_loss(self, cell: Cell, inp: np.ndarray, out: np.ndarray, noise: np.ndarray, share: float) -> float:
+        """word2vec's loss of the cell's pairs before it trains, estimated on a
+        sample: each pair's positive term plus the ``negative × share`` noise
+        terms this block owes it (``share`` = the block's noise mass), summed
+        over the cell. For the progress line and the health check only."""
+        if not len(inp):
+            return 0.0
+        rng = np.random.default_rng(derive_seed(self.seed, cell.epoch, cell.sub, cell.task, 7))
+        pick = rng.integers(0, len(inp), min(len(inp), LOSS_SAMPLE))
+        h = cell.in_vals[inp[pick]].astype(np.float64)
+        pos = np.logaddexp(0.0, -np.einsum("ij,ij->i", h, cell.out_vals[out[pick]]))
+        negs = rng.choice(len(noise), size=(len(pick), self.negative), p=noise / noise.sum())
+        neg = np.logaddexp(0.0, np.einsum("ij,ikj->ik", h, cell.out_vals[negs])).mean(axis=1) * self.negative * share
+        return float((pos + neg).mean()) * len(inp)
+
+
+@dataclass(frozen=True)
+class CellsOfCorpus:
+    """mapInArrow over the corpus: one epoch's positive pairs (word2vec's
+    subsampling and reduced windows, drawn anew each epoch), one row per cell
+    per batch (task = block of the input word, sub-epoch = (block of the
+    output word - task) mod P)."""
+
+    epoch: int
+    seed: int
+    window: int
+    blocks: int
+    rounds: int
+    assignment: Shared[np.ndarray]
+    vocab: Shared[dict[str, Any]]
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        block_of = self.assignment.value
+        keep = self.vocab.value["keep_prob"].astype(np.float32)
+        part = partition_id()
+        for n, batch in enumerate(coalesce_batches(batches, 16 << 20)):
+            ids_col = batch.column("ids")
+            ids = pc.list_flatten(ids_col).to_numpy(zero_copy_only=False).astype(np.int32)
+            lengths = pc.list_value_length(ids_col).to_numpy(zero_copy_only=False).astype(np.int64)
+            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            pairs_in, pairs_out = generate_pairs(
+                ids, offsets, keep, self.window, derive_seed(self.seed, self.epoch, part, n)
+            )
+            rows: dict[str, list[Any]] = {k: [] for k in ("task", "sub", "seq", "a", "b", "c")}
+            # Round r trains the r-th consecutive part of the batch's pairs.
+            cuts = np.linspace(0, len(pairs_in), self.rounds + 1).round().astype(np.int64)
+            for rnd in range(self.rounds):
+                part_in, part_out = pairs_in[cuts[rnd] : cuts[rnd + 1]], pairs_out[cuts[rnd] : cuts[rnd + 1]]
+                start, inp, out = bucket_pairs(part_in, part_out, block_of, self.blocks)
+                for cell in np.flatnonzero(np.diff(start)):
+                    task, q = divmod(int(cell), self.blocks)
+                    lo, hi = start[cell], start[cell + 1]
+                    rows["task"].append(task)
+                    rows["sub"].append(rnd * self.blocks + (q - task) % self.blocks)
+                    rows["seq"].append((part << 32) | n)
+                    rows["a"].append(inp[lo:hi].tobytes())
+                    rows["b"].append(out[lo:hi].tobytes())
+                    rows["c"].append(None)
+            yield pa.RecordBatch.from_pydict(rows, schema=CELLS_ARROW)
+
+
+def _train_rotation(
+    spark: SparkSession, cfg: PipelineConfig, training: Training, counts: np.ndarray, keep_prob: np.ndarray,
+    resume: bool,
+) -> tuple[DataFrame, RotationPlan, int]:  # fmt: skip
+    """Skip-gram under rotation; the final blocks, the plan (its history) and the corpus's tokens."""
+    s, P = cfg.sgns, cfg.spark.partitions
+    corpus = (
+        tables.read(spark, cfg.output.path, "corpus")
+        .repartition(P, "line_id", "piece")
+        .sortWithinPartitions(F.xxhash64("line_id", "piece", F.lit(s.seed)), "line_id", "piece")
+        .select("ids")
+        .persist()
+    )
+    total_words = int(corpus.select(F.sum(F.size("ids"))).first()[0] or 0)  # type: ignore[index]
+    if total_words == 0:
+        corpus.unpersist()
+        raise ValueError("the corpus table has no tokens; re-run ingest and vocab on a larger corpus")
+    noise = counts.astype(np.float64) ** 0.75
+    vocab: Shared[dict[str, Any]] = share(
+        spark, {"counts": counts, "keep_prob": keep_prob, "noise_total": float(noise.sum())}
+    )
+    mass = counts * np.minimum(keep_prob, 1.0)
+    span = s.alpha - s.min_alpha
+    rounds = effective_sync_rounds(s.sync_rounds, P, "rotation")
+    steps = rounds * P  # sub-epochs per epoch
+
+    def learning_rate(epoch: int, sub: int) -> tuple[float, float]:
+        # Linear over global progress; every task of a sub-epoch shares its range.
+        done, total = epoch * steps + sub, s.epochs * steps
+        return s.alpha - span * done / total, s.alpha - span * (done + 1) / total
+
+    plan = RotationPlan(
+        model="sgns", trainer=SgnsCells(s.dim, s.window, s.negative, s.seed, vocab), blocks=P, epochs=s.epochs,
+        seed=s.seed, redraw_each_epoch=True, rounds=rounds,
+        # Blocks balanced by training mass, re-drawn every epoch so that no two
+        # words share every epoch's cells.
+        assignment=lambda epoch: assign_blocks(mass, P, derive_seed(s.seed, epoch, 1))[0],
+        cells=lambda epoch, shared: corpus.mapInArrow(
+            CellsOfCorpus(epoch, s.seed, s.window, P, rounds, shared, vocab), CELLS_DDL
+        ),
+        learning_rate=learning_rate, loss_stat="loss", count_stat="pairs", work_units="pairs",
+        advice=f"Lower sgns.alpha (now {s.alpha}).",
+    )  # fmt: skip
+    try:
+        checkpointed = training.resume_blocks(resume)  # sets training.start_epoch
+        blocks = train_with_rotation(
+            spark, plan, start_epoch=training.start_epoch, state=checkpointed,
+            on_epoch_end=training.epoch_end_blocks, health=Health(plan.advice, training.checkpoint_note),
+        )  # fmt: skip
+    finally:
+        corpus.unpersist()
+        vocab.release()
+    return blocks, plan, total_words
+
+
 def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> StageResult:
     """Skip-gram stage: train and write the ``sgns`` vectors.
 
@@ -107,14 +302,23 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     # The corpus's ids must index the vocab the vectors are named by.
     vocab_version = tables.vocab_version_of(spark, root, "corpus")
     words, counts, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
-    need = averaging_driver_bytes(len(words), 2 * s.dim, partitions)
-    check_model_fits("sgns", len(words), s.dim, need, s.max_model_mb)
     # Subsampling depends on sgns.sample, so it is computed here, not stored
     # with the vocabulary: tuning skip-gram never rebuilds the upstream tables.
     keep_prob = keep_probabilities(counts, s.sample)
-
     corpus_version = tables.current_version(spark, root, "corpus")
     fp = fingerprint(cfg.section_json("sgns", "vocab", "clean", "input"), corpus_version, partitions)
+    training = Training(spark, "sgns", root, fp, loss_stat="loss", count_stat="pairs", series="losses")
+    if s.distribution == "rotation":
+        need = block_task_bytes(len(words), 2 * s.dim, partitions)
+        check_model_fits("sgns", len(words), s.dim, need, s.max_model_mb, where="one task")
+        blocks, plan, total_words = _train_rotation(spark, cfg, training, counts, keep_prob, resume)
+        run_id = training.write_rows(
+            spark, cfg, vector_rows(blocks, s.dim, s.dim, s.output), s.dim, len(words), plan.history,
+            vocab_version=vocab_version, train_words=total_words,
+        )  # fmt: skip
+        return _result(cfg, training, run_id, len(words), total_words, need, time.perf_counter() - t0)
+    need = averaging_driver_bytes(len(words), 2 * s.dim, partitions)
+    check_model_fits("sgns", len(words), s.dim, need, s.max_model_mb, where="the driver")
     rounds = effective_sync_rounds(s.sync_rounds, partitions)
     data = (
         tables.read(spark, root, "corpus")
@@ -138,10 +342,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             raise ValueError("the corpus table has no tokens; re-run ingest and vocab on a larger corpus")
         schedule = learning_rate_schedule(s.alpha, s.min_alpha, words_per_round, s.epochs)
         w_in, w_out = init_weights(len(words), s.dim, s.seed)
-        training, state = Training.start(
-            "sgns", root, fp, {"w_in": w_in, "w_out": w_out},
-            resume=resume, loss_stat="loss", count_stat="pairs", series="losses",
-        )  # fmt: skip
+        state = training.resume_arrays(resume, {"w_in": w_in, "w_out": w_out}, GROUP_PARAMS)
 
         def describe(r: RoundResult) -> str:
             _, a1 = schedule[(r.epoch, r.round)]
@@ -154,22 +355,27 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             model="sgns", epochs=s.epochs, rounds_per_epoch=rounds, seed=s.seed, num_partitions=partitions,
             merge=s.merge, start_epoch=training.start_epoch,
             round_extra=lambda e, r: dict(zip(("alpha_start", "alpha_end"), schedule[(e, r)], strict=True)),
-            describe=describe, on_epoch_end=training.epoch_end,
-            divergence_advice=f"Lower sgns.alpha (now {s.alpha}).", checkpoint_note=training.checkpoint_note,
-            work_units="words",
+            describe=describe, on_epoch_end=lambda e, st, hist: training.epoch_end_arrays(e, st, hist, GROUP_PARAMS),
+            health=Health(f"Lower sgns.alpha (now {s.alpha}).", training.checkpoint_note),
+            loss_stat="loss", count_stat="pairs", work_units="words",
         )  # fmt: skip
     finally:
         const.release()
         data.unpersist()
     vectors = state["w_in"] if s.output == "in" else state["w_in"] + state["w_out"]
     run_id = training.write(spark, cfg, words, counts, vectors, history, train_words=total_words)
-    seconds = time.perf_counter() - t0
-    losses = training.losses
+    return _result(cfg, training, run_id, len(words), total_words, need, time.perf_counter() - t0)
+
+
+def _result(
+    cfg: PipelineConfig, training: Training, run_id: str, vocab_size: int, total_words: int, need: int, seconds: float
+) -> StageResult:
+    s, losses = cfg.sgns, training.losses
     log.info(
-        "sgns: %s, %d epochs over %d words, final loss %.4f (%.1f s)",
-        s.architecture, s.epochs, total_words, losses[-1] if losses else float("nan"), seconds,
+        "sgns: %s (%s), %d epochs over %d words, final loss %.4f (%.1f s)",
+        s.architecture, s.distribution, s.epochs, total_words, losses[-1] if losses else float("nan"), seconds,
     )  # fmt: skip
     return StageResult(
-        "sgns", run_id, seconds, rows=len(words), words=total_words * (s.epochs - training.start_epoch),
+        "sgns", run_id, seconds, rows=vocab_size, work=total_words * (s.epochs - training.start_epoch), unit="words",
         stats={"losses": losses, "model_mb_estimate": round(need / 2**20, 1)},
     )  # fmt: skip

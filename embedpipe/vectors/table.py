@@ -72,13 +72,32 @@ def write_vectors(
             "count": pa.array(np.asarray(counts, dtype=np.int64)),
         }
     )
-    df = spark.createDataFrame(table)
+    write_vector_rows(
+        spark, root, spark.createDataFrame(table), model=model, run_id=run_id, dim=dim, vocab_size=n, metadata=metadata
+    )
+
+
+def write_vector_rows(
+    spark: SparkSession,
+    root: str,
+    df: Any,
+    *,
+    model: str,
+    run_id: str,
+    dim: int,
+    vocab_size: int,
+    metadata: dict[str, Any],
+) -> None:
+    """Replace ``model``'s rows of the vectors table with ``df`` (the table's
+    columns) in one commit; ``df`` may be made on the executors."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     meta = {
         "stage": model,
         "model": model,
         "run_id": run_id,
         "dim": int(dim),
-        "vocab_size": int(n),
+        "vocab_size": int(vocab_size),
         "code_version": __version__,
         **metadata,
     }

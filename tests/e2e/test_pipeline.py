@@ -160,7 +160,8 @@ def test_help_lists_the_commands():
 
 def test_pipeline_on_two_executor_jvms(tmp_path):
     """local-cluster[2,1,1024]: executors are separate processes with their own memory,
-    so any reliance on driver-local state would fail here."""
+    so any reliance on driver-local state would fail here, for averaging (sgns)
+    and for the model in blocks (GloVe under rotation)."""
     sample = REPO / "embedpipe" / "data" / "demo" / "wiki_sample.txt.gz"
     small = tmp_path / "small.txt.gz"
     with gzip.open(sample, "rt", encoding="utf-8") as src, gzip.open(small, "wt", encoding="utf-8") as dst:
@@ -174,6 +175,8 @@ def test_pipeline_on_two_executor_jvms(tmp_path):
         "--set", f"input.path={small}", "--set", f"output.path={out}",
         "--set", "spark.master=local-cluster[2,1,1024]", "--set", "spark.driver_memory=1g",
         "--set", "glove.epochs=3", "--set", "sgns.epochs=2", "--set", "glove.dim=20", "--set", "sgns.dim=20",
+        # GloVe's blocks then live and move between the two executor JVMs.
+        "--set", "glove.distribution=rotation",
         "--json",
         timeout=900,
     )  # fmt: skip

@@ -10,10 +10,13 @@ from pyspark.sql import functions as F
 
 from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
-from embedpipe.errors import DivergenceError
+from embedpipe.errors import ConfigError, DivergenceError
 from embedpipe.train import glove, sgns
 from embedpipe.train.averaging import ROUND_COLUMN
 from embedpipe.vectors import read_vectors
+
+# Every test here trains; together they take minutes, so `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
 
 # Two topics that never share a line: their words must end up apart.
 ANIMALS = "cat dog horse cow sheep goat pig duck".split()
@@ -90,8 +93,12 @@ def topic_margin(vec) -> float:
     return float(within - across)
 
 
-def test_glove_cost_decreases_and_topics_separate(spark, prepared, topic_corpus):
-    cfg = make_cfg(prepared, topic_corpus)
+DISTRIBUTIONS = ("averaging", "rotation")
+
+
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+def test_glove_cost_decreases_and_topics_separate(spark, prepared, topic_corpus, distribution):
+    cfg = make_cfg(prepared, topic_corpus, glove={"distribution": distribution})
     result = glove.run(spark, cfg)
     costs = result.stats["costs"]
     assert len(costs) == 6
@@ -158,38 +165,48 @@ def test_glove_advises_shard_counts_that_partitions_cannot_split_evenly():
 
 def test_glove_warns_about_the_tables_own_shard_count(spark, prepared, topic_corpus, caplog):
     # The table was built with 8 shards; a config saying 6 must not hide that 3 partitions split 8 unevenly.
-    cfg = make_cfg(prepared, topic_corpus, spark={"partitions": 3}, cooccur={"shards": 6}, glove={"epochs": 1})
+    cfg = make_cfg(
+        prepared, topic_corpus, spark={"partitions": 3}, cooccur={"shards": 6},
+        glove={"epochs": 1, "distribution": "averaging"},
+    )  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="embedpipe.train.glove"):
         glove.run(spark, cfg)
     assert any("8 co-occurrence shards over 3 partitions" in r.getMessage() for r in caplog.records)
 
 
-def test_glove_same_seed_same_vectors(spark, prepared, topic_corpus):
-    cfg = make_cfg(prepared, topic_corpus, glove={"epochs": 2})
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+def test_glove_same_seed_same_vectors(spark, prepared, topic_corpus, distribution):
+    cfg = make_cfg(prepared, topic_corpus, glove={"epochs": 2, "distribution": distribution})
     glove.run(spark, cfg)
     first = read_vectors(spark, str(prepared), "glove").matrix
     glove.run(spark, cfg)
     np.testing.assert_array_equal(read_vectors(spark, str(prepared), "glove").matrix, first)
-    glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 2, "seed": 4}))
+    glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 2, "seed": 4, "distribution": distribution}))
     assert not np.array_equal(read_vectors(spark, str(prepared), "glove").matrix, first)
 
 
-def test_glove_divergence_stops_with_advice_and_keeps_the_vectors(spark, prepared, topic_corpus):
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+def test_glove_divergence_stops_with_advice_and_keeps_the_vectors(spark, prepared, topic_corpus, distribution):
     glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 1}))
     version = tables.current_version(spark, str(prepared), "vectors")
-    bad = make_cfg(prepared, topic_corpus, glove={"learning_rate": 1e30, "grad_clip": 1e30, "epochs": 3})
+    settings = {"learning_rate": 1e30, "grad_clip": 1e30, "epochs": 3, "distribution": distribution}
+    bad = make_cfg(prepared, topic_corpus, glove=settings)
     with pytest.raises(DivergenceError, match=r"glove training diverged in epoch 1.*Lower glove\.learning_rate"):
         glove.run(spark, bad)
     assert tables.current_version(spark, str(prepared), "vectors") == version
 
 
-def test_glove_resumed_run_ends_where_an_uninterrupted_one_does(spark, prepared, topic_corpus):
-    glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 4}))
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+def test_glove_resumed_run_ends_where_an_uninterrupted_one_does(spark, prepared, topic_corpus, distribution):
+    def cfg(epochs):
+        return make_cfg(prepared, topic_corpus, glove={"epochs": epochs, "distribution": distribution})
+
+    glove.run(spark, cfg(4))
     uninterrupted = read_vectors(spark, str(prepared), "glove").matrix
     # A run "killed" after epoch 2 leaves its epoch-2 checkpoint behind...
-    glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 2}))
+    glove.run(spark, cfg(2))
     # ...and --resume trains epochs 3 and 4 from it.
-    result = glove.run(spark, make_cfg(prepared, topic_corpus, glove={"epochs": 4}), resume=True)
+    result = glove.run(spark, cfg(4), resume=True)
     assert len(result.stats["costs"]) == 4
     np.testing.assert_array_equal(read_vectors(spark, str(prepared), "glove").matrix, uninterrupted)
 
@@ -214,3 +231,45 @@ def test_cbow_trains(spark, prepared, topic_corpus):
 def test_model_memory_is_checked_before_training(spark, prepared, topic_corpus):
     with pytest.raises(MemoryError, match=r"raise vocab\.min_count.*sgns\.max_model_mb"):
         sgns.run(spark, make_cfg(prepared, topic_corpus, sgns={"dim": 10_000, "max_model_mb": 1}))
+
+
+def test_sgns_under_rotation_separates_topics_and_repeats(spark, prepared, topic_corpus):
+    cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation"})
+    result = sgns.run(spark, cfg)
+    assert result.stats["losses"][-1] < result.stats["losses"][0]
+    first = read_vectors(spark, str(prepared), "sgns")
+    assert topic_margin(first) > 0.3
+    sgns.run(spark, cfg)
+    np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, first.matrix)
+
+
+def test_sgns_under_rotation_killed_after_a_checkpoint_resumes_to_the_same_vectors(
+    spark, prepared, topic_corpus, monkeypatch
+):
+    cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation", "epochs": 3})
+    sgns.run(spark, cfg)
+    uninterrupted = read_vectors(spark, str(prepared), "sgns").matrix
+
+    class Killed(Exception):
+        pass
+
+    save = sgns.Training.epoch_end_blocks
+
+    def save_then_die(self, epoch, blocks, losses):
+        got = save(self, epoch, blocks, losses)
+        if epoch == 1:
+            raise Killed  # the process dies right after epoch 2's checkpoint commit
+        return got
+
+    monkeypatch.setattr(sgns.Training, "epoch_end_blocks", save_then_die)
+    with pytest.raises(Killed):
+        sgns.run(spark, cfg)
+    monkeypatch.undo()
+    result = sgns.run(spark, cfg, resume=True)
+    assert len(result.stats["losses"]) == 3
+    np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, uninterrupted)
+
+
+def test_cbow_under_rotation_is_refused_before_spark_starts(prepared, topic_corpus):
+    with pytest.raises(ConfigError, match=r"sgns\.distribution: rotation trains skip-gram only"):
+        make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation", "architecture": "cbow"})

@@ -1,0 +1,456 @@
+"""Block-rotated training (DSGD): the model lives in P blocks on the executors.
+
+Words are dealt to P blocks (``spark.partitions``). An epoch is P
+sub-epochs; in sub-epoch ``s`` task ``p`` holds input block ``p`` and output
+block ``q = (p + s) mod P`` and trains exactly the data of cell ``(p, q)``:
+the entries (GloVe) or pairs (skip-gram) whose input word is in block ``p``
+and whose output word is in block ``q`` (Gemulla et al., KDD 2011; Swivel
+and PyTorch-BigGraph train the same way). No two tasks of a sub-epoch touch
+the same row, so nothing is merged: the P tasks compute what one process
+would, in another visiting order.
+
+Rounds
+------
+An epoch can be cut into R rounds (``RotationPlan.rounds``): each round runs
+the P sub-epochs over 1/R of the epoch's data, so a row meets each output
+block in R short bursts instead of one long one. Skip-gram needs this: with
+one round its quality falls at 8 blocks and more, from the visiting order
+alone (bench/results/2026-12-02-block-schedule).
+
+Where the model is
+------------------
+The blocks are rows of a DataFrame (``tables.BLOCKS``: side, block, ids,
+vals as raw bytes). A sub-epoch shuffles the blocks and its cells to their
+tasks (:func:`_step_input`), one task per partition; each task trains with
+the trainer's kernel and emits its two blocks. A round's P sub-epochs are
+chained lazily and run as one Spark job of P shuffle stages, whose result
+stays on the executors (``localCheckpoint``). Only output blocks change task
+between sub-epochs. After every epoch the blocks are written to the
+checkpoint table under ``output.path`` in one Delta commit that also records
+the epoch, so a killed run resumes from its last finished epoch on any
+filesystem. Spark jobs per epoch: R rounds, one to make the epoch's cells
+(GloVe makes them once a run), and the checkpoint's.
+
+The driver schedules, sums the tasks' statistics (accumulators), prints one
+progress line per round and checks the run's health; it never holds a
+block.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from embedpipe import distributed, tables
+from embedpipe.distributed import Shared, share
+from embedpipe.train.loop import Health, format_duration, format_rate
+from embedpipe.train.schedule import replica_keys
+
+log = logging.getLogger(__name__)
+
+IN, OUT = 0, 1
+# Kinds of rows a task receives: its input block, its output block, its cell's data.
+_KIND_IN, _KIND_OUT, _KIND_DATA = 0, 1, 2
+# Largest bytes of one block row: Spark's binary values stay far below 2 GB.
+CHUNK_BYTES = 64 << 20
+
+STATE_ARROW = pa.schema([("side", pa.int32()), ("block", pa.int32()), ("ids", pa.binary()), ("vals", pa.binary())])
+# The cells of an epoch: rows of (task, sub-epoch, order, up to three arrays as bytes).
+CELLS_DDL = "task int, sub int, seq long, a binary, b binary, c binary"
+CELLS_ARROW = pa.schema(
+    [("task", pa.int32()), ("sub", pa.int32()), ("seq", pa.int64()),
+     ("a", pa.binary()), ("b", pa.binary()), ("c", pa.binary())]
+)  # fmt: skip
+
+
+@dataclass
+class Cell:
+    """What one task trains in one sub-epoch (all plain numpy)."""
+
+    epoch: int
+    sub: int
+    task: int
+    in_ids: np.ndarray  # int32, ascending
+    in_vals: np.ndarray  # float32 (len(in_ids), in_width), updated in place
+    out_ids: np.ndarray
+    out_vals: np.ndarray
+    data: tuple[np.ndarray, ...]  # the cell's arrays, in the trainer's dtypes
+    alpha_start: float
+    alpha_end: float
+    seed: int
+
+
+class CellTrainer(Protocol):
+    """What a trainer gives the engine; it must pickle (it runs on executors)."""
+
+    @property
+    def in_width(self) -> int:
+        """float32 values per input row."""
+        ...
+
+    @property
+    def out_width(self) -> int:
+        """float32 values per output row."""
+        ...
+
+    @property
+    def data_dtypes(self) -> tuple[Any, ...]:
+        """The dtypes of the cell's arrays (columns a, b, c)."""
+        ...
+
+    @property
+    def stats(self) -> tuple[str, ...]:
+        """The statistics ``train`` returns, summed over tasks."""
+        ...
+
+    def init_rows(self, ids: np.ndarray, side: int) -> np.ndarray:
+        """The starting rows of ``ids`` on ``side`` (a function of the ids alone)."""
+        ...
+
+    def train(self, cell: Cell) -> dict[str, float]:
+        """Train the cell, updating ``cell.in_vals`` and ``cell.out_vals`` in place; its statistics."""
+        ...
+
+
+@dataclass
+class SubEpochResult:
+    """One round of P sub-epochs: the tasks' summed statistics and its time."""
+
+    epoch: int
+    round: int
+    stats: dict[str, float]
+    seconds: float
+
+
+# ---------------------------------------------------------------------------
+# blocks as rows
+
+
+def block_rows(side: int, block: int, ids: np.ndarray, vals: np.ndarray) -> Iterator[tuple[int, int, bytes, bytes]]:
+    """One block's rows as (side, block, ids bytes, vals bytes), chunked under CHUNK_BYTES."""
+    width = vals.shape[1] if vals.ndim == 2 else 1
+    per_chunk = max(1, CHUNK_BYTES // max(4 * width, 1))
+    for start in range(0, max(len(ids), 1), per_chunk):
+        end = min(start + per_chunk, len(ids))
+        yield (side, block, np.ascontiguousarray(ids[start:end], np.int32).tobytes(),
+               np.ascontiguousarray(vals[start:end], np.float32).tobytes())  # fmt: skip
+
+
+def _rows_batch(rows: list[tuple[int, int, bytes, bytes]]) -> pa.RecordBatch:
+    cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+    return pa.RecordBatch.from_arrays(
+        [pa.array(cols[0], pa.int32()), pa.array(cols[1], pa.int32()),
+         pa.array(cols[2], pa.binary()), pa.array(cols[3], pa.binary())],
+        schema=STATE_ARROW,
+    )  # fmt: skip
+
+
+def gather_block(ids_parts: Sequence[bytes], vals_parts: Sequence[bytes], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate a block's chunks into (ids ascending, vals (n, width))."""
+    ids = np.concatenate([np.frombuffer(b, np.int32) for b in ids_parts]) if ids_parts else np.zeros(0, np.int32)
+    vals = np.concatenate([np.frombuffer(b, np.float32) for b in vals_parts]) if vals_parts else np.zeros(0, np.float32)
+    vals = vals.reshape(len(ids), width)
+    if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
+        order = np.argsort(ids, kind="stable")
+        ids, vals = ids[order], vals[order]
+    return np.ascontiguousarray(ids), np.array(vals, dtype=np.float32, copy=True)
+
+
+@dataclass(frozen=True)
+class _InitBlocks:
+    """mapInArrow over one row per block: each block's starting rows, made on the executor."""
+
+    trainer: CellTrainer
+    assignment: Shared[np.ndarray]
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        block_of = self.assignment.value
+        for batch in batches:
+            for b in batch.column("id").to_pylist():
+                ids = np.flatnonzero(block_of == b).astype(np.int32)
+                rows = [*block_rows(IN, b, ids, self.trainer.init_rows(ids, IN)),
+                        *block_rows(OUT, b, ids, self.trainer.init_rows(ids, OUT))]  # fmt: skip
+                yield _rows_batch(rows)
+
+
+def initial_blocks(spark: SparkSession, trainer: CellTrainer, blocks: int, assignment: Shared[np.ndarray]) -> DataFrame:
+    """The model's starting blocks, made on the executors (nothing of the model on the driver)."""
+    return spark.range(blocks, numPartitions=blocks).mapInArrow(_InitBlocks(trainer, assignment), tables.BLOCKS)
+
+
+@dataclass(frozen=True)
+class _Reblock:
+    """mapInArrow: split each block row by a new assignment (a new epoch's blocks)."""
+
+    assignment: Shared[np.ndarray]
+    widths: tuple[int, int]
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        block_of = self.assignment.value
+        for batch in batches:
+            rows: list[tuple[int, int, bytes, bytes]] = []
+            for side, ids_b, vals_b in zip(
+                batch.column("side").to_pylist(), batch.column("ids").to_pylist(), batch.column("vals").to_pylist(),
+                strict=True,
+            ):
+                ids = np.frombuffer(ids_b, np.int32)
+                vals = np.frombuffer(vals_b, np.float32).reshape(len(ids), self.widths[side])
+                dest = block_of[ids]
+                order = np.argsort(dest, kind="stable")
+                bounds = np.flatnonzero(np.diff(dest[order])) + 1
+                for part in np.split(order, bounds):
+                    if len(part):
+                        rows.extend(block_rows(side, int(dest[part[0]]), ids[part], vals[part]))
+            yield _rows_batch(rows)
+
+
+# ---------------------------------------------------------------------------
+# one sub-epoch
+
+
+@dataclass(frozen=True)
+class _Step:
+    """mapInArrow over one task's partition: gather its blocks and cell, train, emit the blocks."""
+
+    trainer: CellTrainer
+    epoch: int
+    sub: int
+    blocks: int
+    alpha_start: float
+    alpha_end: float
+    seed: int
+    stats: dict[str, distributed.Total]
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        got_batches = [b for b in batches if b.num_rows]
+        if not got_batches:
+            return
+        t = pa.Table.from_batches(got_batches)
+        task = int(t.column("task")[0].as_py())
+        kinds = t.column("kind").to_numpy()
+        parts: dict[int, tuple[list[bytes], list[bytes]]] = {_KIND_IN: ([], []), _KIND_OUT: ([], [])}
+        blocks = {_KIND_IN: task, _KIND_OUT: (task + self.sub) % self.blocks}
+        for kind in (_KIND_IN, _KIND_OUT):
+            sel = t.filter(pa.array(kinds == kind))
+            parts[kind] = (sel.column("a").to_pylist(), sel.column("b").to_pylist())
+        in_ids, in_vals = gather_block(*parts[_KIND_IN], self.trainer.in_width)
+        out_ids, out_vals = gather_block(*parts[_KIND_OUT], self.trainer.out_width)
+        data_rows = t.filter(pa.array(kinds == _KIND_DATA))
+        # Chunks arrive in shuffle order; their sequence numbers restore the data's own order.
+        data_rows = data_rows.take(np.argsort(data_rows.column("seq").to_numpy(), kind="stable"))
+        data = tuple(
+            np.concatenate([np.frombuffer(x, dtype) for x in data_rows.column(name).to_pylist() if x] or
+                           [np.zeros(0, dtype)])
+            for name, dtype in zip(("a", "b", "c"), self.trainer.data_dtypes, strict=False)
+        )  # fmt: skip
+        cell = Cell(self.epoch, self.sub, task, in_ids, in_vals, out_ids, out_vals, data,
+                    self.alpha_start, self.alpha_end, self.seed)  # fmt: skip
+        got = self.trainer.train(cell)
+        got["nonfinite"] = float(
+            (~np.isfinite(cell.in_vals)).sum() + (~np.isfinite(cell.out_vals)).sum()
+        )
+        for name, value in got.items():
+            if name in self.stats:
+                self.stats[name].add(value)
+        rows = [*block_rows(IN, blocks[_KIND_IN], in_ids, cell.in_vals),
+                *block_rows(OUT, blocks[_KIND_OUT], out_ids, cell.out_vals)]  # fmt: skip
+        yield _rows_batch(rows)
+
+
+def _step_input(state: DataFrame, cells: DataFrame, sub: int, blocks: int, keys: list[int]) -> DataFrame:
+    """The rows of sub-epoch ``sub``, each keyed to its task, in ``blocks`` partitions, task p in partition p."""
+    key_of = F.array(*[F.lit(k).cast("long") for k in keys])
+
+    def keyed(task: Any) -> Any:
+        return F.element_at(key_of, (task + 1).cast("int"))
+
+    side = F.col("side")
+    in_task = F.col("block")
+    out_task = F.pmod(F.col("block") - F.lit(sub), F.lit(blocks))
+    task = F.when(side == IN, in_task).otherwise(out_task)
+    blocks_df = state.select(
+        keyed(task).alias("key"), task.cast("int").alias("task"),
+        F.when(side == IN, F.lit(_KIND_IN)).otherwise(F.lit(_KIND_OUT)).alias("kind"),
+        F.col("block"), F.lit(0).cast("long").alias("seq"),
+        F.col("ids").alias("a"), F.col("vals").alias("b"), F.lit(None).cast("binary").alias("c"),
+    )  # fmt: skip
+    data_df = cells.filter(F.col("sub") == sub).select(
+        keyed(F.col("task")).alias("key"), F.col("task"), F.lit(_KIND_DATA).alias("kind"),
+        F.lit(-1).alias("block"), F.col("seq"), F.col("a"), F.col("b"), F.col("c"),
+    )  # fmt: skip
+    # repartition(P, key) puts key k in partition pmod(hash(k), P); the keys were
+    # chosen so that task p lands in partition p, one task per partition.
+    return blocks_df.unionByName(data_df).repartition(blocks, "key")
+
+
+# ---------------------------------------------------------------------------
+# the loop
+
+
+@dataclass
+class RotationPlan:
+    """A trainer's run under rotation, as the engine needs it."""
+
+    model: str
+    trainer: CellTrainer
+    blocks: int
+    epochs: int
+    seed: int
+    # epoch -> block of every word (V int32), re-drawn or fixed by the trainer.
+    assignment: Callable[[int], np.ndarray]
+    # (epoch, broadcast assignment) -> that epoch's cells (CELLS_DDL).
+    cells: Callable[[int, Shared[np.ndarray]], DataFrame]
+    # (epoch, sub) -> (alpha at the sub-epoch's start, at its end); constant for AdaGrad.
+    learning_rate: Callable[[int, int], tuple[float, float]]
+    loss_stat: str
+    count_stat: str
+    work_units: str
+    advice: str
+    redraw_each_epoch: bool = False
+    # Rounds per epoch: each round is P sub-epochs over 1/rounds of the epoch's
+    # data, so a row meets each output block in `rounds` short bursts instead of
+    # one long one. A round is one Spark job: its P sub-epochs are chained.
+    rounds: int = 1
+    history: list[SubEpochResult] = field(default_factory=list)
+
+
+def train_with_rotation(
+    spark: SparkSession,
+    plan: RotationPlan,
+    *,
+    start_epoch: int,
+    state: DataFrame | None,
+    on_epoch_end: Callable[[int, DataFrame, list[float]], DataFrame],
+    health: Health,
+) -> DataFrame:
+    """Train ``plan.epochs`` epochs of ``plan.blocks`` sub-epochs; the final blocks.
+
+    ``state`` holds the blocks to start from (a checkpoint), or None for
+    fresh ones. ``on_epoch_end(epoch, blocks, sub_epoch_losses)`` records the
+    epoch, writes its checkpoint and returns the blocks to go on from (read
+    back from the checkpoint, which also cuts the blocks' lineage).
+
+    Raises
+    ------
+    DivergenceError
+        From ``health``: non-finite parameters, or a loss that ran away.
+    """
+    P = plan.blocks
+    keys = replica_keys(spark, P)
+    names = tuple(dict.fromkeys((*plan.trainer.stats, "nonfinite")))
+    stats = distributed.totals(spark, *names)
+    t_start = time.perf_counter()
+    total = (plan.epochs - start_epoch) * plan.rounds
+    done = 0
+    assignment: Shared[np.ndarray] | None = None
+    previous: np.ndarray | None = None
+    cells: DataFrame | None = None
+    for epoch in range(start_epoch, plan.epochs):
+        block_of = plan.assignment(epoch)
+        if assignment is None or plan.redraw_each_epoch:
+            if assignment is not None:
+                assignment.release()
+            assignment = share(spark, block_of.astype(np.int32))
+        if state is None:
+            state = initial_blocks(spark, plan.trainer, P, assignment).localCheckpoint(eager=True)
+        elif previous is None or (plan.redraw_each_epoch and not np.array_equal(previous, block_of)):
+            widths = (plan.trainer.in_width, plan.trainer.out_width)
+            state = state.mapInArrow(_Reblock(assignment, widths), tables.BLOCKS)
+        if cells is None or previous is None or not np.array_equal(previous, block_of):
+            if cells is not None:
+                cells.unpersist()
+            # Made once per assignment (GloVe: once a run), kept on the executors.
+            cells = plan.cells(epoch, assignment).persist(StorageLevel.MEMORY_AND_DISK)
+            cells.count()
+        previous = block_of
+        epoch_losses: list[float] = []
+        for rnd in range(plan.rounds):
+            t0 = time.perf_counter()
+            for s in stats.values():
+                s.reset()
+            for step_in_round in range(P):
+                sub = rnd * P + step_in_round
+                a0, a1 = plan.learning_rate(epoch, sub)
+                step = _Step(plan.trainer, epoch, sub, P, a0, a1, plan.seed, stats)
+                # Lazy: the round's P sub-epochs run as one job of P shuffle stages.
+                state = _step_input(state, cells, sub, P, keys).mapInArrow(step, tables.BLOCKS)
+            state = state.localCheckpoint(eager=True)
+            got = {k: v.value for k, v in stats.items()}
+            done += 1
+            _progress(plan, epoch, rnd, got, time.perf_counter() - t0, t_start, done, total, a1)
+            epoch_losses.append(health.check(plan.model, epoch, got, plan.loss_stat, plan.count_stat))
+        health.epoch_done(epoch_losses)
+        state = on_epoch_end(epoch, state, epoch_losses)
+    if cells is not None:
+        cells.unpersist()
+    if assignment is not None:
+        assignment.release()
+    assert state is not None
+    return state
+
+
+def _progress(
+    plan: RotationPlan, epoch: int, rnd: int, got: dict[str, float], seconds: float, t_start: float,
+    done: int, total: int, alpha: float,
+) -> None:  # fmt: skip
+    plan.history.append(SubEpochResult(epoch, rnd, got, seconds))
+    elapsed = time.perf_counter() - t_start
+    eta = elapsed / max(done, 1) * (total - done)
+    loss = got.get(plan.loss_stat, 0.0) / max(got.get(plan.count_stat, 0.0), 1.0)
+    rate = got.get(plan.count_stat, 0.0) / max(seconds, 1e-9)
+    log.info(
+        "%s epoch %d/%d round %d/%d (%d sub-epochs) | %5.1f%% | %s %s/s | lr %.5f | loss %.5f | elapsed %s | ETA %s",
+        plan.model, epoch + 1, plan.epochs, rnd + 1, plan.rounds, plan.blocks,
+        100.0 * (epoch * plan.rounds + rnd + 1) / (plan.epochs * plan.rounds),
+        format_rate(rate), plan.work_units, alpha, loss, format_duration(elapsed), format_duration(eta),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Explode:
+    """mapInArrow: one (id, vector) row per word of one side, the first ``dim`` values of each row."""
+
+    side: int
+    width: int
+    dim: int
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for s, ids_b, vals_b in zip(
+                batch.column("side").to_pylist(), batch.column("ids").to_pylist(), batch.column("vals").to_pylist(),
+                strict=True,
+            ):
+                if s != self.side:
+                    continue
+                ids = np.frombuffer(ids_b, np.int32)
+                rows = np.frombuffer(vals_b, np.float32).reshape(len(ids), self.width)
+                flat = np.ascontiguousarray(rows[:, : self.dim]).reshape(-1)
+                offsets = np.arange(0, len(ids) * self.dim + 1, self.dim, dtype=np.int32)
+                vectors = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.float32()))
+                yield pa.RecordBatch.from_arrays([pa.array(ids), vectors], names=["id", "vector"])
+
+
+def vector_rows(blocks: DataFrame, dim: int, width: int, output: str) -> DataFrame:
+    """The trained vectors (``id int, vector array<float>``) from the blocks, on the executors.
+
+    ``output``: ``in``/``word`` the input rows; ``sum``/``in+out`` input plus
+    output rows; ``concat`` both side by side.
+    """
+    ddl = "id int, vector array<float>"
+    rows_in = blocks.mapInArrow(_Explode(IN, width, dim), ddl)
+    if output in ("in", "word"):
+        return rows_in
+    rows_out = blocks.mapInArrow(_Explode(OUT, width, dim), ddl).withColumnRenamed("vector", "other")
+    both = rows_in.join(rows_out, "id")
+    if output == "concat":
+        return both.select("id", F.concat("vector", "other").alias("vector"))
+    return both.select("id", F.zip_with("vector", "other", lambda x, y: x + y).alias("vector"))
