@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from gensim.models import Word2Vec
 
+    from embedpipe.evaluate.scoring import score_vectors
     from embedpipe.kernels.blocks import derive_seed, simulate_epoch
     from embedpipe.kernels.sgns import build_noise_cdf, init_weights, sgns_train_chunk
     from embedpipe.kernels.subsampling import keep_probabilities
-    from embedpipe.evaluate.scoring import score_vectors
 
     command = "python -m bench.blocksim " + shlex.join(argv if argv is not None else sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -282,11 +282,12 @@ def render_report(result: dict[str, Any]) -> str:
         "gensim workers=1 (one training thread). "
         f"Machine: {result['machine']['cpus']} cores shared with other work, so times are indicative.",
         "",
-        "Scores: `embedpipe.evaluate.scoring.score_vectors` on the input vectors (analogy = 3CosAdd over the 30,000 most "
-        "frequent words; WS-353 and SimLex-999 = Spearman). Δ = run − gensim of this run; bar = analogy ≥ gensim − "
-        "0.01, WS-353 and SimLex ≥ gensim − 0.02. 'block mass max/mean' = worst epoch's largest block's expected kept "
-        "tokens over the mean; 'task max/mean' = per sub-epoch, largest task's events (positives + negatives) over the "
-        "mean task's, averaged over epochs (straggler factor on a cluster).",
+        "Scores: `embedpipe.evaluate.scoring.score_vectors` on the input vectors (analogy = 3CosAdd over the "
+        "30,000 most frequent words; WS-353 and SimLex-999 = Spearman). Δ = run − gensim of this run; bar = "
+        "analogy ≥ gensim − 0.01, WS-353 and SimLex ≥ gensim − 0.02. 'block mass max/mean' = worst epoch's "
+        "largest block's expected kept tokens over the mean; 'task max/mean' = per sub-epoch, largest task's "
+        "events (positives + negatives) over the mean task's, averaged over epochs (straggler factor on a "
+        "cluster).",
         "",
         render_table(result),
         "",

@@ -203,15 +203,13 @@ def _subsample_windows(
             n_kept += 1
         # word2vec.c's reduced window: b in [0, window), radius window - b.
         for i in range(start, n_kept):
+            rad = window
             if dynamic:
                 state = _lcg_next(state)
-                b = np.int64((state >> _U64_33) % win_u)
-                rad = window - b
-            else:
-                rad = window
+                rad = window - int((state >> _U64_33) % win_u)
             radius[i] = rad
-            lo = i - rad
-            hi = i + rad + 1
+            lo: int = i - rad
+            hi: int = i + rad + 1
             if lo < start:
                 lo = start
             if hi > n_kept:

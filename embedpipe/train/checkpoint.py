@@ -57,17 +57,21 @@ def load_blocks(
     return tables.read(spark, output_path, name), info
 
 
-def describe_blocks(spark: SparkSession, output_path: str, model: str) -> str:
+def describe_blocks(spark: SparkSession, output_path: str, model: str, fingerprint: str) -> str:
+    """Where this run's last good checkpoint is, for an error message."""
     name = tables.CHECKPOINTS[model]
-    if not tables.exists(spark, tables.table_path(output_path, name)):
-        return "No checkpoint was written yet."
-    epoch = int((tables.head_metadata(spark, output_path, name) or {}).get("epoch", -1))
+    info = (
+        tables.head_metadata(spark, output_path, name)
+        if tables.exists(spark, tables.table_path(output_path, name))
+        else None
+    )
+    if not info or info.get("fingerprint") != fingerprint:
+        return "This run wrote no checkpoint yet."
+    epoch = int(info.get("epoch", -1))
     return f"The last good checkpoint (after epoch {epoch + 1}) is kept in {tables.table_path(output_path, name)}."
 
 
-def blocks_of_arrays(
-    spark: SparkSession, state: dict[str, np.ndarray], groups: Sequence[tuple[str, ...]]
-) -> DataFrame:
+def blocks_of_arrays(spark: SparkSession, state: dict[str, np.ndarray], groups: Sequence[tuple[str, ...]]) -> DataFrame:
     """A driver-held model as block rows: side = group index, one block per chunk of rows."""
 
     def rows() -> Iterator[tuple[int, int, bytes, bytes]]:

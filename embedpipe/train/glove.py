@@ -42,7 +42,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from embedpipe import tables
 from embedpipe.config import PipelineConfig
@@ -190,6 +191,14 @@ class CellsOfEntries:
             yield pa.RecordBatch.from_pydict(rows, schema=CELLS_ARROW)
 
 
+def untrained_cost(entries: DataFrame, x_max: float, power: float) -> float | None:
+    """The mean cost per entry of a model with every vector and bias at zero,
+    ``0.5 f(X) (log X)²``: the start a healthy run falls from (one Spark job)."""
+    f = F.least(F.lit(1.0), F.pow(F.col("x") / F.lit(x_max), F.lit(power)))
+    row = entries.agg(F.avg(0.5 * f * F.pow(F.log("x"), 2)).alias("cost")).first()
+    return None if row is None or row["cost"] is None else float(row["cost"])
+
+
 def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> StageResult:
     """GloVe stage: train and write the ``glove`` vectors.
 
@@ -211,14 +220,15 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     glove_keys = {k: v for k, v in cfg.to_dict()["glove"].items() if k != "epochs"}
     fp = fingerprint(glove_keys, cfg.section_json("cooccur", "vocab", "clean", "input"), co_version, partitions)
     training = Training(spark, "glove", root, fp, loss_stat="cost", count_stat="entries", series="costs")
+    entries = tables.read(spark, root, "cooccurrence")
     health = Health(
         advice=(
             f"Lower glove.learning_rate (now {g.learning_rate}) or glove.x_max (now {g.x_max}), "
             f"or keep glove.grad_clip (now {g.grad_clip}) near glove.c's default of 100."
         ),
         checkpoint_note=training.checkpoint_note,
+        reference=untrained_cost(entries, g.x_max, g.power),
     )
-    entries = tables.read(spark, root, "cooccurrence")
     if g.distribution == "rotation":
         trainer = GloveCells(g.dim, g.x_max, g.power, g.learning_rate, g.grad_clip, g.seed)
         need = block_task_bytes(len(words), trainer.in_width + trainer.out_width, partitions)

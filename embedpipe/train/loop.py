@@ -79,13 +79,16 @@ class Health:
 
     It stops training with :class:`~embedpipe.errors.DivergenceError` when a
     parameter became NaN or infinite (the task's ``nonfinite`` statistic), or
-    when the loss ran away: above :data:`RUNAWAY_FACTOR` × its first value,
-    or rising for :data:`RISING_EPOCHS` epochs in a row. The message gives the
-    trainer's advice and says where the last good checkpoint is.
+    when the loss ran away: above :data:`RUNAWAY_FACTOR` × its first value or
+    × ``reference`` (the loss of the untrained model, which catches a run that
+    blows up within its first round), or rising for :data:`RISING_EPOCHS`
+    epochs in a row. The message gives the trainer's advice and says where
+    the last good checkpoint is.
     """
 
     advice: str
     checkpoint_note: Callable[[], str]
+    reference: float | None = None
     first: float | None = None
     epoch_means: list[float] = field(default_factory=list)
     model: str = "training"
@@ -103,6 +106,11 @@ class Health:
             raise self._fail(model, epoch, "parameters became NaN or infinite")
         if stats.get(count_stat, 0.0) <= 0:
             return loss
+        if self.reference and loss > RUNAWAY_FACTOR * self.reference:
+            raise self._fail(
+                model, epoch, f"the loss ran away to {loss:.4g}, {loss / self.reference:.0f}× the untrained model's "
+                f"{self.reference:.4g}"
+            )
         if self.first is None:
             self.first = loss
         elif loss > RUNAWAY_FACTOR * self.first:
@@ -252,7 +260,7 @@ class Training:
         return checkpoint.save_blocks(blocks, self.output_path, self.model, self._info(epoch))
 
     def checkpoint_note(self) -> str:
-        return checkpoint.describe_blocks(self.spark, self.output_path, self.model)
+        return checkpoint.describe_blocks(self.spark, self.output_path, self.model, self.fingerprint)
 
     def write_rows(
         self,

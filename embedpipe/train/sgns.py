@@ -26,6 +26,7 @@ Run it alone with ``embedpipe sgns conf/demo.yaml [--resume]``.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,6 +112,12 @@ class SgnsRoundTask:
             info.task_seed(partition), self.cbow, touch_in, touch_out,
         )  # fmt: skip
         return {"loss": float(loss), "words": float(words), "pairs": float(pairs)}, {"in": touch_in, "out": touch_out}
+
+
+def untrained_loss(negative: int) -> float:
+    """word2vec's loss per pair at the start: output vectors are zero, so each
+    of the 1 + ``negative`` terms is log 2."""
+    return (1 + negative) * math.log(2.0)
 
 
 # Positive pairs whose loss each rotation task measures, before training, for the progress line.
@@ -279,7 +286,8 @@ def _train_rotation(
         checkpointed = training.resume_blocks(resume)  # sets training.start_epoch
         blocks = train_with_rotation(
             spark, plan, start_epoch=training.start_epoch, state=checkpointed,
-            on_epoch_end=training.epoch_end_blocks, health=Health(plan.advice, training.checkpoint_note),
+            on_epoch_end=training.epoch_end_blocks,
+            health=Health(plan.advice, training.checkpoint_note, reference=untrained_loss(s.negative)),
         )  # fmt: skip
     finally:
         corpus.unpersist()
@@ -356,7 +364,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             merge=s.merge, start_epoch=training.start_epoch,
             round_extra=lambda e, r: dict(zip(("alpha_start", "alpha_end"), schedule[(e, r)], strict=True)),
             describe=describe, on_epoch_end=lambda e, st, hist: training.epoch_end_arrays(e, st, hist, GROUP_PARAMS),
-            health=Health(f"Lower sgns.alpha (now {s.alpha}).", training.checkpoint_note),
+            health=Health(
+                f"Lower sgns.alpha (now {s.alpha}).", training.checkpoint_note, reference=untrained_loss(s.negative)
+            ),
             loss_stat="loss", count_stat="pairs", work_units="words",
         )  # fmt: skip
     finally:

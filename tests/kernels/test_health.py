@@ -57,3 +57,10 @@ def test_one_rising_epoch_is_not_enough():
     h = health()
     for m in [1.0, 0.9, 1.0, 0.8, 0.85, 0.7]:
         h.epoch_done([m])
+
+
+def test_a_run_that_blows_up_within_its_first_round_is_caught_by_the_untrained_loss():
+    h = Health("Lower glove.learning_rate.", lambda: "", reference=0.2)
+    step(h, 0.19)  # a healthy start is about the untrained model's loss
+    with pytest.raises(DivergenceError, match=r"the loss ran away to 8\.7e\+07, .*× the untrained model's 0\.2"):
+        step(Health("", lambda: "", reference=0.2), 8.7e7)  # already huge in the first round
