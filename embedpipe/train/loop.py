@@ -58,15 +58,6 @@ class RoundInfo:
         return int(ss.generate_state(1, dtype=np.uint64)[0] & 0x7FFFFFFFFFFFFFFF)
 
 
-def check_finite(state: Mapping[str, np.ndarray], epoch: int, model: str, advice: str, checkpoint_note: str) -> None:
-    bad = [name for name, arr in state.items() if not np.isfinite(arr).all()]
-    if bad:
-        raise DivergenceError(
-            f"{model} training diverged in epoch {epoch + 1}: parameters {bad} became NaN or infinite. "
-            f"{advice} {checkpoint_note}".strip()
-        )
-
-
 # A loss this many times its first value has run away: a healthy run's loss falls.
 RUNAWAY_FACTOR = 10.0
 # Epochs in a row whose mean loss rose: a healthy run's may rise once, not this often.

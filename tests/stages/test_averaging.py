@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from embedpipe.errors import DivergenceError
-from embedpipe.train.averaging import _replica_batches, _stats_batch, round_stats
-from embedpipe.train.loop import ParamGroup, RoundInfo, check_finite
+from embedpipe.train.averaging import _nonfinite, _replica_batches, _stats_batch, round_stats
+from embedpipe.train.loop import Health, ParamGroup, RoundInfo
 from embedpipe.train.merge import clipped_sum_floor, merge_replicas
 
 GROUP = ParamGroup("w", ("W", "b"))
@@ -147,8 +147,12 @@ def test_task_seeds_differ_by_partition_epoch_and_round_and_repeat():
     assert info.task_seed(1) == RoundInfo(1, 0, 2, 2, 2, 1).task_seed(1)
 
 
-def test_non_finite_parameters_stop_training_with_advice():
+def test_non_finite_merged_parameters_are_counted_for_the_health_check():
     state = fresh_state()
+    assert _nonfinite(state) == 0
     state["W"][2, 1] = np.inf
-    with pytest.raises(DivergenceError, match=r"glove training diverged in epoch 3.*\['W'\].*Lower the rate"):
-        check_finite(state, 2, "glove", "Lower the rate.", "")
+    state["b"][0] = np.nan
+    assert _nonfinite(state) == 2
+    with pytest.raises(DivergenceError, match=r"glove training diverged in epoch 3: parameters became NaN"):
+        Health("Lower the rate.", lambda: "").check("glove", 2, {"cost": 1.0, "entries": 1.0, "nonfinite": 2.0},
+                                                    "cost", "entries")  # fmt: skip
