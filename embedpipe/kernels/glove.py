@@ -283,7 +283,8 @@ def glove_epoch(
     Parameters
     ----------
     W, Wc : numpy.ndarray
-        ``(V, dim)`` C-contiguous float32 word / context vectors (updated).
+        ``(V, dim)`` and ``(Vc, dim)`` C-contiguous float32 word / context vectors (updated); the
+        two sides may hold different rows (two blocks of a block-rotated run).
     b, bc : numpy.ndarray
         ``(V,)`` float32 word / context biases (updated).
     gW, gWc, gb, gbc : numpy.ndarray
@@ -313,24 +314,27 @@ def glove_epoch(
         cost; divide by the entry count for glove.c's printed average), with
         ``diff`` evaluated *before* the entry's update.
     """
+    # The word and context sides may hold different rows (two blocks of a
+    # block-rotated run); within a side every array has the side's rows.
     V, dim = W.shape
+    Vc = Wc.shape[0] if Wc.ndim == 2 else -1
     for name, arr, shape in (
         ("W", W, (V, dim)),
-        ("Wc", Wc, (V, dim)),
+        ("Wc", Wc, (Vc, dim)),
         ("gW", gW, (V, dim)),
-        ("gWc", gWc, (V, dim)),
+        ("gWc", gWc, (Vc, dim)),
         ("b", b, (V,)),
-        ("bc", bc, (V,)),
+        ("bc", bc, (Vc,)),
         ("gb", gb, (V,)),
-        ("gbc", gbc, (V,)),
+        ("gbc", gbc, (Vc,)),
     ):
         if arr.dtype != np.float32 or arr.shape != shape or not arr.flags.c_contiguous:
             raise ValueError(f"{name} must be a C-contiguous float32 array of shape {shape}")
         if not arr.flags.writeable:
             raise ValueError(f"{name} must be writeable")
-    for name, arr in (("touch_w", touch_w), ("touch_c", touch_c)):
-        if arr.dtype != np.int64 or arr.shape != (V,):
-            raise ValueError(f"{name} must be an int64 array of shape {(V,)}")
+    for name, arr, rows_of in (("touch_w", touch_w, V), ("touch_c", touch_c, Vc)):
+        if arr.dtype != np.int64 or arr.shape != (rows_of,):
+            raise ValueError(f"{name} must be an int64 array of shape {(rows_of,)}")
     n = vals.shape[0]
     if rows.shape != (n,) or cols.shape != (n,):
         raise ValueError("rows, cols and vals must be 1-D and of equal length")
@@ -347,8 +351,10 @@ def glove_epoch(
         if order.min() < 0 or order.max() >= n:
             raise ValueError(f"order entries must lie in [0, {n})")
     if n:
-        if min(rows.min(), cols.min()) < 0 or max(rows.max(), cols.max()) >= V:
-            raise ValueError(f"rows and cols must lie in [0, {V})")
+        if rows.min() < 0 or rows.max() >= V:
+            raise ValueError(f"rows must lie in [0, {V})")
+        if cols.min() < 0 or cols.max() >= Vc:
+            raise ValueError(f"cols must lie in [0, {Vc})")
     cost, _ = _epoch_kernel(
         W, Wc, b, bc, gW, gWc, gb, gbc,
         rows, cols, vals, order,

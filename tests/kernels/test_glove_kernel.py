@@ -308,3 +308,28 @@ def test_invalid_arguments() -> None:
     bad = dict(params, W=params["W"].astype(np.float64))
     with pytest.raises(ValueError):
         _run(bad, rows, cols, vals, np.arange(2, dtype=np.int64))
+
+
+def test_word_and_context_sides_may_hold_different_rows() -> None:
+    # A block-rotated task holds one block of word rows and another of context
+    # rows, of other sizes; training them must equal training the whole model.
+    rng = np.random.default_rng(11)
+    full = init_params(10, 4, seed=2)
+    word_rows, ctx_rows = np.arange(0, 6), np.arange(3, 10)
+    rows = rng.choice(word_rows, 40).astype(np.int32)
+    cols = rng.choice(ctx_rows, 40).astype(np.int32)
+    vals = rng.uniform(0.5, 20.0, 40)
+    order = shuffled_order(40, 3)
+    side = {k: np.ascontiguousarray(full[k][word_rows]) for k in ("W", "b", "gW", "gb")}
+    side |= {k: np.ascontiguousarray(full[k][ctx_rows]) for k in ("Wc", "bc", "gWc", "gbc")}
+    whole = glove_epoch(
+        full["W"], full["Wc"], full["b"], full["bc"], full["gW"], full["gWc"], full["gb"], full["gbc"],
+        rows, cols, vals, order, 10.0, 0.75, 0.05, 100.0, np.zeros(10, np.int64), np.zeros(10, np.int64),
+    )  # fmt: skip
+    blocks = glove_epoch(
+        side["W"], side["Wc"], side["b"], side["bc"], side["gW"], side["gWc"], side["gb"], side["gbc"],
+        rows - 0, cols - 3, vals, order, 10.0, 0.75, 0.05, 100.0, np.zeros(6, np.int64), np.zeros(7, np.int64),
+    )  # fmt: skip
+    assert blocks == pytest.approx(whole, rel=1e-12)
+    for k, rows_of in (("W", word_rows), ("gb", word_rows), ("Wc", ctx_rows), ("bc", ctx_rows)):
+        np.testing.assert_array_equal(side[k], full[k][rows_of])

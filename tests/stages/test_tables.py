@@ -46,7 +46,7 @@ def test_tokens_are_written_without_delta_statistics_and_other_tables_with_them(
     pieces = spark.createDataFrame([(0, 0, "a b", None, None), (None, None, None, "a", 1)], tables.TOKENS)
     tables.write(pieces, str(tmp_path), "tokens", metadata={})
     assert spark.conf.get("spark.databricks.delta.stats.collect", None) is None
-    vocab = spark.createDataFrame([("a", 0, 1, 1.0, 1.0)], tables.VOCAB)
+    vocab = spark.createDataFrame([("a", 0, 1, 1.0)], tables.VOCAB)
     tables.write(vocab, str(tmp_path), "vocab", metadata={})
 
     def file_stats(name):
