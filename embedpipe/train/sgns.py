@@ -134,8 +134,10 @@ class SgnsCells:
     ``Binomial(negative × n_c, Π(q))`` negatives from the output block ``q``
     it holds, from unigram^0.75 restricted to the block (``Π(q)`` its noise
     mass), so over an epoch each (word, negative) pair is met as often as in
-    word2vec; ``n_c``, the word's positive pairs in the epoch, is its expected
-    value, ``count × keep-probability × (window + 1)``.
+    word2vec. ``n_c`` is the word's expected positive pairs in one round
+    (``rounds`` rounds an epoch): ``count × keep-probability × (window + 1) /
+    rounds``. A cell sees only its own pairs, so the round's realized count is
+    not known to it; its expectation is.
     """
 
     dim: int
@@ -143,6 +145,7 @@ class SgnsCells:
     negative: int
     seed: int
     vocab: Shared[dict[str, Any]]  # counts, keep_prob (by word id), total noise mass
+    rounds: int = 1
     data_dtypes: tuple[Any, ...] = (np.int32, np.int32)
     stats: tuple[str, ...] = ("loss", "pairs", "negatives")
 
@@ -168,11 +171,13 @@ class SgnsCells:
             return {"loss": 0.0, "pairs": float(len(inp)), "negatives": 0.0}
         loss = self._sampled_loss(cell, inp, out, noise, float(noise.sum() / v["noise_total"]))
         seg, words, prob, alias, _ = block_samplers(noise, np.zeros(len(cell.out_ids), np.int32), 1)
-        expected = v["counts"][cell.in_ids] * v["keep_prob"][cell.in_ids] * (self.window + 1)
+        # Negatives owed by each input word this round, rounded once (rounding
+        # per negative would bias rare words by up to half a pair each).
+        owed = v["counts"][cell.in_ids] * v["keep_prob"][cell.in_ids] * (self.window + 1) * self.negative / self.rounds
         negatives = train_cell_routed(
             cell.in_vals, cell.out_vals, inp, out, np.arange(len(cell.in_ids), dtype=np.int32),
-            np.rint(expected).astype(np.int64), float(noise.sum() / v["noise_total"]), 0, len(cell.out_ids),
-            words, prob, alias, self.negative, cell.alpha_start, cell.alpha_end,
+            np.rint(owed).astype(np.int64), float(noise.sum() / v["noise_total"]), 0, len(cell.out_ids),
+            words, prob, alias, 1, cell.alpha_start, cell.alpha_end,
             np.uint64(derive_seed(self.seed, cell.epoch, cell.sub, cell.task)), 1 << 20, np.zeros((0, 0), np.int64),
         )  # fmt: skip
         return {"loss": loss, "pairs": float(len(inp)), "negatives": float(negatives)}
@@ -271,7 +276,7 @@ def _train_rotation(
         return s.alpha - span * done / total, s.alpha - span * (done + 1) / total
 
     plan = RotationPlan(
-        model="sgns", trainer=SgnsCells(s.dim, s.window, s.negative, s.seed, vocab), blocks=P, epochs=s.epochs,
+        model="sgns", trainer=SgnsCells(s.dim, s.window, s.negative, s.seed, vocab, rounds), blocks=P, epochs=s.epochs,
         seed=s.seed, redraw_each_epoch=True, rounds=rounds,
         # Blocks balanced by training mass, re-drawn every epoch so that no two
         # words share every epoch's cells.
