@@ -8,6 +8,7 @@ task closure) replaces one module, not the stages.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -116,3 +117,86 @@ def configured_jars(spark: SparkSession) -> str:
 def quiet_logs(spark: SparkSession) -> None:
     """Keep Spark's own log lines to errors in a session embedpipe built."""
     spark.sparkContext.setLogLevel("ERROR")
+
+
+def publish_file(spark: SparkSession, local_file: str, uri: str) -> None:
+    """Copy a finished local file to ``uri`` through Hadoop's FileSystem (any
+    scheme Spark can write), under a temporary name renamed into place, so a
+    reader never sees half a file."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    target = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = target.getFileSystem(conf)
+    partial = jvm.org.apache.hadoop.fs.Path(uri + ".partial")
+    fs.mkdirs(target.getParent())
+    fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path("file://" + local_file), partial)
+    if fs.exists(target):
+        fs.delete(target, False)
+    if not fs.rename(partial, target):
+        raise OSError(f"could not rename {uri}.partial to {uri}")
+
+
+# ---------------------------------------------------------------------------
+# State that stays on the executors between stages (the rotation engine's transport)
+
+
+def _task_of(key: int) -> int:
+    """Partition function of a :class:`TaskRing`: record key ``t`` lives in partition ``t``."""
+    return key
+
+
+def task_slots(spark: SparkSession) -> int:
+    """Tasks the cluster runs at once: its cores over ``spark.task.cpus``."""
+    cpus = int(spark.sparkContext.getConf().get("spark.task.cpus", "1") or 1)
+    return max(1, int(spark.sparkContext.defaultParallelism) // max(cpus, 1))
+
+
+class TaskRing:
+    """T tasks passing records among themselves from one stage to the next.
+
+    A state is a pair RDD whose record ``(t, value)`` lives in partition
+    ``t``. :meth:`step` runs a function once per task over the task's
+    records; every record it returns goes to the task its key names (one
+    shuffle per step). Steps chain lazily, so many of them run as one Spark
+    job; :meth:`settle` runs it and keeps the result on the executors.
+
+    Each Python task costs about 80 ms however little it does (measured
+    here on Spark 4.2, bench/results/2026-12-02-rotation-overhead), so a
+    step has as few tasks as the cluster has slots, not one per replica.
+    """
+
+    def __init__(self, spark: SparkSession, tasks: int) -> None:
+        self.spark = spark
+        self.tasks = tasks
+        self._settled: Any = None
+
+    def place(self, df: DataFrame, record: Callable[[Any], tuple[int, Any]]) -> Any:
+        """Records ``record(row) -> (task, value)`` of ``df``'s rows, each moved to its task."""
+        return df.rdd.map(record).partitionBy(self.tasks, _task_of)
+
+    def add(self, state: Any, extra: Any) -> Any:
+        """Both states' records, task by task (no shuffle: both are laid out by task)."""
+        return state.union(extra)
+
+    def step(self, state: Any, fn: Callable[[Iterator[tuple[int, Any]]], Iterator[tuple[int, Any]]]) -> Any:
+        """The state after ``fn`` ran once per task over its records (lazy)."""
+        return state.mapPartitions(fn).partitionBy(self.tasks, _task_of)
+
+    def settle(self, state: Any) -> Any:
+        """Run the chained steps; the state, cut from its lineage, kept on the executors."""
+        state.localCheckpoint()
+        state.count()
+        if self._settled is not None:
+            self._settled.unpersist(blocking=False)
+        self._settled = state
+        return state
+
+    def frame(self, state: Any, row: Callable[[tuple[int, Any]], tuple[Any, ...]], schema: Any) -> DataFrame:
+        """The state's records as a DataFrame of ``row(record)`` rows."""
+        return self.spark.createDataFrame(state.map(row), schema)
+
+    def release(self) -> None:
+        if self._settled is not None:
+            self._settled.unpersist(blocking=False)
+        self._settled = None

@@ -45,7 +45,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -219,14 +219,30 @@ def score_model(
         )
 
 
+def evaluation_words(pair_sets: Sequence[Any], analogy_sets: Sequence[Any]) -> set[str]:
+    """Every (lower-cased) word the sets ask about."""
+    words: set[str] = set()
+    for p in pair_sets:
+        words.update(p.word1, p.word2)
+    for a in analogy_sets:
+        for question in a.questions:
+            words.update(question)
+    return words
+
+
 def score_models(
     spark: SparkSession,
     cfg: PipelineConfig,
     models: list[str] | None = None,
     *,
     keep: Callable[[Vectors], None] | None = None,
+    extra_words: Collection[str] = (),
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, str]]:
     """Score models from the vectors table: ({model: scores}, {model: run_id}).
+
+    The driver reads only the ``eval.restrict_vocab`` most frequent rows and
+    the rows of the sets' words (and ``extra_words``), so the scores are those
+    of the whole table at a fraction of its memory.
 
     ``keep`` is called with every model's vectors before they are dropped
     (e.g. to keep the few rows a plot needs).
@@ -241,10 +257,12 @@ def score_models(
             f"models present: {present or 'none'}. Run the glove or sgns stage first"
         )
     pair_sets, analogy_sets = load_sets(cfg)
+    needed = evaluation_words(pair_sets, analogy_sets) | set(extra_words)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     run_ids: dict[str, str] = {}
     for m in wanted:
-        vec = read_vectors(spark, root, m)
+        # Only the rows scoring can use: the analogy search space and the sets' words.
+        vec = read_vectors(spark, root, m, top=cfg.eval.restrict_vocab, words=needed)
         results[m] = score_model(spark, cfg, vec.words, vec.matrix, pair_sets, analogy_sets)
         run_ids[m] = vec.run_id
         if keep is not None:
@@ -346,15 +364,17 @@ def run(
     t0 = time.perf_counter()
     picked: dict[str, Any] = {}
     keep = None
+    extra: list[str] = []
     if plot_dir is not None:
         from embedpipe.evaluate import plots
 
         plots.require_matplotlib()  # fail before the scoring, not after
+        extra = [w for ws in plots.DEFAULT_GROUPS.values() for w in ws]
 
         def keep(vec: Vectors) -> None:
             picked[vec.model] = plots.pick_words(vec.words, vec.matrix, plots.DEFAULT_GROUPS)
 
-    results, run_ids = score_models(spark, cfg, models, keep=keep)
+    results, run_ids = score_models(spark, cfg, models, keep=keep, extra_words=extra)
     rows = evaluation_rows(results, run_ids)
     df = spark.createDataFrame(rows, schema=tables.EVALUATION)
     eval_id = new_run_id()

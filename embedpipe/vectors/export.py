@@ -16,28 +16,31 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
+from collections.abc import Iterator
 
+import numpy as np
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
-from embedpipe import paths
+from embedpipe import distributed, paths, tables
 from embedpipe.config import PipelineConfig
 from embedpipe.stage import StageResult
-from embedpipe.vectors import read_vectors
-from embedpipe.vectors.formats import write_glove_text, write_word2vec_binary, write_word2vec_text
-from embedpipe.vectors.queries import analogy, neighbors
+from embedpipe.vectors.formats import VectorFileWriter
+from embedpipe.vectors.search import analogy_in_table, neighbors_in_table
+from embedpipe.vectors.table import read_vectors
 
 log = logging.getLogger(__name__)
 
-WRITERS = {
-    "word2vec": (write_word2vec_text, "txt"),
-    "word2vec-binary": (write_word2vec_binary, "bin"),
-    "glove": (write_glove_text, "glove.txt"),
-}
+# Format -> file extension.
+EXTENSIONS = {"word2vec": "txt", "word2vec-binary": "bin", "glove": "glove.txt"}
+# Rows fetched from the executors at a time (a few MB at dim 300).
+_ROWS_PER_FETCH = 8192
 
 
 def default_out(cfg: PipelineConfig, model: str, fmt: str) -> str:
-    return paths.join(cfg.output.path, "export", f"{model}.{WRITERS[fmt][1]}")
+    return paths.join(cfg.output.path, "export", f"{model}.{EXTENSIONS[fmt]}")
 
 
 def run(
@@ -48,30 +51,74 @@ def run(
     fmt: str | None = None,
     out: str | None = None,
 ) -> StageResult:
-    """Export stage: write one model's vectors to a file."""
+    """Export stage: write one model's vectors to a file.
+
+    The rows stream from the executors in frequency order, a partition at a
+    time, so the driver never holds the model. A local ``out`` is written
+    under a temporary name and renamed; a URI (``s3a://``, ``hdfs://`` ...)
+    is written to local scratch first and published through Hadoop.
+    """
     t0 = time.perf_counter()
     model = model or cfg.export.model
     fmt = fmt or cfg.export.format
-    if fmt not in WRITERS:
-        raise ValueError(f"export format must be one of {sorted(WRITERS)}, got {fmt!r}")
+    if fmt not in EXTENSIONS:
+        raise ValueError(f"export format must be one of {sorted(EXTENSIONS)}, got {fmt!r}")
     path = out or cfg.export.out or default_out(cfg, model, fmt)
-    vec = read_vectors(spark, cfg.output.path, model)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    WRITERS[fmt][0](tmp, vec.words, vec.matrix)
-    os.replace(tmp, path)  # a reader never sees a half-written file
+    head = read_vectors(spark, cfg.output.path, model, top=1)  # checks the table and its metadata
+    rows = int(head.metadata.get("vocab_size") or _count(spark, cfg.output.path, model))
+    local = paths.local_path(path)
+    folder = os.path.dirname(os.path.abspath(local)) if local is not None else None
+    if folder is not None:
+        os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile("wb", dir=folder, prefix=".export-", delete=False) as fh:
+        try:
+            writer = VectorFileWriter(fh, fmt, rows, head.dim)
+            for words, matrix in _stream(spark, cfg.output.path, model, head.dim):
+                writer.write(words, matrix)
+            writer.close()
+        except BaseException:
+            os.unlink(fh.name)
+            raise
+    if local is not None:
+        os.replace(fh.name, local)  # a reader never sees a half-written file
+    else:
+        try:
+            distributed.publish_file(spark, fh.name, path)
+        finally:
+            os.unlink(fh.name)
     seconds = time.perf_counter() - t0
-    log.info("export: %d %s vectors (dim %d) written to %s as %s", len(vec.words), model, vec.dim, path, fmt)
-    return StageResult("export", vec.run_id, seconds, rows=len(vec.words), stats={"path": path, "format": fmt})
+    log.info("export: %d %s vectors (dim %d) written to %s as %s", rows, model, head.dim, path, fmt)
+    return StageResult("export", head.run_id, seconds, rows=rows, stats={"path": path, "format": fmt})
+
+
+def _count(spark: SparkSession, root: str, model: str) -> int:
+    return int(tables.read(spark, root, "vectors").filter(F.col("model") == model).count())
+
+
+def _stream(spark: SparkSession, root: str, model: str, dim: int) -> Iterator[tuple[list[str], np.ndarray]]:
+    """(words, vectors) chunks in id order, fetched a partition at a time."""
+    df = tables.read(spark, root, "vectors").filter(F.col("model") == model).select("id", "word", "vector")
+    words: list[str] = []
+    values: list[list[float]] = []
+    expected = 0
+    for row in df.orderBy("id").toLocalIterator(prefetchPartitions=True):
+        if row["id"] != expected:
+            raise tables.TableError(f"vectors of {model!r} skip or repeat id {expected}; re-run the {model} stage")
+        expected += 1
+        words.append(row["word"])
+        values.append(row["vector"])
+        if len(words) == _ROWS_PER_FETCH:
+            yield words, np.asarray(values, dtype=np.float32).reshape(len(words), dim)
+            words, values = [], []
+    if words:
+        yield words, np.asarray(values, dtype=np.float32).reshape(len(words), dim)
 
 
 def nearest(spark: SparkSession, cfg: PipelineConfig, model: str, word: str, k: int) -> list[tuple[str, float]]:
-    vec = read_vectors(spark, cfg.output.path, model)
-    return neighbors(vec.words, vec.matrix, word, k)
+    return neighbors_in_table(spark, cfg.output.path, model, word, k)
 
 
 def solve_analogy(
     spark: SparkSession, cfg: PipelineConfig, model: str, a: str, b: str, c: str, k: int
 ) -> list[tuple[str, float]]:
-    vec = read_vectors(spark, cfg.output.path, model)
-    return analogy(vec.words, vec.matrix, a, b, c, k=k, restrict_vocab=None)
+    return analogy_in_table(spark, cfg.output.path, model, a, b, c, k)

@@ -45,9 +45,7 @@ def resolve_restrict(restrict_vocab: int | None, n: int) -> int:
     if restrict_vocab is None:
         return n
     if restrict_vocab < 1:
-        raise ValueError(
-            f"restrict_vocab must be a positive number of most-frequent words, got {restrict_vocab}"
-        )
+        raise ValueError(f"restrict_vocab must be a positive number of most-frequent words, got {restrict_vocab}")
     return min(int(restrict_vocab), n)
 
 

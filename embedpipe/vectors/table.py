@@ -10,6 +10,7 @@ size, effective config, corpus fingerprint and code version. Readers check it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +30,21 @@ _CREATE_RETRIES = 3
 
 @dataclass
 class Vectors:
-    """A model's vectors in frequency order (row k is words[k])."""
+    """A model's vectors in frequency order (row k is words[k]).
+
+    A subset (``read_vectors(..., top=, words=)``) keeps that order: its rows
+    are the table rows ``ids``, ascending, so the first ``top`` rows are the
+    ``top`` most frequent words and word lookups pick the same row as on
+    the whole table.
+    """
 
     model: str
     run_id: str
     words: list[str]
     counts: np.ndarray
-    matrix: np.ndarray  # float32 (V, dim)
+    matrix: np.ndarray  # float32 (rows, dim)
     metadata: dict[str, Any]
+    ids: np.ndarray | None = None  # the rows' ids in the table; None: all of them, 0..V-1
 
     @property
     def dim(self) -> int:
@@ -131,9 +139,22 @@ def available_models(spark: SparkSession, root: str) -> list[str]:
     return sorted(r["model"] for r in df.select("model").distinct().collect())
 
 
-def read_vectors(spark: SparkSession, root: str, model: str) -> Vectors:
-    """Load one model's vectors to the driver, in frequency order, checking metadata."""
+def read_vectors(
+    spark: SparkSession, root: str, model: str, *, top: int | None = None, words: Collection[str] | None = None
+) -> Vectors:
+    """Load one model's vectors to the driver, in frequency order, checking metadata.
+
+    With ``top`` or ``words``, load only the ``top`` most frequent rows and
+    the rows whose lower-cased word is in ``words`` (the evaluation's needs):
+    the driver then holds that subset, whatever the vocabulary's size.
+    """
     df = tables.read(spark, root, "vectors").filter(F.col("model") == model)
+    subset = top is not None or words is not None
+    if subset:
+        wanted = F.col("id") < F.lit(int(top or 0))
+        if words:
+            wanted = wanted | F.lower(F.col("word")).isin(sorted({w.lower() for w in words}))
+        df = df.filter(wanted)
     t = df.orderBy("id").toArrow()
     if t.num_rows == 0:
         present = available_models(spark, root)
@@ -150,7 +171,10 @@ def read_vectors(spark: SparkSession, root: str, model: str) -> Vectors:
     dim = len(vec[0].values) if t.num_rows else 0
     matrix = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(t.num_rows, dim)
     ids = t.column("id").to_numpy()
-    if not np.array_equal(ids, np.arange(t.num_rows)):
+    if subset:
+        if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
+            raise tables.TableError(f"vectors of {model!r} repeat ids; re-run the {model} stage")
+    elif not np.array_equal(ids, np.arange(t.num_rows)):
         raise tables.TableError(f"vectors of {model!r} have ids that are not 0..{t.num_rows - 1}")
     if meta:
         if meta.get("format_version") != tables.FORMAT_VERSION:
@@ -158,7 +182,8 @@ def read_vectors(spark: SparkSession, root: str, model: str) -> Vectors:
                 f"vectors of {model!r} have format version {meta.get('format_version')}, "
                 f"this embedpipe reads {tables.FORMAT_VERSION}; re-run the {model} stage"
             )
-        if meta.get("dim") != dim or meta.get("vocab_size") != t.num_rows:
+        size_differs = (ids[-1] >= meta.get("vocab_size", 0)) if subset else meta.get("vocab_size") != t.num_rows
+        if meta.get("dim") != dim or size_differs:
             raise tables.TableError(
                 f"vectors of {model!r} do not match their metadata (dim {dim} vs {meta.get('dim')}, "
                 f"{t.num_rows} words vs {meta.get('vocab_size')}); re-run the {model} stage"
@@ -170,4 +195,5 @@ def read_vectors(spark: SparkSession, root: str, model: str) -> Vectors:
         counts=t.column("count").to_numpy(),
         matrix=matrix,
         metadata=meta,
+        ids=ids.astype(np.int64) if subset else None,
     )

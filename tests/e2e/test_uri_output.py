@@ -10,7 +10,7 @@ from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
 from embedpipe.pipeline import write_summary
 from embedpipe.train import glove, sgns
-from embedpipe.vectors import read_vectors
+from embedpipe.vectors import export, read_vectors
 from tests.conftest import VIEWFS_MOUNT
 
 WORDS = "cat dog horse cow sheep goat pig duck red blue green yellow purple orange black white".split()
@@ -53,6 +53,11 @@ def test_a_run_on_viewfs_resumes_and_writes_nothing_on_the_driver(spark, tmp_pat
     assert len(result.stats["losses"]) == 2 and result.work == 0
     np.testing.assert_array_equal(read_vectors(spark, out, "sgns").matrix, trained)
     assert write_summary(out, "run-1", {"stages": []}) is None  # logged, not written with open()
+    # The export streams the table into a file that Hadoop publishes under the URI.
+    exported = export.run(spark, cfg(2), model="sgns", fmt="word2vec")
+    assert exported.stats["path"] == f"{out}/export/sgns.txt"
+    lines = (viewfs_root / "run" / "export" / "sgns.txt").read_text().splitlines()
+    assert lines[0] == f"{len(trained)} 8" and len(lines) == len(trained) + 1
 
     assert list(cwd.iterdir()) == [], "nothing may land in the driver's working directory"
     run_dir = viewfs_root / "run"
