@@ -19,17 +19,22 @@ alone (bench/results/2026-12-02-block-schedule).
 
 Where the model is
 ------------------
-The blocks are rows of a DataFrame (``tables.BLOCKS``: side, block, ids,
-vals as raw bytes). A sub-epoch shuffles the blocks and its cells to their
-tasks (:func:`_step_input`), one task per partition; each task trains with
-the trainer's kernel and emits its two blocks. A round's P sub-epochs are
-chained lazily and run as one Spark job of P shuffle stages, whose result
-stays on the executors (``localCheckpoint``). Only output blocks change task
-between sub-epochs. After every epoch the blocks are written to the
-checkpoint table under ``output.path`` in one Delta commit that also records
-the epoch, so a killed run resumes from its last finished epoch on any
-filesystem. Spark jobs per epoch: R rounds, one to make the epoch's cells
-(GloVe makes them once a run), and the checkpoint's.
+Between epochs the blocks are rows of a DataFrame (``tables.BLOCKS``: side,
+block, ids, vals as raw bytes). Within an epoch they are records of a
+:class:`~embedpipe.distributed.TaskRing` of T = min(P, task slots) tasks:
+task t holds input blocks p ≡ t (mod T) and trains their cells one after
+another, so a Spark task is not a replica (a Python task costs ~80 ms
+however small, bench/results/2026-12-02-rotation-overhead). After every
+sub-epoch each output block goes to the task that needs it next. A round's
+data joins the tasks at its start. A round's P sub-epochs run as one Spark
+job, whose result stays on the executors (``localCheckpoint``). The cells
+and seeds do not depend on T, so neither do the vectors.
+
+After every epoch the blocks are written to the checkpoint table under
+``output.path`` in one Delta commit that also records the epoch, so a
+killed run resumes from its last finished epoch on any filesystem. Spark
+jobs per epoch: R rounds, one to make the epoch's cells (GloVe makes them
+once a run), and the checkpoint's.
 
 The driver schedules, sums the tasks' statistics (accumulators), prints one
 progress line per round and checks the run's health; it never holds a
@@ -51,14 +56,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import distributed, tables
-from embedpipe.distributed import Shared, share
+from embedpipe.distributed import Shared, TaskRing, share, task_slots
 from embedpipe.train.loop import Health, format_duration, format_rate
-from embedpipe.train.schedule import replica_keys
 
 log = logging.getLogger(__name__)
 
 IN, OUT = 0, 1
-# Kinds of rows a task receives: its input block, its output block, its cell's data.
+# Kinds of records a task holds: input blocks (they stay with the task),
+# output blocks (each moves on after every sub-epoch), and the round's data.
 _KIND_IN, _KIND_OUT, _KIND_DATA = 0, 1, 2
 # Largest bytes of one block row: Spark's binary values stay far below 2 GB.
 CHUNK_BYTES = 64 << 20
@@ -199,7 +204,9 @@ class _Reblock:
         for batch in batches:
             rows: list[tuple[int, int, bytes, bytes]] = []
             for side, ids_b, vals_b in zip(
-                batch.column("side").to_pylist(), batch.column("ids").to_pylist(), batch.column("vals").to_pylist(),
+                batch.column("side").to_pylist(),
+                batch.column("ids").to_pylist(),
+                batch.column("vals").to_pylist(),
                 strict=True,
             ):
                 ids = np.frombuffer(ids_b, np.int32)
@@ -219,77 +226,129 @@ class _Reblock:
 
 @dataclass(frozen=True)
 class _Step:
-    """mapInArrow over one task's partition: gather its blocks and cell, train, emit the blocks."""
+    """One task of a sub-epoch (a :class:`TaskRing` step).
+
+    Task ``t`` of ``T`` holds input blocks ``p ≡ t (mod T)`` and, in
+    sub-epoch ``sub``, output blocks ``(p + sub) mod P``. It trains its cells
+    one after another (they share no row), then emits its input blocks to
+    itself and each output block to the task that holds it in the next
+    sub-epoch. The round's data of later sub-epochs stays with the task.
+
+    Records are ``(task, (kind, block, sub, seq, a, b, c))``: for blocks
+    ``a``/``b`` are the ids and values; for data ``block`` is the cell's input
+    block and ``a``/``b``/``c`` the trainer's arrays.
+    """
 
     trainer: CellTrainer
     epoch: int
     sub: int
     blocks: int
+    tasks: int
     alpha_start: float
     alpha_end: float
     seed: int
     stats: dict[str, distributed.Total]
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        got_batches = [b for b in batches if b.num_rows]
-        if not got_batches:
+    def __call__(self, records: Iterator[tuple[int, tuple[Any, ...]]]) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        task = -1
+        ins: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        outs: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        data: dict[int, list[tuple[Any, ...]]] = {}
+        for key, record in records:
+            task = key  # every record of a partition carries its task
+            kind, block, sub, seq, a, b, c = record
+            if kind == _KIND_DATA:
+                if sub == self.sub:
+                    data.setdefault(block, []).append((seq, a, b, c))
+                else:
+                    yield key, record  # a later sub-epoch's
+            else:
+                parts = (ins if kind == _KIND_IN else outs).setdefault(block, ([], []))
+                parts[0].append(a)
+                parts[1].append(b)
+        if task < 0:
             return
-        t = pa.Table.from_batches(got_batches)
-        task = int(t.column("task")[0].as_py())
-        kinds = t.column("kind").to_numpy()
-        parts: dict[int, tuple[list[bytes], list[bytes]]] = {_KIND_IN: ([], []), _KIND_OUT: ([], [])}
-        blocks = {_KIND_IN: task, _KIND_OUT: (task + self.sub) % self.blocks}
-        for kind in (_KIND_IN, _KIND_OUT):
-            sel = t.filter(pa.array(kinds == kind))
-            parts[kind] = (sel.column("a").to_pylist(), sel.column("b").to_pylist())
-        in_ids, in_vals = gather_block(*parts[_KIND_IN], self.trainer.in_width)
-        out_ids, out_vals = gather_block(*parts[_KIND_OUT], self.trainer.out_width)
-        data_rows = t.filter(pa.array(kinds == _KIND_DATA))
+        for p in sorted(ins):
+            q = (p + self.sub) % self.blocks
+            in_ids, in_vals = gather_block(*ins[p], self.trainer.in_width)
+            if q not in outs:
+                raise RuntimeError(f"task {task} has input block {p} but not output block {q} (sub-epoch {self.sub})")
+            out_ids, out_vals = gather_block(*outs.pop(q), self.trainer.out_width)
+            cell = Cell(self.epoch, self.sub, p, in_ids, in_vals, out_ids, out_vals, self._arrays(data.get(p, [])),
+                        self.alpha_start, self.alpha_end, self.seed)  # fmt: skip
+            self._train(cell)
+            for _, block, ids, vals in block_rows(IN, p, in_ids, cell.in_vals):
+                yield task, (_KIND_IN, block, -1, 0, ids, vals, None)
+            # Next sub-epoch, block q is the output block of input block q - sub - 1.
+            holder = (q - self.sub - 1) % self.blocks % self.tasks
+            for _, block, ids, vals in block_rows(OUT, q, out_ids, cell.out_vals):
+                yield holder, (_KIND_OUT, block, -1, 0, ids, vals, None)
+
+    def _arrays(self, rows: list[tuple[Any, ...]]) -> tuple[np.ndarray, ...]:
         # Chunks arrive in shuffle order; their sequence numbers restore the data's own order.
-        data_rows = data_rows.take(np.argsort(data_rows.column("seq").to_numpy(), kind="stable"))
-        data = tuple(
-            np.concatenate([np.frombuffer(x, dtype) for x in data_rows.column(name).to_pylist() if x] or
-                           [np.zeros(0, dtype)])
-            for name, dtype in zip(("a", "b", "c"), self.trainer.data_dtypes, strict=False)
-        )  # fmt: skip
-        cell = Cell(self.epoch, self.sub, task, in_ids, in_vals, out_ids, out_vals, data,
-                    self.alpha_start, self.alpha_end, self.seed)  # fmt: skip
-        got = self.trainer.train(cell)
-        got["nonfinite"] = float(
-            (~np.isfinite(cell.in_vals)).sum() + (~np.isfinite(cell.out_vals)).sum()
+        rows.sort(key=lambda r: r[0])
+        return tuple(
+            np.concatenate([np.frombuffer(r[k + 1], dtype) for r in rows if r[k + 1]] or [np.zeros(0, dtype)])
+            for k, dtype in enumerate(self.trainer.data_dtypes)
         )
+
+    def _train(self, cell: Cell) -> None:
+        t0 = time.perf_counter()
+        got = self.trainer.train(cell)
+        got["kernel_seconds"] = time.perf_counter() - t0
+        got["nonfinite"] = float((~np.isfinite(cell.in_vals)).sum() + (~np.isfinite(cell.out_vals)).sum())
         for name, value in got.items():
             if name in self.stats:
                 self.stats[name].add(value)
-        rows = [*block_rows(IN, blocks[_KIND_IN], in_ids, cell.in_vals),
-                *block_rows(OUT, blocks[_KIND_OUT], out_ids, cell.out_vals)]  # fmt: skip
-        yield _rows_batch(rows)
 
 
-def _step_input(state: DataFrame, cells: DataFrame, sub: int, blocks: int, keys: list[int]) -> DataFrame:
-    """The rows of sub-epoch ``sub``, each keyed to its task, in ``blocks`` partitions, task p in partition p."""
-    key_of = F.array(*[F.lit(k).cast("long") for k in keys])
+@dataclass(frozen=True)
+class _BlockRecord:
+    """A ``tables.BLOCKS`` row at an epoch's start, to its task: in sub-epoch 0
+    output block b belongs with input block b."""
 
-    def keyed(task: Any) -> Any:
-        return F.element_at(key_of, (task + 1).cast("int"))
+    tasks: int
 
-    side = F.col("side")
-    in_task = F.col("block")
-    out_task = F.pmod(F.col("block") - F.lit(sub), F.lit(blocks))
-    task = F.when(side == IN, in_task).otherwise(out_task)
-    blocks_df = state.select(
-        keyed(task).alias("key"), task.cast("int").alias("task"),
-        F.when(side == IN, F.lit(_KIND_IN)).otherwise(F.lit(_KIND_OUT)).alias("kind"),
-        F.col("block"), F.lit(0).cast("long").alias("seq"),
-        F.col("ids").alias("a"), F.col("vals").alias("b"), F.lit(None).cast("binary").alias("c"),
-    )  # fmt: skip
-    data_df = cells.filter(F.col("sub") == sub).select(
-        keyed(F.col("task")).alias("key"), F.col("task"), F.lit(_KIND_DATA).alias("kind"),
-        F.lit(-1).alias("block"), F.col("seq"), F.col("a"), F.col("b"), F.col("c"),
-    )  # fmt: skip
-    # repartition(P, key) puts key k in partition pmod(hash(k), P); the keys were
-    # chosen so that task p lands in partition p, one task per partition.
-    return blocks_df.unionByName(data_df).repartition(blocks, "key")
+    def __call__(self, row: Any) -> tuple[int, tuple[Any, ...]]:
+        kind = _KIND_IN if row["side"] == IN else _KIND_OUT
+        block = int(row["block"])
+        return block % self.tasks, (kind, block, -1, 0, row["ids"], row["vals"], None)
+
+
+@dataclass(frozen=True)
+class _DataRecord:
+    """A cells row (CELLS_DDL) to the task that holds its input block."""
+
+    tasks: int
+
+    def __call__(self, row: Any) -> tuple[int, tuple[Any, ...]]:
+        block = int(row["task"])
+        return block % self.tasks, (_KIND_DATA, block, int(row["sub"]), int(row["seq"]), row["a"], row["b"], row["c"])
+
+
+def _block_row(record: tuple[int, tuple[Any, ...]]) -> tuple[int, int, bytes, bytes]:
+    _, (kind, block, _, _, ids, vals, _) = record
+    return (IN if kind == _KIND_IN else OUT), block, ids, vals
+
+
+def _cached_by_sub_epoch(spark: SparkSession, cells: DataFrame, blocks: int) -> DataFrame:
+    """``cells`` cached on the executors so that a sub-epoch reads only its own rows.
+
+    Each sub-epoch filters on ``sub``. The cache keeps min/max statistics per
+    batch of rows and skips the batches a filter excludes; with the rows
+    sorted by sub-epoch in batches of ``blocks`` rows (about one sub-epoch's
+    cells per corpus batch), a sub-epoch scans its own data instead of the
+    whole epoch's, which otherwise costs a full pass per sub-epoch.
+    """
+    key = "spark.sql.inMemoryColumnarStorage.batchSize"
+    before = spark.conf.get(key) or "10000"
+    spark.conf.set(key, str(max(1, blocks)))  # read when the cache is built
+    try:
+        cached = cells.sortWithinPartitions("sub", "task", "seq").persist(StorageLevel.MEMORY_AND_DISK)
+        cached.count()
+    finally:
+        spark.conf.set(key, before)
+    return cached
 
 
 # ---------------------------------------------------------------------------
@@ -345,55 +404,60 @@ def train_with_rotation(
         From ``health``: non-finite parameters, or a loss that ran away.
     """
     P = plan.blocks
-    keys = replica_keys(spark, P)
-    names = tuple(dict.fromkeys((*plan.trainer.stats, "nonfinite")))
+    names = tuple(dict.fromkeys((*plan.trainer.stats, "nonfinite", "kernel_seconds")))
     stats = distributed.totals(spark, *names)
+    ring = TaskRing(spark, min(P, task_slots(spark)))
     t_start = time.perf_counter()
     total = (plan.epochs - start_epoch) * plan.rounds
     done = 0
     assignment: Shared[np.ndarray] | None = None
     previous: np.ndarray | None = None
     cells: DataFrame | None = None
-    for epoch in range(start_epoch, plan.epochs):
-        block_of = plan.assignment(epoch)
-        if assignment is None or plan.redraw_each_epoch:
-            if assignment is not None:
-                assignment.release()
-            assignment = share(spark, block_of.astype(np.int32))
-        if state is None:
-            state = initial_blocks(spark, plan.trainer, P, assignment).localCheckpoint(eager=True)
-        elif previous is None or (plan.redraw_each_epoch and not np.array_equal(previous, block_of)):
-            widths = (plan.trainer.in_width, plan.trainer.out_width)
-            state = state.mapInArrow(_Reblock(assignment, widths), tables.BLOCKS)
-        if cells is None or previous is None or not np.array_equal(previous, block_of):
-            if cells is not None:
-                cells.unpersist()
-            # Made once per assignment (GloVe: once a run), kept on the executors.
-            cells = plan.cells(epoch, assignment).persist(StorageLevel.MEMORY_AND_DISK)
-            cells.count()
-        previous = block_of
-        epoch_losses: list[float] = []
-        for rnd in range(plan.rounds):
-            t0 = time.perf_counter()
-            for s in stats.values():
-                s.reset()
-            for step_in_round in range(P):
-                sub = rnd * P + step_in_round
-                a0, a1 = plan.learning_rate(epoch, sub)
-                step = _Step(plan.trainer, epoch, sub, P, a0, a1, plan.seed, stats)
-                # Lazy: the round's P sub-epochs run as one job of P shuffle stages.
-                state = _step_input(state, cells, sub, P, keys).mapInArrow(step, tables.BLOCKS)
-            state = state.localCheckpoint(eager=True)
-            got = {k: v.value for k, v in stats.items()}
-            done += 1
-            _progress(plan, epoch, rnd, got, time.perf_counter() - t0, t_start, done, total, a1)
-            epoch_losses.append(health.check(plan.model, epoch, got, plan.loss_stat, plan.count_stat))
-        health.epoch_done(epoch_losses)
-        state = on_epoch_end(epoch, state, epoch_losses)
-    if cells is not None:
-        cells.unpersist()
-    if assignment is not None:
-        assignment.release()
+    try:
+        for epoch in range(start_epoch, plan.epochs):
+            block_of = plan.assignment(epoch)
+            if assignment is None or plan.redraw_each_epoch:
+                if assignment is not None:
+                    assignment.release()
+                assignment = share(spark, block_of.astype(np.int32))
+            if state is None:
+                state = initial_blocks(spark, plan.trainer, P, assignment)
+            elif previous is None or (plan.redraw_each_epoch and not np.array_equal(previous, block_of)):
+                widths = (plan.trainer.in_width, plan.trainer.out_width)
+                state = state.mapInArrow(_Reblock(assignment, widths), tables.BLOCKS)
+            if cells is None or previous is None or not np.array_equal(previous, block_of):
+                if cells is not None:
+                    cells.unpersist()
+                # Made once per assignment (GloVe: once a run), kept on the executors.
+                cells = _cached_by_sub_epoch(spark, plan.cells(epoch, assignment), P)
+            previous = block_of
+            held = ring.place(state, _BlockRecord(ring.tasks))
+            epoch_losses: list[float] = []
+            for rnd in range(plan.rounds):
+                t0 = time.perf_counter()
+                for s in stats.values():
+                    s.reset()
+                first = rnd * P
+                round_cells = cells.filter((F.col("sub") >= first) & (F.col("sub") < first + P))
+                held = ring.add(held, ring.place(round_cells, _DataRecord(ring.tasks)))
+                for sub in range(first, first + P):
+                    a0, a1 = plan.learning_rate(epoch, sub)
+                    step = _Step(plan.trainer, epoch, sub, P, ring.tasks, a0, a1, plan.seed, stats)
+                    # Lazy: the round's P sub-epochs run as one Spark job.
+                    held = ring.step(held, step)
+                held = ring.settle(held)
+                got = {k: v.value for k, v in stats.items()}
+                done += 1
+                _progress(plan, epoch, rnd, got, time.perf_counter() - t0, t_start, done, total, a1)
+                epoch_losses.append(health.check(plan.model, epoch, got, plan.loss_stat, plan.count_stat))
+            health.epoch_done(epoch_losses)
+            state = on_epoch_end(epoch, ring.frame(held, _block_row, tables.BLOCKS), epoch_losses)
+    finally:
+        ring.release()
+        if cells is not None:
+            cells.unpersist()
+        if assignment is not None:
+            assignment.release()
     assert state is not None
     return state
 
@@ -407,11 +471,14 @@ def _progress(
     eta = elapsed / max(done, 1) * (total - done)
     loss = got.get(plan.loss_stat, 0.0) / max(got.get(plan.count_stat, 0.0), 1.0)
     rate = got.get(plan.count_stat, 0.0) / max(seconds, 1e-9)
+    # Task-seconds in the kernels over the round's wall time: how busy the cores were.
+    busy = got.get("kernel_seconds", 0.0) / max(seconds, 1e-9)
     log.info(
-        "%s epoch %d/%d round %d/%d (%d sub-epochs) | %5.1f%% | %s %s/s | lr %.5f | loss %.5f | elapsed %s | ETA %s",
+        "%s epoch %d/%d round %d/%d (%d sub-epochs) | %5.1f%% | %s %s/s | lr %.5f | loss %.5f | kernels %.1f cores"
+        " | elapsed %s | ETA %s",
         plan.model, epoch + 1, plan.epochs, rnd + 1, plan.rounds, plan.blocks,
         100.0 * (epoch * plan.rounds + rnd + 1) / (plan.epochs * plan.rounds),
-        format_rate(rate), plan.work_units, alpha, loss, format_duration(elapsed), format_duration(eta),
+        format_rate(rate), plan.work_units, alpha, loss, busy, format_duration(elapsed), format_duration(eta),
     )  # fmt: skip
 
 
@@ -426,7 +493,9 @@ class _Explode:
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             for s, ids_b, vals_b in zip(
-                batch.column("side").to_pylist(), batch.column("ids").to_pylist(), batch.column("vals").to_pylist(),
+                batch.column("side").to_pylist(),
+                batch.column("ids").to_pylist(),
+                batch.column("vals").to_pylist(),
                 strict=True,
             ):
                 if s != self.side:

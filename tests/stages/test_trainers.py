@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
 from embedpipe.errors import ConfigError, DivergenceError
-from embedpipe.train import glove, sgns
+from embedpipe.train import glove, rotation, sgns
 from embedpipe.train.averaging import ROUND_COLUMN
 from embedpipe.vectors import read_vectors
 
@@ -233,14 +233,22 @@ def test_model_memory_is_checked_before_training(spark, prepared, topic_corpus):
         sgns.run(spark, make_cfg(prepared, topic_corpus, sgns={"dim": 10_000, "max_model_mb": 1}))
 
 
-def test_sgns_under_rotation_separates_topics_and_repeats(spark, prepared, topic_corpus):
-    cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation"})
+def test_sgns_under_rotation_separates_topics_and_repeats_whatever_the_task_count(
+    spark, prepared, topic_corpus, monkeypatch
+):
+    cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation"}, spark={"partitions": 4})
     result = sgns.run(spark, cfg)
     assert result.stats["losses"][-1] < result.stats["losses"][0]
     first = read_vectors(spark, str(prepared), "sgns")
     assert topic_margin(first) > 0.3
     sgns.run(spark, cfg)
     np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, first.matrix)
+    # 4 replicas run as 2 tasks of 2 blocks each here; as 4 tasks of one block, or
+    # one task of all 4, they train the same cells from the same seeds.
+    for slots in (1, 4):
+        monkeypatch.setattr(rotation, "task_slots", lambda spark, n=slots: n)
+        sgns.run(spark, cfg)
+        np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, first.matrix)
 
 
 def test_sgns_under_rotation_killed_after_a_checkpoint_resumes_to_the_same_vectors(
