@@ -47,7 +47,7 @@ from pyspark.sql import functions as F
 
 from embedpipe import tables
 from embedpipe.config import PipelineConfig
-from embedpipe.distributed import Shared, partition_id
+from embedpipe.distributed import Shared, partition_id, task_slots
 from embedpipe.kernels.blocks import assign_blocks, derive_seed
 from embedpipe.kernels.glove import combine_output, glove_epoch, init_params, shuffled_order
 from embedpipe.kernels.rows import init_uniform_rows, local_index
@@ -231,8 +231,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     )
     if g.distribution == "rotation":
         trainer = GloveCells(g.dim, g.x_max, g.power, g.learning_rate, g.grad_clip, g.seed)
-        need = block_task_bytes(len(words), trainer.in_width + trainer.out_width, partitions)
-        check_model_fits("glove", len(words), g.dim, need, g.max_model_mb, where="one task")
+        tasks = min(partitions, task_slots(spark))
+        need = block_task_bytes(len(words), trainer.in_width + trainer.out_width, partitions, tasks)
+        where = f"each of {tasks} tasks"
+        check_model_fits("glove", len(words), g.dim, need, g.max_model_mb, where=where)
         # One assignment for the whole run: AdaGrad has no schedule to spread,
         # and fixed blocks let the cells be made once.
         block_of, _ = assign_blocks(counts.astype(np.float64), partitions, g.seed)

@@ -160,8 +160,8 @@ def check_model_fits(
             f"{model} with {vocab_size} words × dim {dim} needs about {need_bytes / 2**20:.0f} MB in {where} "
             f"({model}.max_model_mb = {budget_mb}); "
             + (
-                "raise spark.partitions (smaller blocks), "
-                if where == "one task"
+                "run more tasks at once (more executors or cores: each task holds its share of the blocks), "
+                if where.startswith("each of")
                 else f"use {model}.distribution: rotation (the model in blocks on the executors), "
             )
             + f"raise vocab.min_count, set vocab.max_size, lower {model}.dim, or raise {model}.max_model_mb "
@@ -170,12 +170,14 @@ def check_model_fits(
     log.info("%s: %d words × dim %d, %.0f MB in %s", model, vocab_size, dim, need_bytes / 2**20, where)
 
 
-def block_task_bytes(vocab_size: int, floats_per_word: int, blocks: int) -> int:
-    """One rotation task's model memory: its input and output blocks
-    (``floats_per_word`` float32 over both sides, 1/``blocks`` of the words
-    each, with a fifth for uneven blocks), held twice while Arrow hands them over."""
+def block_task_bytes(vocab_size: int, floats_per_word: int, blocks: int, tasks: int) -> int:
+    """One rotation task's model memory: the input and output blocks it holds
+    (``ceil(blocks / tasks)`` of each; ``floats_per_word`` float32 over both
+    sides, 1/``blocks`` of the words per block, with a fifth for uneven
+    blocks), held twice while a step hands them over."""
     per_block = -(-vocab_size // blocks) * 6 // 5
-    return 2 * per_block * floats_per_word * 4
+    held = -(-blocks // max(1, min(tasks, blocks)))
+    return 2 * held * per_block * floats_per_word * 4
 
 
 def averaging_driver_bytes(vocab_size: int, floats_per_row: int, partitions: int) -> int:

@@ -41,7 +41,7 @@ from pyspark.sql import functions as F
 from embedpipe import tables
 from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
-from embedpipe.distributed import Shared, partition_id, share
+from embedpipe.distributed import Shared, partition_id, share, task_slots
 from embedpipe.kernels.blocks import (
     assign_blocks,
     block_samplers,
@@ -322,8 +322,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     fp = fingerprint(cfg.section_json("sgns", "vocab", "clean", "input"), corpus_version, partitions)
     training = Training(spark, "sgns", root, fp, loss_stat="loss", count_stat="pairs", series="losses")
     if s.distribution == "rotation":
-        need = block_task_bytes(len(words), 2 * s.dim, partitions)
-        check_model_fits("sgns", len(words), s.dim, need, s.max_model_mb, where="one task")
+        tasks = min(partitions, task_slots(spark))
+        need = block_task_bytes(len(words), 2 * s.dim, partitions, tasks)
+        where = f"each of {tasks} tasks"
+        check_model_fits("sgns", len(words), s.dim, need, s.max_model_mb, where=where)
         blocks, plan, total_words = _train_rotation(spark, cfg, training, counts, keep_prob, resume)
         run_id = training.write_rows(
             spark, cfg, vector_rows(blocks, s.dim, s.dim, s.output), s.dim, len(words), plan.history,

@@ -231,6 +231,10 @@ def test_cbow_trains(spark, prepared, topic_corpus):
 def test_model_memory_is_checked_before_training(spark, prepared, topic_corpus):
     with pytest.raises(MemoryError, match=r"raise vocab\.min_count.*sgns\.max_model_mb"):
         sgns.run(spark, make_cfg(prepared, topic_corpus, sgns={"dim": 10_000, "max_model_mb": 1}))
+    # Under rotation the budget is per task: each of the 2 task slots holds half the blocks.
+    rotating = {"dim": 10_000, "max_model_mb": 1, "distribution": "rotation"}
+    with pytest.raises(MemoryError, match=r"in each of 2 tasks.*run more tasks at once"):
+        sgns.run(spark, make_cfg(prepared, topic_corpus, sgns=rotating, spark={"partitions": 4}))
 
 
 def test_sgns_under_rotation_separates_topics_and_repeats_whatever_the_task_count(
