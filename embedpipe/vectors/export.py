@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # Format -> file extension.
 EXTENSIONS = {"word2vec": "txt", "word2vec-binary": "bin", "glove": "glove.txt"}
-# Rows fetched from the executors at a time (a few MB at dim 300).
+# Rows handed to the file writer at a time (a few MB at dim 300); Spark sends a partition at a time.
 _ROWS_PER_FETCH = 8192
 
 

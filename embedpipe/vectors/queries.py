@@ -17,7 +17,8 @@ from embedpipe.kernels.similarity import normalize_rows, top_k
 
 __all__ = ["analogy", "check_matrix", "lower_index", "neighbors", "resolve_restrict"]
 
-_SUGGEST_TOP = 30000
+# Words offered as "did you mean" for an unknown word: the most frequent ones.
+SUGGEST_TOP = 30000
 
 
 def check_matrix(words: Sequence[str], vectors: np.ndarray) -> np.ndarray:
@@ -49,8 +50,8 @@ def resolve_restrict(restrict_vocab: int | None, n: int) -> int:
     return min(int(restrict_vocab), n)
 
 
-def _unknown(word: str, words: Sequence[str], where: str) -> UnknownWordError:
-    pool = list(dict.fromkeys(w.lower() for w in words[:_SUGGEST_TOP]))
+def unknown_word_error(word: str, words: Sequence[str], where: str) -> UnknownWordError:
+    pool = list(dict.fromkeys(w.lower() for w in words[:SUGGEST_TOP]))
     match = difflib.get_close_matches(word.lower(), pool, n=1)
     hint = (
         f"did you mean {match[0]!r}?"
@@ -63,7 +64,7 @@ def _unknown(word: str, words: Sequence[str], where: str) -> UnknownWordError:
 def _lookup(word: str, words: Sequence[str], index: dict[str, int], where: str) -> int:
     i = index.get(word.lower())
     if i is None:
-        raise _unknown(word, words, where)
+        raise unknown_word_error(word, words, where)
     return i
 
 

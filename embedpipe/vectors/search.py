@@ -19,13 +19,11 @@ from pyspark.sql import functions as F
 
 from embedpipe import tables
 from embedpipe.kernels.similarity import normalize_rows, top_k
-from embedpipe.vectors.queries import _unknown, lower_index
+from embedpipe.vectors.queries import SUGGEST_TOP, lower_index, unknown_word_error
 from embedpipe.vectors.table import Vectors, read_vectors
 
 __all__ = ["analogy_in_table", "neighbors_in_table"]
 
-# Words offered as "did you mean" for an unknown query word: the most frequent ones.
-_SUGGEST_TOP = 30000
 _HITS_DDL = "id int, word string, sim double"
 
 
@@ -75,14 +73,14 @@ def _query_rows(spark: SparkSession, root: str, model: str, words: Sequence[str]
             size = found.metadata.get("vocab_size", "?")
             top = (
                 tables.read(spark, root, "vectors")
-                .filter((F.col("model") == model) & (F.col("id") < _SUGGEST_TOP))
+                .filter((F.col("model") == model) & (F.col("id") < SUGGEST_TOP))
                 .orderBy("id")
                 .select("word")
                 .toArrow()
                 .column("word")
                 .to_pylist()
             )
-            raise _unknown(w, top, f"the vocabulary ({size} words)")
+            raise unknown_word_error(w, top, f"the vocabulary ({size} words)")
         rows.append(i)
     return found, rows
 
