@@ -143,6 +143,9 @@ class SparkConfig(Section):
     NAME: ClassVar[str] = "spark"
     master: str = setting("local[*]", "master of a local session (ignored on a cluster)")
     partitions: int = setting(2, "replicas for training and tasks for co-occurrence counting", ge=1)
+    task_cpus: int = setting(
+        1, "cores of each training task: its kernels run this many threads (Hogwild, or one block each)", ge=1
+    )
     app_name: str = setting("embedpipe", "Spark application name of a local session")
     driver_memory: str = setting("4g", "driver memory of a local session")
     conf: Mapping[str, str] = setting(

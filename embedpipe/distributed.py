@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pyspark import TaskContext
+from pyspark.resource import ResourceProfile, ResourceProfileBuilder, TaskResourceRequests
 from pyspark.sql import DataFrame, SparkSession
+
+from embedpipe.errors import ConfigError
 
 V = TypeVar("V")
 
@@ -152,6 +155,61 @@ def task_slots(spark: SparkSession) -> int:
     return max(1, int(spark.sparkContext.defaultParallelism) // max(cpus, 1))
 
 
+@dataclass(frozen=True)
+class TrainingCores:
+    """How a training stage uses the cores: ``cpus`` threads in each task,
+    ``slots`` tasks at once, and the resource profile that reserves the cores
+    (None where Spark already does, or cannot)."""
+
+    cpus: int
+    slots: int
+    profile: ResourceProfile | None
+
+
+def _executor_cores(spark: SparkSession) -> int | None:
+    m = master(spark)
+    if m.startswith("local-cluster["):  # local-cluster[executors, cores, memory]
+        return int(m[len("local-cluster[") :].split(",")[1])
+    cores = spark.sparkContext.getConf().get("spark.executor.cores")
+    return int(cores) if cores else None
+
+
+def training_cores(spark: SparkSession, cpus: int) -> TrainingCores:
+    """Reserve ``cpus`` cores for each training task (``spark.task_cpus``).
+
+    Spark reserves them with a task resource profile on the training stage
+    alone, so the other stages keep one core per task. Spark supports that on
+    standalone, YARN and Kubernetes with dynamic allocation off. In local mode
+    (or with dynamic allocation) it does not; there the engine runs only
+    ``cores // cpus`` tasks at a time where it chooses the task count
+    (rotation), and a user who wants every stage to reserve the cores sets
+    Spark's own ``spark.task.cpus``.
+
+    Raises
+    ------
+    ConfigError
+        An executor has fewer cores than one task asks for: the task could
+        never start.
+    """
+    conf = spark.sparkContext.getConf()
+    reserved = int(conf.get("spark.task.cpus", "1") or 1)
+    cores = max(1, int(spark.sparkContext.defaultParallelism))
+    if cpus <= reserved:
+        return TrainingCores(cpus, max(1, cores // reserved), None)
+    per_executor = _executor_cores(spark)
+    if per_executor is not None and per_executor < cpus:
+        raise ConfigError(
+            f"spark.task_cpus={cpus} asks for more cores than an executor has ({per_executor}); "
+            f"set spark.task_cpus to at most {per_executor}, or give executors more cores (spark.executor.cores)"
+        )
+    slots = max(1, cores // cpus)
+    m = master(spark)
+    dynamic = (conf.get("spark.dynamicAllocation.enabled", "false") or "false").lower() == "true"
+    if m == "local" or m.startswith("local[") or dynamic:
+        return TrainingCores(cpus, slots, None)
+    return TrainingCores(cpus, slots, ResourceProfileBuilder().require(TaskResourceRequests().cpus(cpus)).build)
+
+
 class TaskRing:
     """T tasks passing records among themselves from one stage to the next.
 
@@ -166,9 +224,10 @@ class TaskRing:
     step has as few tasks as the cluster has slots, not one per replica.
     """
 
-    def __init__(self, spark: SparkSession, tasks: int) -> None:
+    def __init__(self, spark: SparkSession, tasks: int, profile: ResourceProfile | None = None) -> None:
         self.spark = spark
         self.tasks = tasks
+        self.profile = profile  # reserves each step task's cores (TrainingCores)
         self._settled: Any = None
 
     def place(self, df: DataFrame, record: Callable[[Any], tuple[int, Any]]) -> Any:
@@ -181,7 +240,10 @@ class TaskRing:
 
     def step(self, state: Any, fn: Callable[[Iterator[tuple[int, Any]]], Iterator[tuple[int, Any]]]) -> Any:
         """The state after ``fn`` ran once per task over its records (lazy)."""
-        return state.mapPartitions(fn).partitionBy(self.tasks, _task_of)
+        stepped = state.mapPartitions(fn)
+        if self.profile is not None:
+            stepped = stepped.withResources(self.profile)
+        return stepped.partitionBy(self.tasks, _task_of)
 
     def settle(self, state: Any) -> Any:
         """Run the chained steps; the state, cut from its lineage, kept on the executors."""

@@ -37,8 +37,12 @@ does with pthreads); touch counters are then approximate.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numba
 import numpy as np
+
+from embedpipe.kernels.threads import run_parallel
 
 __all__ = ["combine_output", "glove_epoch", "init_params", "shuffled_order"]
 
@@ -362,3 +366,53 @@ def glove_epoch(
         touch_w, touch_c,
     )  # fmt: skip
     return float(cost)
+
+
+def glove_epoch_hogwild(
+    W: np.ndarray,
+    Wc: np.ndarray,
+    b: np.ndarray,
+    bc: np.ndarray,
+    gW: np.ndarray,
+    gWc: np.ndarray,
+    gb: np.ndarray,
+    gbc: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    vals: np.ndarray,
+    order: np.ndarray,
+    x_max: float,
+    power: float,
+    learning_rate: float,
+    grad_clip: float,
+    touch_w: np.ndarray,
+    touch_c: np.ndarray,
+    threads: int,
+) -> float:
+    """:func:`glove_epoch` on ``threads`` threads sharing the parameters (Hogwild).
+
+    ``order`` is cut into ``threads`` consecutive runs, one per thread, as
+    glove.c's threads each take a slice of the shuffled entries. One thread is
+    exactly :func:`glove_epoch`; more are not bit-reproducible. Touch counts
+    are counted per thread and added into ``touch_w`` / ``touch_c``. Returns
+    the summed cost.
+    """
+    if threads == 1:
+        return glove_epoch(
+            W, Wc, b, bc, gW, gWc, gb, gbc, rows, cols, vals, order,
+            x_max, power, learning_rate, grad_clip, touch_w, touch_c,
+        )  # fmt: skip
+    cuts = np.linspace(0, len(order), threads + 1).round().astype(np.int64)
+    counters = [(np.zeros_like(touch_w), np.zeros_like(touch_c)) for _ in range(threads)]
+
+    def job(k: int) -> float:
+        return glove_epoch(
+            W, Wc, b, bc, gW, gWc, gb, gbc, rows, cols, vals, order[cuts[k] : cuts[k + 1]],
+            x_max, power, learning_rate, grad_clip, counters[k][0], counters[k][1],
+        )  # fmt: skip
+
+    costs = run_parallel([partial(job, k) for k in range(threads)], threads)
+    for t_w, t_c in counters:
+        touch_w += t_w
+        touch_c += t_c
+    return float(sum(costs))

@@ -83,6 +83,7 @@ prefetch intrinsic.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numba
 import numpy as np
@@ -90,6 +91,8 @@ from llvmlite import ir as _llvm_ir  # numba's own code generator (a numba depen
 from numba.core import cgutils as _cgutils
 from numba.core import types as _nb_types
 from numba.extending import intrinsic as _intrinsic
+
+from embedpipe.kernels.threads import run_parallel, split_by_weight
 
 __all__ = [
     "build_noise_cdf",
@@ -811,3 +814,63 @@ def sgns_train_chunk(
         touch_out,
     )
     return float(loss), int(words), int(pairs)
+
+
+def sgns_train_hogwild(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    ids: np.ndarray,
+    offsets: np.ndarray,
+    keep_prob: np.ndarray,
+    noise_cdf: np.ndarray,
+    window: int,
+    negative: int,
+    alpha_start: float,
+    alpha_end: float,
+    seed: int,
+    cbow: bool,
+    touch_in: np.ndarray,
+    touch_out: np.ndarray,
+    threads: int,
+) -> tuple[float, int, int]:
+    """:func:`sgns_train_chunk` on ``threads`` threads sharing the weights (Hogwild).
+
+    The sentences are cut into ``threads`` runs of about equal tokens; each
+    thread trains one run into the same ``w_in`` / ``w_out`` without locks,
+    as word2vec.c's and gensim's worker threads do. The runs progress side by
+    side, so each one's learning rate falls over the whole range
+    ``alpha_start`` → ``alpha_end``: at any moment the threads share about the
+    rate that the chunk's progress calls for. Touch counts are counted per
+    thread and added into ``touch_in`` / ``touch_out``.
+
+    One thread is exactly :func:`sgns_train_chunk` with ``seed``; more threads
+    are not bit-reproducible (their updates interleave as the OS schedules
+    them). Returns the sums of the threads' ``(loss, words, pairs)``.
+    """
+    if threads == 1:
+        return sgns_train_chunk(
+            w_in, w_out, ids, offsets, keep_prob, noise_cdf, window, negative,
+            alpha_start, alpha_end, seed, cbow, touch_in, touch_out,
+        )  # fmt: skip
+    cuts = split_by_weight(offsets, threads)
+    counters = [(np.zeros_like(touch_in), np.zeros_like(touch_out)) for _ in range(threads)]
+
+    def job(k: int) -> tuple[float, int, int]:
+        lo, hi = int(cuts[k]), int(cuts[k + 1])
+        part_ids = ids[offsets[lo] : offsets[hi]]
+        part_offsets = offsets[lo : hi + 1] - offsets[lo]
+        return sgns_train_chunk(
+            w_in, w_out, part_ids, np.ascontiguousarray(part_offsets), keep_prob, noise_cdf, window, negative,
+            alpha_start, alpha_end, _splitmix64(int(seed) + k), cbow,
+            counters[k][0], counters[k][1],
+        )  # fmt: skip
+
+    results = run_parallel([partial(job, k) for k in range(threads)], threads)
+    for t_in, t_out in counters:
+        touch_in += t_in
+        touch_out += t_out
+    return (
+        float(sum(r[0] for r in results)),
+        int(sum(r[1] for r in results)),
+        int(sum(r[2] for r in results)),
+    )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+from pyspark.resource import ResourceProfile
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -131,6 +132,7 @@ def train_with_averaging(
     num_partitions: int,
     merge: MergeRule = "average",
     start_epoch: int = 0,
+    profile: ResourceProfile | None = None,
     round_extra: Callable[[int, int], Mapping[str, float]] | None = None,
     describe: Callable[[RoundResult], str] | None = None,
     on_epoch_end: Callable[[int, dict[str, np.ndarray], list[RoundResult]], None] | None = None,
@@ -156,6 +158,8 @@ def train_with_averaging(
         measures throughput (e.g. ``words`` or ``entries``).
     on_epoch_end
         Called after every epoch with the merged state (for checkpoints).
+    profile
+        Reserves each training task's cores (:func:`embedpipe.distributed.training_cores`).
 
     Raises
     ------
@@ -186,7 +190,7 @@ def train_with_averaging(
             try:
                 task = _make_task(shared, groups, train_partition, info)
                 part = data if rounds_per_epoch == 1 else data.filter(F.col(ROUND_COLUMN) == rnd)
-                replicas = part.mapInArrow(task, REPLICA_SCHEMA).toArrow()
+                replicas = part.mapInArrow(task, REPLICA_SCHEMA, profile=profile).toArrow()
             finally:
                 shared.release()
             t_trained = time.perf_counter()

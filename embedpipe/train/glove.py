@@ -47,9 +47,9 @@ from pyspark.sql import functions as F
 
 from embedpipe import tables
 from embedpipe.config import PipelineConfig
-from embedpipe.distributed import Shared, partition_id, task_slots
+from embedpipe.distributed import Shared, partition_id, training_cores
 from embedpipe.kernels.blocks import assign_blocks, derive_seed
-from embedpipe.kernels.glove import combine_output, glove_epoch, init_params, shuffled_order
+from embedpipe.kernels.glove import combine_output, glove_epoch, glove_epoch_hogwild, init_params, shuffled_order
 from embedpipe.kernels.rows import init_uniform_rows, local_index
 from embedpipe.stage import StageResult, fingerprint
 from embedpipe.train.averaging import train_with_averaging
@@ -82,6 +82,7 @@ class GloveEpochTask:
     power: float
     learning_rate: float
     grad_clip: float
+    threads: int = 1
 
     def __call__(
         self, params: dict[str, np.ndarray], batches: Iterator[pa.RecordBatch], info: RoundInfo, partition: int
@@ -96,12 +97,12 @@ class GloveEpochTask:
         touch_w = np.zeros(self.vocab_size, dtype=np.int64)
         touch_c = np.zeros(self.vocab_size, dtype=np.int64)
         order = shuffled_order(len(vals), info.task_seed(partition))
-        cost = glove_epoch(
+        cost = glove_epoch_hogwild(
             params["W"], params["Wc"], params["b"], params["bc"],
             params["gW"], params["gWc"], params["gb"], params["gbc"],
             rows, ctx, vals, order,
             self.x_max, self.power, self.learning_rate, self.grad_clip,
-            touch_w, touch_c,
+            touch_w, touch_c, self.threads,
         )  # fmt: skip
         return {"cost": float(cost), "entries": float(len(vals))}, {"word": touch_w, "context": touch_c}
 
@@ -231,7 +232,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     )
     if g.distribution == "rotation":
         trainer = GloveCells(g.dim, g.x_max, g.power, g.learning_rate, g.grad_clip, g.seed)
-        tasks = min(partitions, task_slots(spark))
+        tasks = min(partitions, training_cores(spark, cfg.spark.task_cpus).slots)
         need = block_task_bytes(len(words), trainer.in_width + trainer.out_width, partitions, tasks)
         where = f"each of {tasks} tasks"
         check_model_fits("glove", len(words), g.dim, need, g.max_model_mb, where=where)
@@ -244,6 +245,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             cells=lambda epoch, shared: entries.mapInArrow(CellsOfEntries(shared, partitions), CELLS_DDL),
             learning_rate=lambda epoch, sub: (g.learning_rate, g.learning_rate),
             loss_stat="cost", count_stat="entries", work_units="entries", advice=health.advice,
+            task_cpus=cfg.spark.task_cpus,
         )  # fmt: skip
         checkpointed = training.resume_blocks(resume)  # sets training.start_epoch
         blocks = train_with_rotation(
@@ -273,10 +275,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
                 raise ValueError("the cooccurrence table is empty; re-run the cooccur stage on a larger corpus")
             groups = tuple(gr.params for gr in GROUPS)
             state = training.resume_arrays(resume, init_params(len(words), g.dim, g.seed), groups)
+            cores = training_cores(spark, cfg.spark.task_cpus)
+            task = GloveEpochTask(len(words), g.x_max, g.power, g.learning_rate, g.grad_clip, cores.cpus)
             history = train_with_averaging(
-                spark, data, state, GROUPS, GloveEpochTask(len(words), g.x_max, g.power, g.learning_rate, g.grad_clip),
+                spark, data, state, GROUPS, task,
                 model="glove", epochs=g.epochs, rounds_per_epoch=partitions * g.sync_per_epoch, seed=g.seed,
-                num_partitions=partitions, merge="average", start_epoch=training.start_epoch,
+                num_partitions=partitions, merge="average", start_epoch=training.start_epoch, profile=cores.profile,
                 describe=lambda r: f"cost {r.stats['cost'] / max(r.stats['entries'], 1):.5f}",
                 on_epoch_end=lambda e, st, hist: training.epoch_end_arrays(e, st, hist, groups),
                 health=health, loss_stat="cost", count_stat="entries", work_units="entries",

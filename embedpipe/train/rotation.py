@@ -47,6 +47,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -56,7 +57,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import distributed, tables
-from embedpipe.distributed import Shared, TaskRing, share, task_slots
+from embedpipe.distributed import Shared, TaskRing, share, training_cores
+from embedpipe.kernels.threads import run_parallel
 from embedpipe.train.loop import Health, format_duration, format_rate
 
 log = logging.getLogger(__name__)
@@ -233,6 +235,8 @@ class _Step:
     one after another (they share no row), then emits its input blocks to
     itself and each output block to the task that holds it in the next
     sub-epoch. The round's data of later sub-epochs stays with the task.
+    With ``threads`` > 1 it trains up to that many cells at once: they share
+    no row, so the result is the same as one after another.
 
     Records are ``(task, (kind, block, sub, seq, a, b, c))``: for blocks
     ``a``/``b`` are the ids and values; for data ``block`` is the cell's input
@@ -248,6 +252,7 @@ class _Step:
     alpha_end: float
     seed: int
     stats: dict[str, distributed.Total]
+    threads: int = 1
 
     def __call__(self, records: Iterator[tuple[int, tuple[Any, ...]]]) -> Iterator[tuple[int, tuple[Any, ...]]]:
         task = -1
@@ -268,20 +273,29 @@ class _Step:
                 parts[1].append(b)
         if task < 0:
             return
+        cells = []
         for p in sorted(ins):
             q = (p + self.sub) % self.blocks
-            in_ids, in_vals = gather_block(*ins[p], self.trainer.in_width)
+            in_ids, in_vals = gather_block(*ins.pop(p), self.trainer.in_width)
             if q not in outs:
                 raise RuntimeError(f"task {task} has input block {p} but not output block {q} (sub-epoch {self.sub})")
             out_ids, out_vals = gather_block(*outs.pop(q), self.trainer.out_width)
-            cell = Cell(self.epoch, self.sub, p, in_ids, in_vals, out_ids, out_vals, self._arrays(data.get(p, [])),
-                        self.alpha_start, self.alpha_end, self.seed)  # fmt: skip
-            self._train(cell)
-            for _, block, ids, vals in block_rows(IN, p, in_ids, cell.in_vals):
+            cells.append(
+                Cell(self.epoch, self.sub, p, in_ids, in_vals, out_ids, out_vals, self._arrays(data.pop(p, [])),
+                     self.alpha_start, self.alpha_end, self.seed)
+            )  # fmt: skip
+        got = run_parallel([partial(self._train, cell) for cell in cells], self.threads)
+        for results in got:
+            for name, value in results.items():
+                if name in self.stats:
+                    self.stats[name].add(value)
+        for cell in cells:
+            p, q = cell.task, (cell.task + self.sub) % self.blocks
+            for _, block, ids, vals in block_rows(IN, p, cell.in_ids, cell.in_vals):
                 yield task, (_KIND_IN, block, -1, 0, ids, vals, None)
             # Next sub-epoch, block q is the output block of input block q - sub - 1.
             holder = (q - self.sub - 1) % self.blocks % self.tasks
-            for _, block, ids, vals in block_rows(OUT, q, out_ids, cell.out_vals):
+            for _, block, ids, vals in block_rows(OUT, q, cell.out_ids, cell.out_vals):
                 yield holder, (_KIND_OUT, block, -1, 0, ids, vals, None)
 
     def _arrays(self, rows: list[tuple[Any, ...]]) -> tuple[np.ndarray, ...]:
@@ -292,14 +306,12 @@ class _Step:
             for k, dtype in enumerate(self.trainer.data_dtypes)
         )
 
-    def _train(self, cell: Cell) -> None:
+    def _train(self, cell: Cell) -> dict[str, float]:
         t0 = time.perf_counter()
         got = self.trainer.train(cell)
         got["kernel_seconds"] = time.perf_counter() - t0
         got["nonfinite"] = float((~np.isfinite(cell.in_vals)).sum() + (~np.isfinite(cell.out_vals)).sum())
-        for name, value in got.items():
-            if name in self.stats:
-                self.stats[name].add(value)
+        return got
 
 
 @dataclass(frozen=True)
@@ -379,6 +391,8 @@ class RotationPlan:
     # data, so a row meets each output block in `rounds` short bursts instead of
     # one long one. A round is one Spark job: its P sub-epochs are chained.
     rounds: int = 1
+    # Cores of each task (spark.task_cpus): its cells train on that many threads.
+    task_cpus: int = 1
     history: list[SubEpochResult] = field(default_factory=list)
 
 
@@ -406,7 +420,8 @@ def train_with_rotation(
     P = plan.blocks
     names = tuple(dict.fromkeys((*plan.trainer.stats, "nonfinite", "kernel_seconds")))
     stats = distributed.totals(spark, *names)
-    ring = TaskRing(spark, min(P, task_slots(spark)))
+    cores = training_cores(spark, plan.task_cpus)
+    ring = TaskRing(spark, min(P, cores.slots), cores.profile)
     t_start = time.perf_counter()
     total = (plan.epochs - start_epoch) * plan.rounds
     done = 0
@@ -442,7 +457,7 @@ def train_with_rotation(
                 held = ring.add(held, ring.place(round_cells, _DataRecord(ring.tasks)))
                 for sub in range(first, first + P):
                     a0, a1 = plan.learning_rate(epoch, sub)
-                    step = _Step(plan.trainer, epoch, sub, P, ring.tasks, a0, a1, plan.seed, stats)
+                    step = _Step(plan.trainer, epoch, sub, P, ring.tasks, a0, a1, plan.seed, stats, cores.cpus)
                     # Lazy: the round's P sub-epochs run as one Spark job.
                     held = ring.step(held, step)
                 held = ring.settle(held)

@@ -41,7 +41,7 @@ from pyspark.sql import functions as F
 from embedpipe import tables
 from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
-from embedpipe.distributed import Shared, partition_id, share, task_slots
+from embedpipe.distributed import Shared, partition_id, share, training_cores
 from embedpipe.kernels.blocks import (
     assign_blocks,
     block_samplers,
@@ -51,7 +51,7 @@ from embedpipe.kernels.blocks import (
     train_cell_routed,
 )
 from embedpipe.kernels.rows import init_uniform_rows, local_index
-from embedpipe.kernels.sgns import build_noise_cdf, init_weights, sgns_train_chunk
+from embedpipe.kernels.sgns import build_noise_cdf, init_weights, sgns_train_hogwild
 from embedpipe.kernels.subsampling import keep_probabilities
 from embedpipe.stage import StageResult, fingerprint
 from embedpipe.train.averaging import ROUND_COLUMN, RoundResult, train_with_averaging
@@ -87,6 +87,7 @@ class SgnsRoundTask:
     window: int
     negative: int
     cbow: bool
+    threads: int = 1
 
     def __call__(
         self, params: dict[str, np.ndarray], batches: Iterator[pa.RecordBatch], info: RoundInfo, partition: int
@@ -104,12 +105,12 @@ class SgnsRoundTask:
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         const = self.tables_shared.value
-        loss, words, pairs = sgns_train_chunk(
+        loss, words, pairs = sgns_train_hogwild(
             params["w_in"], params["w_out"], ids, offsets,
             const["keep_prob"], const["noise_cdf"],
             self.window, self.negative,
             float(info.extra["alpha_start"]), float(info.extra["alpha_end"]),
-            info.task_seed(partition), self.cbow, touch_in, touch_out,
+            info.task_seed(partition), self.cbow, touch_in, touch_out, self.threads,
         )  # fmt: skip
         return {"loss": float(loss), "words": float(words), "pairs": float(pairs)}, {"in": touch_in, "out": touch_out}
 
@@ -285,7 +286,7 @@ def _train_rotation(
             CellsOfCorpus(epoch, s.seed, s.window, P, rounds, shared, vocab), CELLS_DDL
         ),
         learning_rate=learning_rate, loss_stat="loss", count_stat="pairs", work_units="pairs",
-        advice=f"Lower sgns.alpha (now {s.alpha}).",
+        advice=f"Lower sgns.alpha (now {s.alpha}).", task_cpus=cfg.spark.task_cpus,
     )  # fmt: skip
     try:
         checkpointed = training.resume_blocks(resume)  # sets training.start_epoch
@@ -322,7 +323,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     fp = fingerprint(cfg.section_json("sgns", "vocab", "clean", "input"), corpus_version, partitions)
     training = Training(spark, "sgns", root, fp, loss_stat="loss", count_stat="pairs", series="losses")
     if s.distribution == "rotation":
-        tasks = min(partitions, task_slots(spark))
+        tasks = min(partitions, training_cores(spark, cfg.spark.task_cpus).slots)
         need = block_task_bytes(len(words), 2 * s.dim, partitions, tasks)
         where = f"each of {tasks} tasks"
         check_model_fits("sgns", len(words), s.dim, need, s.max_model_mb, where=where)
@@ -335,6 +336,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     need = averaging_driver_bytes(len(words), 2 * s.dim, partitions)
     check_model_fits("sgns", len(words), s.dim, need, s.max_model_mb, where="the driver")
     rounds = effective_sync_rounds(s.sync_rounds, partitions)
+    cores = training_cores(spark, cfg.spark.task_cpus)
     data = (
         tables.read(spark, root, "corpus")
         .repartition(partitions, "line_id", "piece")
@@ -366,9 +368,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         floor = f" (floor {clipped_sum_floor(partitions):g} logits)" if s.merge == "clipped_sum" else ""
         log.info("sgns: %d partitions, %d rounds an epoch, merge %s%s", partitions, rounds, s.merge, floor)
         history = train_with_averaging(
-            spark, data, state, GROUPS, SgnsRoundTask(const, s.window, s.negative, s.architecture == "cbow"),
+            spark, data, state, GROUPS,
+            SgnsRoundTask(const, s.window, s.negative, s.architecture == "cbow", cores.cpus),
             model="sgns", epochs=s.epochs, rounds_per_epoch=rounds, seed=s.seed, num_partitions=partitions,
-            merge=s.merge, start_epoch=training.start_epoch,
+            merge=s.merge, start_epoch=training.start_epoch, profile=cores.profile,
             round_extra=lambda e, r: dict(zip(("alpha_start", "alpha_end"), schedule[(e, r)], strict=True)),
             describe=describe, on_epoch_end=lambda e, st, hist: training.epoch_end_arrays(e, st, hist, GROUP_PARAMS),
             health=Health(

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
+from embedpipe.distributed import TrainingCores, training_cores
 from embedpipe.errors import ConfigError, DivergenceError
 from embedpipe.train import glove, rotation, sgns
 from embedpipe.train.averaging import ROUND_COLUMN
@@ -237,6 +238,23 @@ def test_model_memory_is_checked_before_training(spark, prepared, topic_corpus):
         sgns.run(spark, make_cfg(prepared, topic_corpus, sgns=rotating, spark={"partitions": 4}))
 
 
+def test_training_tasks_use_their_cores_as_kernel_threads(spark, prepared, topic_corpus, monkeypatch):
+    # The test cluster's executors have one core each, so Spark cannot reserve
+    # two per task: the trainers are told to run two threads regardless.
+    monkeypatch.setattr(sgns, "training_cores", lambda spark, cpus: TrainingCores(cpus=2, slots=1, profile=None))
+    result = sgns.run(spark, make_cfg(prepared, topic_corpus))
+    assert result.stats["losses"][-1] < result.stats["losses"][0]
+    assert topic_margin(read_vectors(spark, str(prepared), "sgns")) > 0.3
+
+
+def test_more_cores_per_task_than_an_executor_has_is_refused_before_training(spark, prepared, topic_corpus):
+    assert training_cores(spark, 1) == TrainingCores(cpus=1, slots=2, profile=None)
+    for distribution in DISTRIBUTIONS:
+        cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": distribution}, spark={"task_cpus": 2})
+        with pytest.raises(ConfigError, match=r"spark\.task_cpus=2 .* an executor has \(1\).*spark\.executor\.cores"):
+            sgns.run(spark, cfg)
+
+
 def test_sgns_under_rotation_separates_topics_and_repeats_whatever_the_task_count(
     spark, prepared, topic_corpus, monkeypatch
 ):
@@ -247,10 +265,12 @@ def test_sgns_under_rotation_separates_topics_and_repeats_whatever_the_task_coun
     assert topic_margin(first) > 0.3
     sgns.run(spark, cfg)
     np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, first.matrix)
-    # 4 replicas run as 2 tasks of 2 blocks each here; as 4 tasks of one block, or
-    # one task of all 4, they train the same cells from the same seeds.
-    for slots in (1, 4):
-        monkeypatch.setattr(rotation, "task_slots", lambda spark, n=slots: n)
+    # 4 replicas run as 2 tasks of 2 blocks each here; as 4 tasks of one block, as
+    # one task of all 4, or as one task training its 4 blocks on 2 threads, they
+    # train the same cells from the same seeds.
+    for slots, threads in ((1, 1), (4, 1), (1, 2)):
+        cores = TrainingCores(cpus=threads, slots=slots, profile=None)
+        monkeypatch.setattr(rotation, "training_cores", lambda spark, cpus, c=cores: c)
         sgns.run(spark, cfg)
         np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, first.matrix)
 
