@@ -53,8 +53,8 @@ ROTATION_ROUNDS = 8
 
 def effective_sync_rounds(configured: int, partitions: int, distribution: str = "averaging") -> int:
     """Rounds per epoch: the configured number, or for 0 (auto)
-    ``max(4 × partitions, partitions²)`` under averaging and
-    :data:`ROTATION_ROUNDS` under rotation.
+    ``max(4 × partitions, partitions²)`` under averaging (1 for one
+    partition) and :data:`ROTATION_ROUNDS` under rotation.
 
     Why: with the clipped_sum merge, quality depends on how often replicas
     merge, and more so the more replicas there are; the square is what kept
@@ -68,6 +68,8 @@ def effective_sync_rounds(configured: int, partitions: int, distribution: str = 
         return configured
     if distribution == "rotation":
         return ROTATION_ROUNDS
+    if partitions == 1:
+        return 1  # one replica has nothing to merge with
     return max(4 * partitions, partitions * partitions)
 
 
