@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,16 @@ def embedpipe_overrides(corpus: Path, out: Path, stages: list[str], partitions: 
     if quick:
         items += ["sgns.epochs=2", "glove.epochs=3", "sgns.sample=0.001"]
     return items
+
+
+def scaling_spec(spec: str) -> tuple[int, int, str]:
+    """``P[xC][:distribution]`` -> (partitions, cores per task, distribution)."""
+    size, _, distribution = spec.partition(":")
+    p, _, cpus = size.partition("x")
+    distribution = distribution or "averaging"
+    if distribution not in ("averaging", "rotation"):
+        raise SystemExit(f"bench: unknown distribution {distribution!r} in --scaling-partitions {spec!r}")
+    return int(p), int(cpus or 1), distribution
 
 
 def scores_of(result: dict[str, Any], model: str | None = None) -> dict[str, Any]:
@@ -228,7 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default="sgns,glove,gensim,mllib,scaling", help="comma list of: sgns,glove,gensim,mllib,scaling"
     )
     ap.add_argument("--mllib-partitions", default="1,2,8")
-    ap.add_argument("--scaling-partitions", default="1,2,4,8")
+    ap.add_argument(
+        "--scaling-partitions",
+        default="1,2,4,8",
+        help="comma list of P[xC][:distribution]: P replicas (spark.partitions), C cores per training task "
+        "(spark.task_cpus, default 1), distribution averaging (default) or rotation; e.g. 1x2,2,8:rotation",
+    )
     ap.add_argument(
         "--seeds", default="1", help="comma list: gensim, sgns and scaling run once per seed; their means are compared"
     )
@@ -262,13 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     # partitions); None until one has.
     prepared: Path | None = None
 
-    def embedpipe_sgns(partitions: int, seed: int, out: str, *, reuse: bool = False) -> dict[str, Any]:
+    def embedpipe_sgns(
+        partitions: int, seed: int, out: str, *, reuse: bool = False, extra: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """One embedpipe skip-gram run. ``reuse``: train on the prepared
         tables (sgns and evaluate only, forced) when there are some; the
         scaling rows time the sgns stage alone, so re-running ingest and
-        vocab for each of them only cost time."""
+        vocab for each of them only cost time. ``extra``: more overrides."""
         nonlocal prepared
-        settings = ["eval.models=[sgns]", f"sgns.seed={seed}"]
+        settings = ["eval.models=[sgns]", f"sgns.seed={seed}", *extra]
         if reuse and prepared is not None:
             over = embedpipe_overrides(corpus, prepared, ["sgns", "evaluate"], partitions, args.quick)
             return measure("embedpipe", {"conf": conf, "overrides": over + settings, "force": True})
@@ -345,20 +363,22 @@ def main(argv: list[str] | None = None) -> int:
             )
     scaling: list[dict[str, Any]] = []
     if "scaling" in only:
-        for p in [int(x) for x in args.scaling_partitions.split(",")]:
+        for spec in args.scaling_partitions.split(","):
+            p, cpus, distribution = scaling_spec(spec)
+            family = f"scaling_{p}" if spec == str(p) else f"scaling_{spec}"
+            label = f"embedpipe sgns, {p} partitions" + (f" x {cpus} threads" if cpus > 1 else "")
+            label += f", {distribution}" if distribution != "averaging" else ""
+            extra = [f"spark.task_cpus={cpus}", f"sgns.distribution={distribution}"]
             at_p = []
             for seed in seeds:
-                log(f"embedpipe sgns scaling, {p} partitions, seed {seed}")
-                r = embedpipe_sgns(p, seed, f"scale{p}_{seed}", reuse=True)
-                results["runs"][key(f"scaling_{p}", seed)] = r
-                s_row = row(
-                    f"embedpipe sgns, {p} partitions{suffix(seed)}",
-                    r, stage_seconds(r, "sgns"), stage_words(r, "sgns"), "sgns",
-                )  # fmt: skip
+                log(f"{label} (scaling), seed {seed}")
+                r = embedpipe_sgns(p, seed, f"scale{spec.replace(':', '_')}_{seed}", reuse=True, extra=extra)
+                results["runs"][key(family, seed)] = r
+                s_row = row(f"{label}{suffix(seed)}", r, stage_seconds(r, "sgns"), stage_words(r, "sgns"), "sgns")
                 s_row["partitions"] = p
                 at_p.append(s_row)
-            scaling += summarize(f"scaling_{p}", f"embedpipe sgns, {p} partitions", at_p)
-            summary[f"scaling_{p}"]["partitions"] = p
+            scaling += summarize(family, label, at_p)
+            summary[family]["partitions"] = p
     results["table"] = rows
     results["scaling"] = scaling
     # The skip-gram bars, judged on the seed means (or the one seed's run).

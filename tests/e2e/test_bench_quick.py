@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import bench.run as bench_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,3 +125,11 @@ def test_the_exactness_bench_times_cold_and_warm_runs_against_build_vocab(tmp_pa
     fresh = report["ingest_vocab_vs_gensim_build_vocab"]
     fresh_encoded = report["ingest_vocab_encode_vs_gensim_build_vocab"]
     assert f"fresh session{'':<17}{fresh:>14.2f}x{fresh_encoded:>10.2f}x" in done.stdout
+
+
+def test_scaling_runs_name_replicas_cores_and_distribution():
+    assert bench_run.scaling_spec("8") == (8, 1, "averaging")
+    assert bench_run.scaling_spec("1x2") == (1, 2, "averaging")
+    assert bench_run.scaling_spec("32:rotation") == (32, 1, "rotation")
+    with pytest.raises(SystemExit, match="unknown distribution 'rotate'"):
+        bench_run.scaling_spec("8:rotate")
