@@ -82,6 +82,7 @@ __all__ = [
     "generate_pairs",
     "simulate_epoch",
     "sgd_pairs",
+    "train_cell_attached",
     "train_cell_restricted",
     "train_cell_routed",
 ]
@@ -693,6 +694,147 @@ def train_cell_routed(
     return m_total
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def train_cell_attached(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    inp: np.ndarray,
+    out: np.ndarray,
+    owed: np.ndarray,
+    pi_q: float,
+    q_lo: int,
+    q_n: int,
+    words: np.ndarray,
+    prob: np.ndarray,
+    alias: np.ndarray,
+    alpha_start: float,
+    alpha_end: float,
+    seed: np.uint64,
+    tally: np.ndarray,
+) -> tuple[float, int]:
+    """Train one cell with routed negatives attached to their word's positives.
+
+    The counts are :func:`train_cell_routed`'s: input row ``c`` (of
+    ``w_in``; ``inp`` and ``owed`` index it) meets ``m_c ~ Binomial(owed[c],
+    pi_q)`` negatives from the output block's noise sampler. Here they are
+    dealt over ``c``'s ``k_c`` positive pairs in the cell, in corpus order:
+    each pair gets ``m_c // k_c`` of them, and a random ``m_c mod k_c`` of the
+    pairs one more. A pair and its negatives are one word2vec example
+    (:func:`embedpipe.kernels.sgns._pair_update`: the input row's gradient is
+    summed over the terms and applied once), so a cell costs what the
+    sequential kernel costs per pair. A word with no positive pair in the
+    cell trains its ``m_c`` negatives as one-term updates, spread uniformly
+    at random over the cell's stream. Every ``(c, w, label)`` event has the
+    same expected count as under routing; only the order differs. A negative
+    equal to the pair's positive is kept (routing keeps it too).
+
+    The learning rate goes linearly from ``alpha_start`` to ``alpha_end`` over
+    the cell's examples and lone negatives. ``tally``: as in
+    :func:`train_cell_restricted`.
+
+    Returns
+    -------
+    loss : float
+        Sum of the examples' losses (weights before each update); lone
+        negatives are not included.
+    n_negatives : int
+        Negatives trained (``sum m_c``).
+    """
+    np.random.seed(np.int64(seed >> np.uint64(33)))
+    state = seed
+    n_pos = inp.shape[0]
+    n_in = owed.shape[0]
+    dim = w_in.shape[1]
+    count = tally.shape[0] > 0
+    m = np.zeros(n_in, dtype=np.int64)
+    m_total = 0
+    if pi_q > 0.0:
+        for c in range(n_in):
+            if owed[c] > 0:
+                m[c] = np.random.binomial(owed[c], pi_q)
+                m_total += m[c]
+    k = np.zeros(n_in, dtype=np.int64)
+    for i in range(n_pos):
+        k[inp[i]] += 1
+    # Per word: negatives for every pair, extras still to hand out, pairs still to come.
+    base = np.zeros(n_in, dtype=np.int64)
+    extra = np.zeros(n_in, dtype=np.int64)
+    most = 0
+    n_lone = 0
+    for c in range(n_in):
+        if k[c] > 0:
+            base[c] = m[c] // k[c]
+            extra[c] = m[c] - base[c] * k[c]
+            if base[c] + 1 > most:
+                most = base[c] + 1
+        else:
+            n_lone += m[c]
+    lone = np.empty(n_lone, dtype=np.int32)
+    j = 0
+    for c in range(n_in):
+        if k[c] == 0:
+            for _ in range(m[c]):
+                lone[j] = c
+                j += 1
+    for i in range(n_lone - 1, 0, -1):  # Fisher-Yates with the LCG
+        state = _lcg_next(state)
+        r = int(float(state >> _U64_11) * _INV_2_53 * (i + 1))
+        if r > i:
+            r = i
+        tmp = lone[i]
+        lone[i] = lone[r]
+        lone[r] = tmp
+    targets = np.empty(most + 1, dtype=np.int32)
+    work = np.zeros(dim, dtype=np.float32)
+    touch = np.zeros(w_out.shape[0], dtype=np.int64)
+    total = n_pos + n_lone
+    if total == 0:
+        return 0.0, 0
+    slope = (alpha_end - alpha_start) / total
+    loss = 0.0
+    pos = 0
+    ilone = 0
+    event = 0
+    while pos + ilone < total:
+        alpha = alpha_start + slope * event
+        event += 1
+        rp = n_pos - pos
+        rn = n_lone - ilone
+        state = _lcg_next(state)
+        u = float(state >> _U64_11) * _INV_2_53 * (rp + rn)
+        if u < rn:
+            c = lone[ilone]
+            ilone += 1
+            w, state = _draw(state, q_lo, q_n, words, prob, alias)
+            if count:
+                tally[c, w] += 1
+            _term_update(w_in, w_out, c, w, 0.0, alpha)
+            continue
+        c = inp[pos]
+        targets[0] = out[pos]
+        pos += 1
+        nt = 1 + base[c]
+        if extra[c] > 0:
+            # One more negative with probability extras left / pairs left.
+            state = _lcg_next(state)
+            if float(state >> _U64_11) * _INV_2_53 * k[c] < extra[c]:
+                nt += 1
+                extra[c] -= 1
+        k[c] -= 1
+        for d in range(1, nt):
+            w, state = _draw(state, q_lo, q_n, words, prob, alias)
+            targets[d] = w
+            if count:
+                tally[c, w] += 1
+        for jj in range(dim):
+            work[jj] = 0.0
+        h = w_in[c]
+        loss += _pair_update(h, w_out, targets, nt, alpha, work, touch)
+        for jj in range(dim):
+            h[jj] += work[jj]
+    return loss, m_total
+
+
 # --------------------------------------------------------------------------
 # One epoch of the schedule
 # --------------------------------------------------------------------------
@@ -739,7 +881,7 @@ def simulate_epoch(
         ``count * keep_prob``).
     n_blocks : int
         ``P``.
-    variant : {"routed", "restricted"}
+    variant : {"routed", "restricted", "attached"}
         Negative scheme.
     window, negative : int
         word2vec's maximum window and negatives per pair.
@@ -768,8 +910,8 @@ def simulate_epoch(
         events over the mean task's, weighted by the sub-epoch's events: the
         slow-down a cluster sees from stragglers) and ``blocks``.
     """
-    if variant not in ("routed", "restricted"):
-        raise ValueError("variant must be 'routed' or 'restricted'")
+    if variant not in ("routed", "restricted", "attached"):
+        raise ValueError("variant must be 'routed', 'restricted' or 'attached'")
     P = int(n_blocks)
     counts = np.asarray(counts, dtype=np.int64)
     keep = np.minimum(np.asarray(keep_prob, dtype=np.float64), 1.0)
@@ -797,6 +939,8 @@ def simulate_epoch(
         ts = time.perf_counter()
         bucket_s += ts - tb
         n_pos_row = np.bincount(s_inp, minlength=counts.shape[0]).astype(np.int64)
+        if variant == "attached":  # each block's rows' owed negatives, zero elsewhere
+            owed = [np.where(block == p, int(negative) * n_pos_row, 0).astype(np.int64) for p in range(P)]
         samplers_s += time.perf_counter() - ts
         tt = time.perf_counter()
         # This round's share of the epoch's learning-rate range, split over
@@ -819,6 +963,11 @@ def simulate_epoch(
                     _, n_neg = train_cell_restricted(
                         w_in, w_out, s_inp[lo:hi], s_out[lo:hi], int(seg[q]), int(seg[q + 1] - seg[q]),
                         words, prob, alias, int(negative), a0, a1, cseed, tl,
+                    )  # fmt: skip
+                elif variant == "attached":
+                    _, n_neg = train_cell_attached(
+                        w_in, w_out, s_inp[lo:hi], s_out[lo:hi], owed[p], min(1.0, float(block_noise[q])),
+                        int(seg[q]), int(seg[q + 1] - seg[q]), words, prob, alias, a0, a1, cseed, tl,
                     )  # fmt: skip
                 else:
                     n_neg = train_cell_routed(

@@ -48,7 +48,7 @@ from embedpipe.kernels.blocks import (
     bucket_pairs,
     derive_seed,
     generate_pairs,
-    train_cell_routed,
+    train_cell_attached,
 )
 from embedpipe.kernels.rows import init_uniform_rows, local_index
 from embedpipe.kernels.sgns import build_noise_cdf, init_weights, sgns_train_hogwild
@@ -121,14 +121,10 @@ def untrained_loss(negative: int) -> float:
     return (1 + negative) * math.log(2.0)
 
 
-# Positive pairs whose loss each rotation task measures, before training, for the progress line.
-LOSS_SAMPLE = 2048
-
-
 @dataclass(frozen=True)
 class SgnsCells:
-    """Executor side of rotation: one cell's pairs with routed negatives
-    (:func:`embedpipe.kernels.blocks.train_cell_routed`).
+    """Executor side of rotation: one cell's pairs with routed negatives,
+    attached to their word's pairs (:func:`embedpipe.kernels.blocks.train_cell_attached`).
 
     The input rows are context words (``w_in``), the output rows centre words
     (``w_out``), as in the sequential kernel. Every input word ``c`` draws
@@ -138,7 +134,9 @@ class SgnsCells:
     word2vec. ``n_c`` is the word's expected positive pairs in one round
     (``rounds`` rounds an epoch): ``count × keep-probability × (window + 1) /
     rounds``. A cell sees only its own pairs, so the round's realized count is
-    not known to it; its expectation is.
+    not known to it; its expectation is. The progress line's loss is the
+    kernel's: each pair's example with its attached negatives, weights before
+    the update, as word2vec's.
     """
 
     dim: int
@@ -170,33 +168,17 @@ class SgnsCells:
         noise = v["counts"][cell.out_ids].astype(np.float64) ** 0.75
         if len(cell.out_ids) == 0 or noise.sum() <= 0:
             return {"loss": 0.0, "pairs": float(len(inp)), "negatives": 0.0}
-        loss = self._sampled_loss(cell, inp, out, noise, float(noise.sum() / v["noise_total"]))
-        seg, words, prob, alias, _ = block_samplers(noise, np.zeros(len(cell.out_ids), np.int32), 1)
+        _, words, prob, alias, _ = block_samplers(noise, np.zeros(len(cell.out_ids), np.int32), 1)
         # Negatives owed by each input word this round, rounded once (rounding
         # per negative would bias rare words by up to half a pair each).
         owed = v["counts"][cell.in_ids] * v["keep_prob"][cell.in_ids] * (self.window + 1) * self.negative / self.rounds
-        negatives = train_cell_routed(
-            cell.in_vals, cell.out_vals, inp, out, np.arange(len(cell.in_ids), dtype=np.int32),
-            np.rint(owed).astype(np.int64), float(noise.sum() / v["noise_total"]), 0, len(cell.out_ids),
-            words, prob, alias, 1, cell.alpha_start, cell.alpha_end,
-            np.uint64(derive_seed(self.seed, cell.epoch, cell.sub, cell.task)), 1 << 20, np.zeros((0, 0), np.int64),
+        loss, negatives = train_cell_attached(
+            cell.in_vals, cell.out_vals, inp, out, np.rint(owed).astype(np.int64),
+            float(noise.sum() / v["noise_total"]), 0, len(cell.out_ids), words, prob, alias,
+            cell.alpha_start, cell.alpha_end,
+            np.uint64(derive_seed(self.seed, cell.epoch, cell.sub, cell.task)), np.zeros((0, 0), np.int64),
         )  # fmt: skip
-        return {"loss": loss, "pairs": float(len(inp)), "negatives": float(negatives)}
-
-    def _sampled_loss(self, cell: Cell, inp: np.ndarray, out: np.ndarray, noise: np.ndarray, share: float) -> float:
-        """word2vec's loss of the cell's pairs before it trains, estimated on a
-        sample: each pair's positive term plus the ``negative × share`` noise
-        terms this block owes it (``share`` = the block's noise mass), summed
-        over the cell. For the progress line and the health check only."""
-        if not len(inp):
-            return 0.0
-        rng = np.random.default_rng(derive_seed(self.seed, cell.epoch, cell.sub, cell.task, 7))
-        pick = rng.integers(0, len(inp), min(len(inp), LOSS_SAMPLE))
-        h = cell.in_vals[inp[pick]].astype(np.float64)
-        pos = np.logaddexp(0.0, -np.einsum("ij,ij->i", h, cell.out_vals[out[pick]]))
-        negs = rng.choice(len(noise), size=(len(pick), self.negative), p=noise / noise.sum())
-        neg = np.logaddexp(0.0, np.einsum("ij,ikj->ik", h, cell.out_vals[negs])).mean(axis=1) * self.negative * share
-        return float((pos + neg).mean()) * len(inp)
+        return {"loss": float(loss), "pairs": float(len(inp)), "negatives": float(negatives)}
 
 
 @dataclass(frozen=True)

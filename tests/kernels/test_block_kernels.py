@@ -12,6 +12,7 @@ from embedpipe.kernels.blocks import (
     generate_pairs,
     sgd_pairs,
     simulate_epoch,
+    train_cell_attached,
     train_cell_restricted,
     train_cell_routed,
 )
@@ -149,7 +150,12 @@ def _tally_epoch(variant: str, inp, out, block, weights, P: int, negative: int, 
         for q in range(P):
             lo, hi = start[p * P + q], start[p * P + q + 1]
             cseed = np.uint64(1000 * seed + 10 * p + q)
-            if variant == "routed":
+            if variant == "attached":
+                owed = np.where(block == p, negative * n_row, 0).astype(np.int64)
+                train_cell_attached(w_in, w_out, s_in[lo:hi], s_out[lo:hi], owed, float(block_noise[q]),
+                                    int(seg[q]), int(seg[q + 1] - seg[q]), words, prob, alias, 0.0, 0.0, cseed,
+                                    tally)  # fmt: skip
+            elif variant == "routed":
                 train_cell_routed(w_in, w_out, s_in[lo:hi], s_out[lo:hi], words[seg[p] : seg[p + 1]], n_row,
                                   float(block_noise[q]), int(seg[q]), int(seg[q + 1] - seg[q]), words, prob, alias,
                                   negative, 0.0, 0.0, cseed, 64, tally)  # fmt: skip
@@ -187,6 +193,51 @@ def test_routed_negative_counts_match_word2vec_expectation() -> None:
     restricted = sum(_tally_epoch("restricted", inp, out, block, weights, 2, negative, s) for s in range(reps))
     assert not _within(restricted, expected)
     assert restricted[0, 3:].sum() == 0  # input 0 never sees block 1's noise
+
+
+def test_attached_negative_counts_match_word2vec_expectation_too() -> None:
+    # Input 0 has no pair in block 1: its block-1 negatives are lone updates.
+    inp, out, block, weights = _skewed_example()
+    pi = weights / weights.sum()
+    negative, reps = 5, 20
+    expected = reps * negative * np.outer(np.bincount(inp, minlength=6), pi)
+    attached = sum(_tally_epoch("attached", inp, out, block, weights, 2, negative, s) for s in range(reps))
+    assert _within(attached, expected)
+    assert attached[0, 3:].sum() > 0
+
+
+def test_attached_negatives_go_with_their_words_pairs() -> None:
+    # One word, 3 pairs, 7 negatives owed from a block of one word (9): every
+    # pair gets 2 or 3 of them, in one example each, so each pair moves row 0
+    # once; the lone word 1 (no pair) gets its 4 as one-term updates.
+    w_in = np.full((2, 3), 0.1, np.float32)
+    w_out = np.zeros((10, 3), np.float32)
+    seg, words, prob, alias, _ = block_samplers(np.r_[np.zeros(9), 1.0], np.zeros(10, np.int32), 1)
+    tally = np.zeros((10, 10), np.int64)
+    loss, n_neg = train_cell_attached(
+        w_in, w_out, np.zeros(3, np.int32), np.array([4, 5, 6], np.int32), np.array([7, 4], np.int64), 1.0,
+        0, 10, words, prob, alias, 0.1, 0.1, np.uint64(5), tally,
+    )  # fmt: skip
+    assert n_neg == 11 and tally[0, 9] == 7 and tally[1, 9] == 4
+    # Each example's loss, weights before: log 2 per term (all dot products 0 at first).
+    assert loss > 3 * 3 * np.log(2.0) * 0.9
+    assert np.all(w_out[[4, 5, 6]] > 0) and np.all(w_out[9] < 0)
+
+
+def test_attached_cell_without_negatives_is_pair_sgd() -> None:
+    rng = np.random.default_rng(6)
+    w_in = rng.normal(0, 0.3, (6, 5)).astype(np.float32)
+    w_out = rng.normal(0, 0.3, (6, 5)).astype(np.float32)
+    a_in, a_out = w_in.copy(), w_out.copy()
+    inp = rng.integers(0, 6, 50).astype(np.int32)
+    out = rng.integers(0, 6, 50).astype(np.int32)
+    seg, words, prob, alias, _ = block_samplers(np.ones(6), np.zeros(6, np.int32), 1)
+    _, n = train_cell_attached(w_in, w_out, inp, out, np.zeros(6, np.int64), 1.0, 0, 6, words, prob, alias,
+                               0.2, 0.05, np.uint64(3), NO_TALLY)  # fmt: skip
+    assert n == 0
+    sgd_pairs(a_in, a_out, inp, out, np.ones(50), 0.2, 0.05)
+    np.testing.assert_allclose(w_in, a_in, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(w_out, a_out, rtol=0, atol=1e-6)
 
 
 def test_block_samplers_distribution() -> None:
