@@ -242,7 +242,7 @@ class SgnsConfig(Section):
     seed: int = setting(1, "seed of initialisation, sampling and data order")
     sync_rounds: int = setting(
         0,
-        "rounds per epoch; 0 = auto (averaging: max(4P, P²), 1 for P=1; rotation: 8)",
+        "rounds per epoch; 0 = auto (averaging: max(4P, P²), 1 for P=1; rotation: 4)",
         ge=0,
         range_text=">= 1 (or 0 for auto)",
     )

@@ -48,7 +48,7 @@ class RoundAssigner:
 
 
 # Skip-gram rotation's rounds per epoch when sgns.sync_rounds is 0 (auto).
-ROTATION_ROUNDS = 8
+ROTATION_ROUNDS = 4
 
 
 def effective_sync_rounds(configured: int, partitions: int, distribution: str = "averaging") -> int:
@@ -61,8 +61,9 @@ def effective_sync_rounds(configured: int, partitions: int, distribution: str = 
     gensim's analogy accuracy at 8 partitions on wiki17m
     (bench/results/2026-11-24-sgns-sync-rounds, docs/design.md). Under
     rotation nothing is merged, but a row must meet each output block in
-    short bursts: 8 rounds kept gensim's quality at 8 and 32 blocks in the
-    one-process simulation (bench/results/2026-12-02-block-schedule/rounds).
+    short bursts: 4 rounds kept gensim's quality at 8 and 32 blocks in the
+    one-process simulation, 2 did not by as wide a margin, and every round
+    costs P engine steps (bench/results/2026-12-02-block-schedule).
     """
     if configured > 0:
         return configured
