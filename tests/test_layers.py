@@ -33,7 +33,11 @@ ENGINE = ("embedpipe.train.loop", "embedpipe.train.averaging", "embedpipe.train.
 PLUMBING = ("embedpipe.config", "embedpipe.tables", "embedpipe.paths", "embedpipe.session", "embedpipe.errors",
             "embedpipe.distributed", "embedpipe.batches", "embedpipe.stage", "embedpipe.vectors.table",
             "embedpipe.vectors.queries", "embedpipe.vectors.formats")  # fmt: skip
-KERNEL_ALLOWED = {"numpy", "numba", "llvmlite", "__future__", "math", "time", "typing", "collections", "dataclasses"}
+# Pure computation only: no Spark, no I/O, no config. Threads are allowed
+# (functools, concurrent.futures): the kernels release the GIL, and running
+# them on a task's cores is still a function of arrays (kernels/threads.py).
+KERNEL_ALLOWED = {"numpy", "numba", "llvmlite", "__future__", "math", "time", "typing", "collections", "dataclasses",
+                  "functools", "concurrent"}  # fmt: skip
 
 
 def module_name(path: Path) -> str:
