@@ -35,14 +35,9 @@ def viewfs_root(tmp_path_factory):
     return tmp_path_factory.mktemp("viewfs")
 
 
-# Two executor JVMs of one core each: executors are other processes, as on a
-# cluster, so a test passes only if nothing leans on the driver's memory.
-TEST_MASTER = "local-cluster[2,1,1024]"
-
-
 @pytest.fixture(scope="session")
 def spark(viewfs_root):
-    """local-cluster[2,1,1024] with the UI off and few shuffle partitions (see embedpipe.session)."""
+    """local[2] with the UI off and few shuffle partitions (see embedpipe.session)."""
     from embedpipe.config import SparkConfig
     from embedpipe.session import build_local_session
 
@@ -50,7 +45,7 @@ def spark(viewfs_root):
         "spark.sql.shuffle.partitions": "2",
         f"spark.hadoop.fs.viewfs.mounttable.default.link.{VIEWFS_MOUNT}": f"file://{viewfs_root}",
     }
-    session = build_local_session(SparkConfig(master=TEST_MASTER, driver_memory="1g", conf=conf))
+    session = build_local_session(SparkConfig(master="local[2]", conf=conf))
     yield session
     session.stop()
 
