@@ -166,12 +166,12 @@ class TrainingCores:
     profile: ResourceProfile | None
 
 
-def _executor_cores(spark: SparkSession) -> int | None:
-    m = master(spark)
-    if m.startswith("local-cluster["):  # local-cluster[executors, cores, memory]
-        return int(m[len("local-cluster[") :].split(",")[1])
-    cores = spark.sparkContext.getConf().get("spark.executor.cores")
-    return int(cores) if cores else None
+def executor_cores(master_url: str, configured: str | None) -> int | None:
+    """Cores of one executor: ``local-cluster[executors, cores, memory]``'s
+    middle number, else ``spark.executor.cores`` when set (None: unknown)."""
+    if master_url.startswith("local-cluster["):
+        return int(master_url[len("local-cluster[") :].split(",")[1])
+    return int(configured) if configured else None
 
 
 def training_cores(spark: SparkSession, cpus: int) -> TrainingCores:
@@ -192,20 +192,30 @@ def training_cores(spark: SparkSession, cpus: int) -> TrainingCores:
         never start.
     """
     conf = spark.sparkContext.getConf()
-    reserved = int(conf.get("spark.task.cpus", "1") or 1)
-    cores = max(1, int(spark.sparkContext.defaultParallelism))
+    return plan_training_cores(
+        master(spark),
+        int(conf.get("spark.task.cpus", "1") or 1),
+        conf.get("spark.executor.cores"),
+        (conf.get("spark.dynamicAllocation.enabled", "false") or "false").lower() == "true",
+        max(1, int(spark.sparkContext.defaultParallelism)),
+        cpus,
+    )
+
+
+def plan_training_cores(
+    master_url: str, reserved: int, configured_executor_cores: str | None, dynamic: bool, cores: int, cpus: int
+) -> TrainingCores:
+    """:func:`training_cores` from the session's settings (a pure function)."""
     if cpus <= reserved:
         return TrainingCores(cpus, max(1, cores // reserved), None)
-    per_executor = _executor_cores(spark)
+    per_executor = executor_cores(master_url, configured_executor_cores)
     if per_executor is not None and per_executor < cpus:
         raise ConfigError(
             f"spark.task_cpus={cpus} asks for more cores than an executor has ({per_executor}); "
             f"set spark.task_cpus to at most {per_executor}, or give executors more cores (spark.executor.cores)"
         )
     slots = max(1, cores // cpus)
-    m = master(spark)
-    dynamic = (conf.get("spark.dynamicAllocation.enabled", "false") or "false").lower() == "true"
-    if m == "local" or m.startswith("local[") or dynamic:
+    if master_url == "local" or master_url.startswith("local[") or dynamic:
         return TrainingCores(cpus, slots, None)
     return TrainingCores(cpus, slots, ResourceProfileBuilder().require(TaskResourceRequests().cpus(cpus)).build)
 

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
-from embedpipe.distributed import TrainingCores, training_cores
+from embedpipe.distributed import TrainingCores, plan_training_cores, training_cores
 from embedpipe.errors import ConfigError, DivergenceError
 from embedpipe.train import glove, rotation, sgns
 from embedpipe.train.averaging import ROUND_COLUMN
@@ -247,12 +247,21 @@ def test_training_tasks_use_their_cores_as_kernel_threads(spark, prepared, topic
     assert topic_margin(read_vectors(spark, str(prepared), "sgns")) > 0.3
 
 
-def test_more_cores_per_task_than_an_executor_has_is_refused_before_training(spark, prepared, topic_corpus):
+def test_cores_per_task_are_reserved_where_spark_can_and_refused_where_no_executor_has_them(spark):
+    # This session is local[2]: Spark reserves no cores per stage there, so
+    # two cores a task means one task at a time, chosen by the engine.
     assert training_cores(spark, 1) == TrainingCores(cpus=1, slots=2, profile=None)
-    for distribution in DISTRIBUTIONS:
-        cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": distribution}, spark={"task_cpus": 2})
-        with pytest.raises(ConfigError, match=r"spark\.task_cpus=2 .* an executor has \(1\).*spark\.executor\.cores"):
-            sgns.run(spark, cfg)
+    assert training_cores(spark, 2) == TrainingCores(cpus=2, slots=1, profile=None)
+    # A standalone cluster of 4 two-core executors takes a task profile for the training stage.
+    got = plan_training_cores("spark://host:7077", 1, "2", False, 8, 2)
+    assert (got.cpus, got.slots) == (2, 4)
+    assert got.profile is not None and got.profile.taskResources["cpus"].amount == 2
+    # With dynamic allocation Spark refuses task-only profiles: none is made.
+    assert plan_training_cores("yarn", 1, "4", True, 16, 2).profile is None
+    # Spark's own spark.task.cpus already reserves them for every task.
+    assert plan_training_cores("yarn", 2, "4", False, 16, 2) == TrainingCores(cpus=2, slots=8, profile=None)
+    with pytest.raises(ConfigError, match=r"spark\.task_cpus=2 .* an executor has \(1\).*spark\.executor\.cores"):
+        plan_training_cores("local-cluster[2,1,1024]", 1, None, False, 2, 2)
 
 
 def test_sgns_under_rotation_separates_topics_and_repeats_whatever_the_task_count(
