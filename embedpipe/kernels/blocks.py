@@ -455,6 +455,20 @@ def _draw(state: np.uint64, lo: int, n: int, words: np.ndarray, prob: np.ndarray
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _shuffle(buf: np.ndarray, n: int, state: np.uint64) -> np.uint64:
+    """Fisher-Yates shuffle of ``buf[:n]`` in place with the LCG; the next state."""
+    for i in range(n - 1, 0, -1):
+        state = _lcg_next(state)
+        r = int(float(state >> _U64_11) * _INV_2_53 * (i + 1))
+        if r > i:
+            r = i
+        tmp = buf[i]
+        buf[i] = buf[r]
+        buf[r] = tmp
+    return state
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _term_update(w_in: np.ndarray, w_out: np.ndarray, c: int, t: int, label: float, alpha: float) -> None:
     """One-term SGD step on ``(w_in[c], w_out[t])`` with word2vec's gradient.
 
@@ -659,15 +673,7 @@ def train_cell_routed(
             for _ in range(mj[j]):
                 buf[k] = c
                 k += 1
-        # Fisher-Yates shuffle with the LCG.
-        for i in range(n_neg - 1, 0, -1):
-            state = _lcg_next(state)
-            r = int(float(state >> _U64_11) * _INV_2_53 * (i + 1))
-            if r > i:
-                r = i
-            tmp = buf[i]
-            buf[i] = buf[r]
-            buf[r] = tmp
+        state = _shuffle(buf, n_neg, state)
         # Uniformly random merge: the next event is a negative with
         # probability (negatives left) / (events left).
         rp = length
@@ -776,14 +782,7 @@ def train_cell_attached(
             for _ in range(m[c]):
                 lone[j] = c
                 j += 1
-    for i in range(n_lone - 1, 0, -1):  # Fisher-Yates with the LCG
-        state = _lcg_next(state)
-        r = int(float(state >> _U64_11) * _INV_2_53 * (i + 1))
-        if r > i:
-            r = i
-        tmp = lone[i]
-        lone[i] = lone[r]
-        lone[r] = tmp
+    state = _shuffle(lone, n_lone, state)
     targets = np.empty(most + 1, dtype=np.int32)
     work = np.zeros(dim, dtype=np.float32)
     touch = np.zeros(w_out.shape[0], dtype=np.int64)
