@@ -67,6 +67,8 @@ def measure(name: str, args: dict[str, Any]) -> dict[str, Any]:
         capture_output=True, text=True, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     if done.returncode != 0:
+        # Said at once: a long bench may be stopped before its report is written.
+        print(f"bench: {name} failed (exit {done.returncode}):\n{done.stderr[-2000:]}", file=sys.stderr, flush=True)
         return {"error": done.stderr[-2000:], "seconds": time.perf_counter() - t0}
     return json.loads(done.stdout.strip().splitlines()[-1])
 

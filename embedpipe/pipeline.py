@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -171,9 +172,22 @@ def run_stage(
         log.info("stage %s: up to date (fingerprint %s), skipped; use --force to recompute", name, fp)
         return StageResult(name, "", 0.0, skipped=True, stats={"fingerprint": fp})
     log.info("stage %s: starting", name)
-    with tables.commit_metadata(stage_fingerprint=fp):
-        result = stage_runner(name, resume=resume)(spark, cfg)
+    sc = spark.sparkContext
+    # A job group per stage lets the summary say how many Spark jobs the stage
+    # ran (the engine's cost per epoch is counted in jobs).
+    group = f"embedpipe-{name}-{new_run_id()}"
+    sc.setJobGroup(group, f"embedpipe stage {name}")
+    try:
+        with tables.commit_metadata(stage_fingerprint=fp):
+            result = stage_runner(name, resume=resume)(spark, cfg)
+        result.stats.setdefault("spark_jobs", len(sc.statusTracker().getJobIdsForGroup(group)))
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        sc.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
     result.stats.setdefault("output_versions", _output_versions(spark, cfg, name))
+    # The driver's Python process only (the JVM is a child, not counted): the
+    # figure that must not grow with the model under rotation.
+    result.stats.setdefault("driver_peak_rss_mb", round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
     log.info("stage %s: done in %.1f s", name, result.seconds)
     return result
 

@@ -46,6 +46,9 @@ LOCAL_DEFAULTS: Mapping[str, str] = {
     "spark.sql.execution.arrow.maxRecordsPerBatch": "2048",
     "spark.driver.maxResultSize": "4g",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # Each stage's summary counts its Spark jobs from the status store, which
+    # forgets jobs beyond this many (a long GloVe run makes thousands).
+    "spark.ui.retainedJobs": "20000",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from embedpipe.errors import DivergenceError
-from embedpipe.train.loop import RISING_EPOCHS, RUNAWAY_FACTOR, Health
+from embedpipe.train.loop import RISING_EPOCHS, RISING_MARGIN, RUNAWAY_FACTOR, Health
 
 
 def health() -> Health:
@@ -51,6 +51,24 @@ def test_a_loss_rising_epoch_after_epoch_stops():
         h.epoch_done([m])
     with pytest.raises(DivergenceError, match=rf"the loss rose for {RISING_EPOCHS} epochs in a row"):
         h.epoch_done([means[RISING_EPOCHS]])
+
+
+def test_skip_gram_late_epoch_creep_is_not_divergence():
+    # The epoch losses of a healthy one-replica skip-gram run on wiki17m: the
+    # sampled loss creeps up as the learning rate decays.
+    h = health()
+    for m in [2.2560, 2.1499, 2.1507, 2.1680, 2.2026]:
+        h.epoch_done([m])
+
+
+def test_a_rise_just_over_the_margin_over_rising_epochs_stops():
+    h = health()
+    start = 1.0
+    rises = [start * (1 + RISING_MARGIN * 1.01 * k / RISING_EPOCHS) for k in range(RISING_EPOCHS + 1)]
+    for m in rises[:-1]:
+        h.epoch_done([m])
+    with pytest.raises(DivergenceError, match="rose for"):
+        h.epoch_done([rises[-1]])
 
 
 def test_one_rising_epoch_is_not_enough():

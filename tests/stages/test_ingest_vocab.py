@@ -358,6 +358,10 @@ def test_counters_are_stored_in_the_run_summary_and_token_totals_in_the_vocab_ta
     vocab_version = tables.current_version(spark, cfg.output.path, "vocab")
     assert tables.latest_metadata(spark, cfg.output.path, "corpus")["vocab_version"] == vocab_version
     assert stats["encode"]["vocab_version"] == vocab_version
+    # Every stage says how many Spark jobs it ran and how big the driver's Python grew.
+    for stage in ("ingest", "vocab", "encode"):
+        assert stats[stage]["spark_jobs"] >= 1
+        assert stats[stage]["driver_peak_rss_mb"] > 0
 
 
 def test_a_file_head_counts_as_evidence_of_tokens_only_up_to_its_last_whitespace():
