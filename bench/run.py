@@ -149,6 +149,46 @@ def row(name: str, result: dict[str, Any], seconds: float, words: float, model: 
     }
 
 
+def engine_figures(result: dict[str, Any], stage: str, distribution: str, cpus: int) -> dict[str, Any]:
+    """What the training engine did in one run's ``stage``: Spark jobs per
+    epoch, model and data megabytes moved per epoch, and the driver's Python
+    peak RSS (its own, not the JVM's), from the stage's own statistics."""
+    st = next((x for x in result.get("summary", {}).get("stages", []) if x["stage"] == stage), None)
+    if st is None:
+        return {"distribution": distribution, "threads": cpus}
+    stats = st["stats"]
+    epochs = max(len(stats.get("losses") or stats.get("costs") or []), 1)
+    jobs = stats.get("spark_jobs")
+    return {
+        "distribution": distribution,
+        "threads": cpus,
+        "jobs_per_epoch": None if jobs is None else round(jobs / epochs, 1),
+        "moved_mb_per_epoch": stats.get("moved_mb_per_epoch"),
+        "driver_python_peak_mb": stats.get("driver_peak_rss_mb"),
+    }
+
+
+def engine_table(rows: list[dict[str, Any]]) -> str:
+    """Per scaling run: stage time against the same distribution at 2 replicas, and the engine's figures."""
+    twos = {r.get("distribution"): r["seconds"] for r in rows if r.get("partitions") == 2 and r.get("threads") == 1}
+    lines = [
+        "| run | replicas | distribution | sgns stage s | vs 2 replicas | Spark jobs/epoch | MB moved/epoch "
+        "| driver Python peak MB |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if "partitions" not in r:
+            continue
+        two = twos.get(r.get("distribution"))
+        ratio = r["seconds"] / two if two and r.get("seconds") else None
+        lines.append(
+            f"| {r['name']} | {r['partitions']} | {r.get('distribution', '—')} | {fmt(r.get('seconds'), '.1f')} "
+            f"| {fmt(ratio, '.2f')}× | {fmt(r.get('jobs_per_epoch'), '.1f')} "
+            f"| {fmt(r.get('moved_mb_per_epoch'), ',.0f')} | {fmt(r.get('driver_python_peak_mb'), '.0f')} |"
+        )
+    return "\n".join(lines)
+
+
 def mean_row(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One row of the means of ``rows`` (one per seed); a failed run makes it failed."""
     failed = [r["error"] for r in rows if r.get("error")]
@@ -378,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["runs"][key(family, seed)] = r
                 s_row = row(f"{label}{suffix(seed)}", r, stage_seconds(r, "sgns"), stage_words(r, "sgns"), "sgns")
                 s_row["partitions"] = p
+                s_row.update(engine_figures(r, "sgns", distribution, cpus))
                 at_p.append(s_row)
             scaling += summarize(family, label, at_p)
             summary[family]["partitions"] = p
@@ -421,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     if scaling:
         md += ["", "## embedpipe sgns against partitions (stage time only)", "", table(scaling, base)]
+        md += ["", "### The engine at each replica count", "", engine_table(scaling)]
         curve = [r for f, r in summary.items() if f.startswith("scaling_")]
         if plot_scaling(curve, args.out / "scaling.png"):
             md += ["", "![scaling](scaling.png)"]

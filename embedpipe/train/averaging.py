@@ -196,6 +196,9 @@ def train_with_averaging(
             t_trained = time.perf_counter()
             merge_replicas(state, groups, replicas, merge, floor=floor)
             stats = round_stats(replicas)
+            # Model bytes through the driver: the model out (once per round,
+            # whatever the executors' count) and the replicas' rows back.
+            stats["moved_bytes"] = float(sum(a.nbytes for a in state.values()) + replicas.nbytes)
             log.debug(
                 "%s round timing: broadcast %.2f s, train+collect %.2f s (%.0f MB back), merge %.2f s; "
                 "per task: load %.2f s, train %.2f s, pack+send %.2f s",

@@ -61,6 +61,7 @@ from embedpipe.train.loop import (
     averaging_driver_bytes,
     block_task_bytes,
     check_model_fits,
+    moved_mb_per_epoch,
 )
 from embedpipe.train.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
 from embedpipe.train.schedule import shard_balance_advice, stratified_schedule
@@ -259,6 +260,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             spark, cfg, vectors, g.dim * (2 if g.output == "concat" else 1), len(words), plan.history,
             vocab_version=vocab_version, entries=n_entries,
         )  # fmt: skip
+        moved = moved_mb_per_epoch(plan.history)
     else:
         shards = int((tables.latest_metadata(spark, root, "cooccurrence") or {}).get("config", {})
                      .get("cooccur", {}).get("shards", cfg.cooccur.shards))  # fmt: skip
@@ -289,6 +291,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             data.unpersist()
         vectors_np = combine_output(state["W"], state["Wc"], g.output)
         run_id = training.write(spark, cfg, words, counts, vectors_np, history, entries=n_entries)
+        moved = moved_mb_per_epoch(history)
     seconds = time.perf_counter() - t0
     costs = training.losses
     log.info(
@@ -297,5 +300,6 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     )  # fmt: skip
     return StageResult(
         "glove", run_id, seconds, rows=len(words), work=n_entries * (g.epochs - training.start_epoch),
-        unit="entries", stats={"costs": costs, "entries": n_entries, "model_mb_estimate": round(need / 2**20, 1)},
+        unit="entries", stats={"costs": costs, "entries": n_entries, "model_mb_estimate": round(need / 2**20, 1),
+                               "moved_mb_per_epoch": moved},
     )  # fmt: skip

@@ -131,6 +131,13 @@ class Health:
             )  # fmt: skip
 
 
+def moved_mb_per_epoch(history: Sequence[Any]) -> float:
+    """Model and data megabytes moved per trained epoch: through the driver
+    (averaging) or the shuffle (rotation), from each round's ``moved_bytes``."""
+    epochs = len({h.epoch for h in history})
+    return round(sum(h.stats.get("moved_bytes", 0.0) for h in history) / max(epochs, 1) / 2**20, 1)
+
+
 def format_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"

@@ -25,8 +25,9 @@ block, ids, vals as raw bytes). Within an epoch they are records of a
 task t holds input blocks p ≡ t (mod T) and trains their cells one after
 another, so a Spark task is not a replica (a Python task costs ~80 ms
 however small, bench/results/2026-12-02-rotation-overhead). After every
-sub-epoch each output block goes to the task that needs it next. A round's
-data joins the tasks at its start. A round's P sub-epochs run as one Spark
+sub-epoch each output block goes to the task that needs it next. Each
+sub-epoch's data joins the tasks at that sub-epoch, read from the epoch's
+cache by its sub-epoch number. A round's P sub-epochs run as one Spark
 job, whose result stays on the executors (``localCheckpoint``). The cells
 and seeds do not depend on T, so neither do the vectors.
 
@@ -65,7 +66,7 @@ log = logging.getLogger(__name__)
 
 IN, OUT = 0, 1
 # Kinds of records a task holds: input blocks (they stay with the task),
-# output blocks (each moves on after every sub-epoch), and the round's data.
+# output blocks (each moves on after every sub-epoch), and the sub-epoch's data.
 _KIND_IN, _KIND_OUT, _KIND_DATA = 0, 1, 2
 # Largest bytes of one block row: Spark's binary values stay far below 2 GB.
 CHUNK_BYTES = 64 << 20
@@ -234,8 +235,8 @@ class _Step:
     sub-epoch ``sub``, output blocks ``(p + sub) mod P``. It trains its cells
     one after another (they share no row), then emits its input blocks to
     itself and each output block to the task that holds it in the next
-    sub-epoch. The round's data of later sub-epochs stays with the task.
-    With ``threads`` > 1 it trains up to that many cells at once: they share
+    sub-epoch. Each sub-epoch's data joins the tasks at that sub-epoch, so
+    no record is shuffled twice. With ``threads`` > 1 it trains up to that many cells at once: they share
     no row, so the result is the same as one after another.
 
     Records are ``(task, (kind, block, sub, seq, a, b, c))``: for blocks
@@ -259,14 +260,15 @@ class _Step:
         ins: dict[int, tuple[list[bytes], list[bytes]]] = {}
         outs: dict[int, tuple[list[bytes], list[bytes]]] = {}
         data: dict[int, list[tuple[Any, ...]]] = {}
+        moved = 0  # bytes this task received through the shuffle: its data and the blocks it sends on
         for key, record in records:
             task = key  # every record of a partition carries its task
             kind, block, sub, seq, a, b, c = record
             if kind == _KIND_DATA:
-                if sub == self.sub:
-                    data.setdefault(block, []).append((seq, a, b, c))
-                else:
-                    yield key, record  # a later sub-epoch's
+                if sub != self.sub:
+                    raise RuntimeError(f"task {key} got sub-epoch {sub}'s data in sub-epoch {self.sub}")
+                data.setdefault(block, []).append((seq, a, b, c))
+                moved += sum(len(x) for x in (a, b, c) if x)
             else:
                 parts = (ins if kind == _KIND_IN else outs).setdefault(block, ([], []))
                 parts[0].append(a)
@@ -291,12 +293,15 @@ class _Step:
                     self.stats[name].add(value)
         for cell in cells:
             p, q = cell.task, (cell.task + self.sub) % self.blocks
+            moved += cell.in_vals.nbytes + cell.in_ids.nbytes + cell.out_vals.nbytes + cell.out_ids.nbytes
             for _, block, ids, vals in block_rows(IN, p, cell.in_ids, cell.in_vals):
                 yield task, (_KIND_IN, block, -1, 0, ids, vals, None)
             # Next sub-epoch, block q is the output block of input block q - sub - 1.
             holder = (q - self.sub - 1) % self.blocks % self.tasks
             for _, block, ids, vals in block_rows(OUT, q, cell.out_ids, cell.out_vals):
                 yield holder, (_KIND_OUT, block, -1, 0, ids, vals, None)
+        if "moved_bytes" in self.stats:
+            self.stats["moved_bytes"].add(float(moved))
 
     def _arrays(self, rows: list[tuple[Any, ...]]) -> tuple[np.ndarray, ...]:
         # Chunks arrive in shuffle order; their sequence numbers restore the data's own order.
@@ -418,7 +423,7 @@ def train_with_rotation(
         From ``health``: non-finite parameters, or a loss that ran away.
     """
     P = plan.blocks
-    names = tuple(dict.fromkeys((*plan.trainer.stats, "nonfinite", "kernel_seconds")))
+    names = tuple(dict.fromkeys((*plan.trainer.stats, "nonfinite", "kernel_seconds", "moved_bytes")))
     stats = distributed.totals(spark, *names)
     cores = training_cores(spark, plan.task_cpus)
     ring = TaskRing(spark, min(P, cores.slots), cores.profile)
@@ -453,9 +458,12 @@ def train_with_rotation(
                 for s in stats.values():
                     s.reset()
                 first = rnd * P
-                round_cells = cells.filter((F.col("sub") >= first) & (F.col("sub") < first + P))
-                held = ring.add(held, ring.place(round_cells, _DataRecord(ring.tasks)))
                 for sub in range(first, first + P):
+                    # The sub-epoch's data joins its tasks now: carried through
+                    # the earlier steps, it was shuffled P / 2 times on average.
+                    # Read as T tasks, not one per cached partition (each Python task costs ~80 ms).
+                    sub_cells = cells.filter(F.col("sub") == sub).coalesce(ring.tasks)
+                    held = ring.add(held, ring.place(sub_cells, _DataRecord(ring.tasks)))
                     a0, a1 = plan.learning_rate(epoch, sub)
                     step = _Step(plan.trainer, epoch, sub, P, ring.tasks, a0, a1, plan.seed, stats, cores.cpus)
                     # Lazy: the round's P sub-epochs run as one Spark job.

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,7 @@ from embedpipe.train.loop import (
     averaging_driver_bytes,
     block_task_bytes,
     check_model_fits,
+    moved_mb_per_epoch,
 )
 from embedpipe.train.merge import clipped_sum_floor
 from embedpipe.train.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
@@ -314,7 +315,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             spark, cfg, vector_rows(blocks, s.dim, s.dim, s.output), s.dim, len(words), plan.history,
             vocab_version=vocab_version, train_words=total_words,
         )  # fmt: skip
-        return _result(cfg, training, run_id, len(words), total_words, need, time.perf_counter() - t0)
+        return _result(cfg, training, run_id, len(words), total_words, need, time.perf_counter() - t0, plan.history)
     need = averaging_driver_bytes(len(words), 2 * s.dim, partitions)
     check_model_fits("sgns", len(words), s.dim, need, s.max_model_mb, where="the driver")
     rounds = effective_sync_rounds(s.sync_rounds, partitions)
@@ -366,12 +367,13 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         data.unpersist()
     vectors = state["w_in"] if s.output == "in" else state["w_in"] + state["w_out"]
     run_id = training.write(spark, cfg, words, counts, vectors, history, train_words=total_words)
-    return _result(cfg, training, run_id, len(words), total_words, need, time.perf_counter() - t0)
+    return _result(cfg, training, run_id, len(words), total_words, need, time.perf_counter() - t0, history)
 
 
 def _result(
-    cfg: PipelineConfig, training: Training, run_id: str, vocab_size: int, total_words: int, need: int, seconds: float
-) -> StageResult:
+    cfg: PipelineConfig, training: Training, run_id: str, vocab_size: int, total_words: int, need: int, seconds: float,
+    history: Sequence[Any],
+) -> StageResult:  # fmt: skip
     s, losses = cfg.sgns, training.losses
     log.info(
         "sgns: %s (%s), %d epochs over %d words, final loss %.4f (%.1f s)",
@@ -379,5 +381,6 @@ def _result(
     )  # fmt: skip
     return StageResult(
         "sgns", run_id, seconds, rows=vocab_size, work=total_words * (s.epochs - training.start_epoch), unit="words",
-        stats={"losses": losses, "model_mb_estimate": round(need / 2**20, 1)},
+        stats={"losses": losses, "model_mb_estimate": round(need / 2**20, 1),
+               "moved_mb_per_epoch": moved_mb_per_epoch(history)},
     )  # fmt: skip
