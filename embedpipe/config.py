@@ -200,8 +200,8 @@ class CooccurConfig(Section):
 @dataclass(frozen=True, kw_only=True)
 class GloveConfig(Section):
     NAME: ClassVar[str] = "glove"
-    distribution: Literal["rotation", "averaging"] = setting(
-        "averaging", "where the model lives: in blocks on the executors, or on the driver"
+    distribution: Literal["auto", "rotation", "averaging"] = setting(
+        "auto", "where the model lives: in blocks on the executors, on the driver, or auto (see README)"
     )
     dim: int = setting(100, "vector size", ge=1, le=10_000)
     x_max: float = setting(100.0, "weighting f(x) = min(1, (x / x_max)^power)", gt=0)
@@ -222,8 +222,8 @@ class GloveConfig(Section):
 @dataclass(frozen=True, kw_only=True)
 class SgnsConfig(Section):
     NAME: ClassVar[str] = "sgns"
-    distribution: Literal["rotation", "averaging"] = setting(
-        "averaging", "where the model lives: in blocks on the executors, or on the driver"
+    distribution: Literal["auto", "rotation", "averaging"] = setting(
+        "auto", "where the model lives: in blocks on the executors, on the driver, or auto (see README)"
     )
     architecture: Literal["skipgram", "cbow"] = setting("skipgram", "skip-gram, or CBOW (mean of the context)")
     dim: int = setting(100, "vector size", ge=1, le=10_000)

@@ -399,6 +399,17 @@ def by_id(vocab: pa.Table) -> pa.Table:
     return vocab.take(pc.sort_indices(vocab.column("id")))
 
 
+def read_vocab_counts(spark: SparkSession, root: str, *, version: int | None = None) -> np.ndarray:
+    """The vocab table's counts by id (at ``version``, else the newest): what
+    a trainer that never names a word needs, without the words themselves
+    (5M words as Python strings are about 350 MB on the driver)."""
+    t = by_id(read(spark, root, "vocab", version=version).select("id", "count").toArrow())
+    ids = t.column("id").to_numpy()
+    if len(ids) and not np.array_equal(ids, np.arange(len(ids))):
+        raise TableError(f"vocab ids under {root} are not 0..{len(ids) - 1}; re-run the vocab stage")
+    return t.column("count").to_numpy().astype(np.int64)
+
+
 def read_vocab_arrays(
     spark: SparkSession, root: str, *, version: int | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray]:

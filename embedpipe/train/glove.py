@@ -64,7 +64,7 @@ from embedpipe.train.loop import (
     moved_mb_per_epoch,
 )
 from embedpipe.train.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
-from embedpipe.train.schedule import shard_balance_advice, stratified_schedule
+from embedpipe.train.schedule import choose_distribution, shard_balance_advice, stratified_schedule
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +215,20 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     g, root, partitions = cfg.glove, cfg.output.path, cfg.spark.partitions
     # The co-occurrence ids must index the vocab the vectors are named by.
     vocab_version = tables.vocab_version_of(spark, root, "cooccurrence")
-    words, counts, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
+    # Under rotation the driver never names a word: the counts are all it reads.
+    counts = tables.read_vocab_counts(spark, root, version=vocab_version)
+    vocab_size = len(counts)
+    # Parameters and AdaGrad state of both sides: 4 arrays of (dim + 1) floats per word.
+    averaging_need = averaging_driver_bytes(vocab_size, 4 * (g.dim + 1), partitions)
+    distribution, why = choose_distribution(g.distribution, "glove", partitions, averaging_need, g.max_model_mb)
+    log.info("glove: distribution %s (%s)", distribution, why)
     co_version = tables.current_version(spark, root, "cooccurrence")
     # AdaGrad has no schedule over epochs, so a checkpoint stays valid when
     # only glove.epochs changes: `--resume --set glove.epochs=40` trains on.
     glove_keys = {k: v for k, v in cfg.to_dict()["glove"].items() if k != "epochs"}
-    fp = fingerprint(glove_keys, cfg.section_json("cooccur", "vocab", "clean", "input"), co_version, partitions)
+    fp = fingerprint(
+        glove_keys, cfg.section_json("cooccur", "vocab", "clean", "input"), co_version, partitions, distribution
+    )
     training = Training(spark, "glove", root, fp, loss_stat="cost", count_stat="entries", series="costs")
     entries = tables.read(spark, root, "cooccurrence")
     health = Health(
@@ -231,12 +239,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         checkpoint_note=training.checkpoint_note,
         reference=untrained_cost(entries, g.x_max, g.power),
     )
-    if g.distribution == "rotation":
+    if distribution == "rotation":
         trainer = GloveCells(g.dim, g.x_max, g.power, g.learning_rate, g.grad_clip, g.seed)
         tasks = min(partitions, training_cores(spark, cfg.spark.task_cpus).slots)
-        need = block_task_bytes(len(words), trainer.in_width + trainer.out_width, partitions, tasks)
+        need = block_task_bytes(vocab_size, trainer.in_width + trainer.out_width, partitions, tasks)
         where = f"each of {tasks} tasks"
-        check_model_fits("glove", len(words), g.dim, need, g.max_model_mb, where=where)
+        check_model_fits("glove", vocab_size, g.dim, need, g.max_model_mb, where=where)
         # One assignment for the whole run: AdaGrad has no schedule to spread,
         # and fixed blocks let the cells be made once.
         block_of, _ = assign_blocks(counts.astype(np.float64), partitions, g.seed)
@@ -257,7 +265,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         n_entries = int(sum(h.stats["entries"] for h in plan.history) / max(len({h.epoch for h in plan.history}), 1))
         vectors = vector_rows(blocks, g.dim, trainer.in_width, g.output)
         run_id = training.write_rows(
-            spark, cfg, vectors, g.dim * (2 if g.output == "concat" else 1), len(words), plan.history,
+            spark, cfg, vectors, g.dim * (2 if g.output == "concat" else 1), vocab_size, plan.history,
             vocab_version=vocab_version, entries=n_entries,
         )  # fmt: skip
         moved = moved_mb_per_epoch(plan.history)
@@ -267,16 +275,16 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         advice = shard_balance_advice(shards, partitions)
         if advice:
             log.warning("glove: %s", advice)
-        # Parameters and AdaGrad state of both sides: 4 arrays of (dim + 1) floats per word.
-        need = averaging_driver_bytes(len(words), 4 * (g.dim + 1), partitions)
-        check_model_fits("glove", len(words), g.dim, need, g.max_model_mb, where="the driver")
+        words, _, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
+        need = averaging_need
+        check_model_fits("glove", vocab_size, g.dim, need, g.max_model_mb, where="the driver")
         data = stratified_schedule(entries, partitions, g.sync_per_epoch, g.seed).persist()
         try:
             n_entries = data.count()
             if n_entries == 0:
                 raise ValueError("the cooccurrence table is empty; re-run the cooccur stage on a larger corpus")
             groups = tuple(gr.params for gr in GROUPS)
-            state = training.resume_arrays(resume, init_params(len(words), g.dim, g.seed), groups)
+            state = training.resume_arrays(resume, init_params(vocab_size, g.dim, g.seed), groups)
             cores = training_cores(spark, cfg.spark.task_cpus)
             task = GloveEpochTask(len(words), g.x_max, g.power, g.learning_rate, g.grad_clip, cores.cpus)
             history = train_with_averaging(
@@ -296,10 +304,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     costs = training.losses
     log.info(
         "glove: %d epochs (%s), final cost %.5f, %d vectors written (%.1f s)",
-        g.epochs, g.distribution, costs[-1] if costs else float("nan"), len(words), seconds,
+        g.epochs, distribution, costs[-1] if costs else float("nan"), vocab_size, seconds,
     )  # fmt: skip
     return StageResult(
-        "glove", run_id, seconds, rows=len(words), work=n_entries * (g.epochs - training.start_epoch),
+        "glove", run_id, seconds, rows=vocab_size, work=n_entries * (g.epochs - training.start_epoch),
         unit="entries", stats={"costs": costs, "entries": n_entries, "model_mb_estimate": round(need / 2**20, 1),
-                               "moved_mb_per_epoch": moved},
+                               "distribution": distribution, "moved_mb_per_epoch": moved},
     )  # fmt: skip

@@ -227,30 +227,55 @@ class _Reblock:
 # one sub-epoch
 
 
+def ring_layout(blocks: int, slots: int) -> tuple[int, int]:
+    """(tasks T, sub-epochs per step k) for ``blocks`` blocks on ``slots`` task slots.
+
+    Task t holds the input blocks p ≡ t (mod T). When T divides P, the output
+    blocks a task holds in sub-epoch s are those q ≡ t + s (mod T), which are
+    also the ones its inputs need in sub-epochs s + T, s + 2T, ...: the task
+    trains k = P / T sub-epochs before any block has to move, and a round takes
+    T engine steps instead of P. Otherwise each step trains one sub-epoch.
+    """
+    tasks = max(1, min(blocks, slots))
+    if blocks % tasks == 0:
+        return tasks, blocks // tasks
+    return tasks, 1
+
+
+def step_subs(step: int, blocks: int, tasks: int, per_step: int) -> list[int]:
+    """The sub-epochs (offsets within a round, in training order) that step ``step`` of a round trains."""
+    if per_step == 1:
+        return [step]
+    return [step + j * tasks for j in range(per_step)]
+
+
 @dataclass(frozen=True)
 class _Step:
-    """One task of a sub-epoch (a :class:`TaskRing` step).
+    """One task of one engine step (a :class:`TaskRing` step).
 
-    Task ``t`` of ``T`` holds input blocks ``p ≡ t (mod T)`` and, in
-    sub-epoch ``sub``, output blocks ``(p + sub) mod P``. It trains its cells
-    one after another (they share no row), then emits its input blocks to
-    itself and each output block to the task that holds it in the next
-    sub-epoch. Each sub-epoch's data joins the tasks at that sub-epoch, so
-    no record is shuffled twice. With ``threads`` > 1 it trains up to that many cells at once: they share
-    no row, so the result is the same as one after another.
+    Task ``t`` of ``T`` holds input blocks ``p ≡ t (mod T)``. The step
+    trains the sub-epochs ``subs`` (offsets within the round, in order;
+    see :func:`ring_layout`): in sub-epoch ``s`` input block ``p`` meets
+    output block ``(p + s) mod P``, which the task holds for every ``s`` of
+    the step. The cells of one sub-epoch share no row, so with ``threads``
+    > 1 they train at once with the result of one after another. Then it
+    emits its input blocks to itself and each output block to the task that
+    holds it in the next step. Each step's data joins the tasks at that step,
+    so no record is shuffled twice.
 
     Records are ``(task, (kind, block, sub, seq, a, b, c))``: for blocks
     ``a``/``b`` are the ids and values; for data ``block`` is the cell's input
-    block and ``a``/``b``/``c`` the trainer's arrays.
+    block, ``sub`` its sub-epoch within the epoch, and ``a``/``b``/``c`` the
+    trainer's arrays.
     """
 
     trainer: CellTrainer
     epoch: int
-    sub: int
+    round_first: int  # the round's first sub-epoch within the epoch (round × P)
+    subs: tuple[int, ...]  # offsets within the round
+    alphas: tuple[tuple[float, float], ...]  # per sub-epoch of the step: learning rate at its start and end
     blocks: int
     tasks: int
-    alpha_start: float
-    alpha_end: float
     seed: int
     stats: dict[str, distributed.Total]
     threads: int = 1
@@ -259,15 +284,16 @@ class _Step:
         task = -1
         ins: dict[int, tuple[list[bytes], list[bytes]]] = {}
         outs: dict[int, tuple[list[bytes], list[bytes]]] = {}
-        data: dict[int, list[tuple[Any, ...]]] = {}
+        data: dict[tuple[int, int], list[tuple[Any, ...]]] = {}
+        wanted = {self.round_first + s for s in self.subs}
         moved = 0  # bytes this task received through the shuffle: its data and the blocks it sends on
         for key, record in records:
             task = key  # every record of a partition carries its task
             kind, block, sub, seq, a, b, c = record
             if kind == _KIND_DATA:
-                if sub != self.sub:
-                    raise RuntimeError(f"task {key} got sub-epoch {sub}'s data in sub-epoch {self.sub}")
-                data.setdefault(block, []).append((seq, a, b, c))
+                if sub not in wanted:
+                    raise RuntimeError(f"task {key} got sub-epoch {sub}'s data in a step of {sorted(wanted)}")
+                data.setdefault((sub, block), []).append((seq, a, b, c))
                 moved += sum(len(x) for x in (a, b, c) if x)
             else:
                 parts = (ins if kind == _KIND_IN else outs).setdefault(block, ([], []))
@@ -275,30 +301,35 @@ class _Step:
                 parts[1].append(b)
         if task < 0:
             return
-        cells = []
-        for p in sorted(ins):
-            q = (p + self.sub) % self.blocks
-            in_ids, in_vals = gather_block(*ins.pop(p), self.trainer.in_width)
-            if q not in outs:
-                raise RuntimeError(f"task {task} has input block {p} but not output block {q} (sub-epoch {self.sub})")
-            out_ids, out_vals = gather_block(*outs.pop(q), self.trainer.out_width)
-            cells.append(
-                Cell(self.epoch, self.sub, p, in_ids, in_vals, out_ids, out_vals, self._arrays(data.pop(p, [])),
-                     self.alpha_start, self.alpha_end, self.seed)
-            )  # fmt: skip
-        got = run_parallel([partial(self._train, cell) for cell in cells], self.threads)
-        for results in got:
-            for name, value in results.items():
-                if name in self.stats:
-                    self.stats[name].add(value)
-        for cell in cells:
-            p, q = cell.task, (cell.task + self.sub) % self.blocks
-            moved += cell.in_vals.nbytes + cell.in_ids.nbytes + cell.out_vals.nbytes + cell.out_ids.nbytes
-            for _, block, ids, vals in block_rows(IN, p, cell.in_ids, cell.in_vals):
+        in_blocks = {p: gather_block(*ins[p], self.trainer.in_width) for p in sorted(ins)}
+        out_blocks = {q: gather_block(*outs[q], self.trainer.out_width) for q in sorted(outs)}
+        for offset, (a0, a1) in zip(self.subs, self.alphas, strict=True):
+            sub = self.round_first + offset
+            cells = []
+            for p, (in_ids, in_vals) in in_blocks.items():
+                q = (p + offset) % self.blocks
+                if q not in out_blocks:
+                    raise RuntimeError(f"task {task} has input block {p} but not output block {q} (sub-epoch {sub})")
+                out_ids, out_vals = out_blocks[q]
+                cells.append(
+                    Cell(self.epoch, sub, p, in_ids, in_vals, out_ids, out_vals, self._arrays(data.pop((sub, p), [])),
+                         a0, a1, self.seed)
+                )  # fmt: skip
+            got = run_parallel([partial(self._train, cell) for cell in cells], self.threads)
+            for results in got:
+                for name, value in results.items():
+                    if name in self.stats:
+                        self.stats[name].add(value)
+        for p, (ids_, vals_) in in_blocks.items():
+            moved += ids_.nbytes + vals_.nbytes
+            for _, block, ids, vals in block_rows(IN, p, ids_, vals_):
                 yield task, (_KIND_IN, block, -1, 0, ids, vals, None)
-            # Next sub-epoch, block q is the output block of input block q - sub - 1.
-            holder = (q - self.sub - 1) % self.blocks % self.tasks
-            for _, block, ids, vals in block_rows(OUT, q, cell.out_ids, cell.out_vals):
+        last = self.subs[-1]
+        for q, (ids_, vals_) in out_blocks.items():
+            moved += ids_.nbytes + vals_.nbytes
+            # Next step, block q is the output block of input block q - (last + 1).
+            holder = (q - last - 1) % self.blocks % self.tasks
+            for _, block, ids, vals in block_rows(OUT, q, ids_, vals_):
                 yield holder, (_KIND_OUT, block, -1, 0, ids, vals, None)
         if "moved_bytes" in self.stats:
             self.stats["moved_bytes"].add(float(moved))
@@ -348,20 +379,27 @@ def _block_row(record: tuple[int, tuple[Any, ...]]) -> tuple[int, int, bytes, by
     return (IN if kind == _KIND_IN else OUT), block, ids, vals
 
 
-def _cached_by_sub_epoch(spark: SparkSession, cells: DataFrame, blocks: int) -> DataFrame:
-    """``cells`` cached on the executors so that a sub-epoch reads only its own rows.
+def _cached_by_step(spark: SparkSession, cells: DataFrame, blocks: int, per_round: int) -> DataFrame:
+    """``cells`` cached on the executors, with the engine step that trains
+    each row (``step``, counted over the epoch), so that a step reads only
+    its own rows.
 
-    Each sub-epoch filters on ``sub``. The cache keeps min/max statistics per
+    Each step filters on ``step``. The cache keeps min/max statistics per
     batch of rows and skips the batches a filter excludes; with the rows
-    sorted by sub-epoch in batches of ``blocks`` rows (about one sub-epoch's
-    cells per corpus batch), a sub-epoch scans its own data instead of the
-    whole epoch's, which otherwise costs a full pass per sub-epoch.
+    sorted by step in batches of ``blocks`` rows (about one sub-epoch's
+    cells per corpus batch), a step scans its own data instead of the
+    whole epoch's, which otherwise costs a full pass per step.
     """
     key = "spark.sql.inMemoryColumnarStorage.batchSize"
     before = spark.conf.get(key) or "10000"
     spark.conf.set(key, str(max(1, blocks)))  # read when the cache is built
+    step = F.floor(F.col("sub") / blocks) * per_round + F.pmod(F.pmod(F.col("sub"), F.lit(blocks)), F.lit(per_round))
     try:
-        cached = cells.sortWithinPartitions("sub", "task", "seq").persist(StorageLevel.MEMORY_AND_DISK)
+        cached = (
+            cells.withColumn("step", step.cast("int"))
+            .sortWithinPartitions("step", "sub", "task", "seq")
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
         cached.count()
     finally:
         spark.conf.set(key, before)
@@ -394,7 +432,7 @@ class RotationPlan:
     redraw_each_epoch: bool = False
     # Rounds per epoch: each round is P sub-epochs over 1/rounds of the epoch's
     # data, so a row meets each output block in `rounds` short bursts instead of
-    # one long one. A round is one Spark job: its P sub-epochs are chained.
+    # one long one. A round is one Spark job: its engine steps are chained.
     rounds: int = 1
     # Cores of each task (spark.task_cpus): its cells train on that many threads.
     task_cpus: int = 1
@@ -426,7 +464,9 @@ def train_with_rotation(
     names = tuple(dict.fromkeys((*plan.trainer.stats, "nonfinite", "kernel_seconds", "moved_bytes")))
     stats = distributed.totals(spark, *names)
     cores = training_cores(spark, plan.task_cpus)
-    ring = TaskRing(spark, min(P, cores.slots), cores.profile)
+    tasks, per_step = ring_layout(P, cores.slots)
+    per_round = P // per_step  # engine steps per round
+    ring = TaskRing(spark, tasks, cores.profile)
     t_start = time.perf_counter()
     total = (plan.epochs - start_epoch) * plan.rounds
     done = 0
@@ -449,7 +489,7 @@ def train_with_rotation(
                 if cells is not None:
                     cells.unpersist()
                 # Made once per assignment (GloVe: once a run), kept on the executors.
-                cells = _cached_by_sub_epoch(spark, plan.cells(epoch, assignment), P)
+                cells = _cached_by_step(spark, plan.cells(epoch, assignment), P, per_round)
             previous = block_of
             held = ring.place(state, _BlockRecord(ring.tasks))
             epoch_losses: list[float] = []
@@ -457,16 +497,20 @@ def train_with_rotation(
                 t0 = time.perf_counter()
                 for s in stats.values():
                     s.reset()
-                first = rnd * P
-                for sub in range(first, first + P):
-                    # The sub-epoch's data joins its tasks now: carried through
-                    # the earlier steps, it was shuffled P / 2 times on average.
-                    # Read as T tasks, not one per cached partition (each Python task costs ~80 ms).
-                    sub_cells = cells.filter(F.col("sub") == sub).coalesce(ring.tasks)
-                    held = ring.add(held, ring.place(sub_cells, _DataRecord(ring.tasks)))
-                    a0, a1 = plan.learning_rate(epoch, sub)
-                    step = _Step(plan.trainer, epoch, sub, P, ring.tasks, a0, a1, plan.seed, stats, cores.cpus)
-                    # Lazy: the round's P sub-epochs run as one Spark job.
+                for i in range(per_round):
+                    subs = step_subs(i, P, ring.tasks, per_step)
+                    # The step's data joins its tasks now (carried through the
+                    # earlier steps, it would be shuffled once per step), read
+                    # as T tasks, not one per cached partition (each Python
+                    # task costs ~80 ms).
+                    step_cells = cells.filter(F.col("step") == rnd * per_round + i).coalesce(ring.tasks)
+                    held = ring.add(held, ring.place(step_cells, _DataRecord(ring.tasks)))
+                    order = [rnd * P + i * per_step + j for j in range(len(subs))]
+                    alphas = tuple(plan.learning_rate(epoch, k) for k in order)
+                    a1 = alphas[-1][1]
+                    step = _Step(plan.trainer, epoch, rnd * P, tuple(subs), alphas, P, ring.tasks, plan.seed, stats,
+                                 cores.cpus)  # fmt: skip
+                    # Lazy: the round's steps run as one Spark job.
                     held = ring.step(held, step)
                 held = ring.settle(held)
                 got = {k: v.value for k, v in stats.items()}

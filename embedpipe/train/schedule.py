@@ -74,6 +74,44 @@ def effective_sync_rounds(configured: int, partitions: int, distribution: str = 
     return max(4 * partitions, partitions * partitions)
 
 
+# The most replicas skip-gram's `auto` distribution trains under averaging: at
+# 2 it meets gensim's quality and time with 8 rounds an epoch; at 8 it needs 64
+# rounds, and rotation was faster (bench/results/2026-12-02-scale-out).
+AVERAGING_MAX_REPLICAS = 2
+
+
+def choose_distribution(
+    configured: str, model: str, partitions: int, averaging_bytes: int, budget_mb: int, *,
+    rotation_possible: bool = True,
+) -> tuple[str, str]:  # fmt: skip
+    """The distribution a trainer runs, and why, for ``<model>.distribution``.
+
+    ``rotation`` and ``averaging`` are taken as set. ``auto`` picks:
+
+    * ``averaging`` when rotation cannot train this model (CBOW);
+    * ``rotation`` when averaging's driver memory (``averaging_bytes``)
+      exceeds ``<model>.max_model_mb``: the blocks live on the executors;
+    * skip-gram: ``rotation`` beyond :data:`AVERAGING_MAX_REPLICAS` replicas,
+      where averaging needs ``partitions²`` merges an epoch to keep quality;
+    * otherwise ``averaging``, the faster at few replicas.
+    """
+    if configured != "auto":
+        return configured, f"{model}.distribution: {configured}"
+    if not rotation_possible:
+        return "averaging", "auto: CBOW trains under averaging only"
+    if averaging_bytes > budget_mb * 2**20:
+        return "rotation", (
+            f"auto: averaging would hold {averaging_bytes / 2**20:.0f} MB on the driver, over "
+            f"{model}.max_model_mb = {budget_mb}"
+        )
+    if model == "sgns" and partitions > AVERAGING_MAX_REPLICAS:
+        return "rotation", (
+            f"auto: {partitions} replicas, over the {AVERAGING_MAX_REPLICAS} that averaging trains well "
+            f"without {partitions}² merges an epoch"
+        )
+    return "averaging", f"auto: {partitions} replica(s) and the model fits the driver"
+
+
 def learning_rate_schedule(
     alpha: float, min_alpha: float, words_per_round: list[int], epochs: int
 ) -> dict[tuple[int, int], tuple[float, float]]:

@@ -70,6 +70,7 @@ from embedpipe.train.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan,
 from embedpipe.train.schedule import (
     ROUNDS_SCHEMA,
     RoundAssigner,
+    choose_distribution,
     effective_sync_rounds,
     learning_rate_schedule,
 )
@@ -298,26 +299,34 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     s, root, partitions = cfg.sgns, cfg.output.path, cfg.spark.partitions
     # The corpus's ids must index the vocab the vectors are named by.
     vocab_version = tables.vocab_version_of(spark, root, "corpus")
-    words, counts, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
+    # Under rotation the driver never names a word: the counts are all it reads.
+    counts = tables.read_vocab_counts(spark, root, version=vocab_version)
+    vocab_size = len(counts)
     # Subsampling depends on sgns.sample, so it is computed here, not stored
     # with the vocabulary: tuning skip-gram never rebuilds the upstream tables.
     keep_prob = keep_probabilities(counts, s.sample)
+    need = averaging_driver_bytes(vocab_size, 2 * s.dim, partitions)
+    distribution, why = choose_distribution(
+        s.distribution, "sgns", partitions, need, s.max_model_mb, rotation_possible=s.architecture == "skipgram"
+    )
+    log.info("sgns: distribution %s (%s)", distribution, why)
     corpus_version = tables.current_version(spark, root, "corpus")
-    fp = fingerprint(cfg.section_json("sgns", "vocab", "clean", "input"), corpus_version, partitions)
+    fp = fingerprint(cfg.section_json("sgns", "vocab", "clean", "input"), corpus_version, partitions, distribution)
     training = Training(spark, "sgns", root, fp, loss_stat="loss", count_stat="pairs", series="losses")
-    if s.distribution == "rotation":
+    if distribution == "rotation":
         tasks = min(partitions, training_cores(spark, cfg.spark.task_cpus).slots)
-        need = block_task_bytes(len(words), 2 * s.dim, partitions, tasks)
+        need = block_task_bytes(vocab_size, 2 * s.dim, partitions, tasks)
         where = f"each of {tasks} tasks"
-        check_model_fits("sgns", len(words), s.dim, need, s.max_model_mb, where=where)
+        check_model_fits("sgns", vocab_size, s.dim, need, s.max_model_mb, where=where)
         blocks, plan, total_words = _train_rotation(spark, cfg, training, counts, keep_prob, resume)
         run_id = training.write_rows(
-            spark, cfg, vector_rows(blocks, s.dim, s.dim, s.output), s.dim, len(words), plan.history,
+            spark, cfg, vector_rows(blocks, s.dim, s.dim, s.output), s.dim, vocab_size, plan.history,
             vocab_version=vocab_version, train_words=total_words,
         )  # fmt: skip
-        return _result(cfg, training, run_id, len(words), total_words, need, time.perf_counter() - t0, plan.history)
-    need = averaging_driver_bytes(len(words), 2 * s.dim, partitions)
-    check_model_fits("sgns", len(words), s.dim, need, s.max_model_mb, where="the driver")
+        return _result(cfg, training, run_id, vocab_size, total_words, need, time.perf_counter() - t0,
+                       plan.history, distribution)  # fmt: skip
+    words, _, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
+    check_model_fits("sgns", vocab_size, s.dim, need, s.max_model_mb, where="the driver")
     rounds = effective_sync_rounds(s.sync_rounds, partitions)
     cores = training_cores(spark, cfg.spark.task_cpus)
     data = (
@@ -367,20 +376,21 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         data.unpersist()
     vectors = state["w_in"] if s.output == "in" else state["w_in"] + state["w_out"]
     run_id = training.write(spark, cfg, words, counts, vectors, history, train_words=total_words)
-    return _result(cfg, training, run_id, len(words), total_words, need, time.perf_counter() - t0, history)
+    seconds = time.perf_counter() - t0
+    return _result(cfg, training, run_id, vocab_size, total_words, need, seconds, history, distribution)
 
 
 def _result(
     cfg: PipelineConfig, training: Training, run_id: str, vocab_size: int, total_words: int, need: int, seconds: float,
-    history: Sequence[Any],
+    history: Sequence[Any], distribution: str,
 ) -> StageResult:  # fmt: skip
     s, losses = cfg.sgns, training.losses
     log.info(
         "sgns: %s (%s), %d epochs over %d words, final loss %.4f (%.1f s)",
-        s.architecture, s.distribution, s.epochs, total_words, losses[-1] if losses else float("nan"), seconds,
+        s.architecture, distribution, s.epochs, total_words, losses[-1] if losses else float("nan"), seconds,
     )  # fmt: skip
     return StageResult(
         "sgns", run_id, seconds, rows=vocab_size, work=total_words * (s.epochs - training.start_epoch), unit="words",
-        stats={"losses": losses, "model_mb_estimate": round(need / 2**20, 1),
+        stats={"losses": losses, "model_mb_estimate": round(need / 2**20, 1), "distribution": distribution,
                "moved_mb_per_epoch": moved_mb_per_epoch(history)},
     )  # fmt: skip

@@ -141,3 +141,22 @@ def test_readme_configuration_table_is_generated_from_the_declarations():
 def test_a_moved_key_names_its_new_place():
     with pytest.raises(ConfigError, match=r"config key glove\.window is now cooccur\.window; rename it"):
         build_config({"input": {"path": "x.txt"}, "glove": {"window": 10}})
+
+
+def test_auto_distribution_keeps_averaging_where_it_is_fast_and_rotates_beyond():
+    from embedpipe.train.schedule import AVERAGING_MAX_REPLICAS, choose_distribution
+
+    fits, budget = 100 * 2**20, 1024
+    # What the user sets is what runs, said as such.
+    assert choose_distribution("averaging", "sgns", 32, fits, budget) == ("averaging", "sgns.distribution: averaging")
+    assert choose_distribution("rotation", "glove", 1, fits, budget)[0] == "rotation"
+    # Skip-gram: averaging up to its measured limit, rotation beyond it.
+    assert choose_distribution("auto", "sgns", AVERAGING_MAX_REPLICAS, fits, budget)[0] == "averaging"
+    chosen, why = choose_distribution("auto", "sgns", 8, fits, budget)
+    assert chosen == "rotation" and "8 replicas" in why
+    # A model the driver cannot hold goes to the executors, whatever the replicas.
+    chosen, why = choose_distribution("auto", "glove", 1, 2048 * 2**20, budget)
+    assert chosen == "rotation" and "2048 MB on the driver, over glove.max_model_mb = 1024" in why
+    assert choose_distribution("auto", "glove", 8, fits, budget)[0] == "averaging"
+    # CBOW cannot rotate, so auto never picks it for CBOW.
+    assert choose_distribution("auto", "sgns", 8, fits, budget, rotation_possible=False)[0] == "averaging"

@@ -264,7 +264,7 @@ def test_cores_per_task_are_reserved_where_spark_can_and_refused_where_no_execut
         plan_training_cores("local-cluster[2,1,1024]", 1, None, False, 2, 2)
 
 
-def test_sgns_under_rotation_separates_topics_and_repeats_whatever_the_task_count(
+def test_sgns_under_rotation_separates_topics_and_the_task_count_changes_only_the_visiting_order(
     spark, prepared, topic_corpus, monkeypatch
 ):
     cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation"}, spark={"partitions": 4})
@@ -274,14 +274,24 @@ def test_sgns_under_rotation_separates_topics_and_repeats_whatever_the_task_coun
     assert topic_margin(first) > 0.3
     sgns.run(spark, cfg)
     np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, first.matrix)
-    # 4 replicas run as 2 tasks of 2 blocks each here; as 4 tasks of one block, as
-    # one task of all 4, or as one task training its 4 blocks on 2 threads, they
-    # train the same cells from the same seeds.
-    for slots, threads in ((1, 1), (4, 1), (1, 2)):
+    # 4 replicas run as 2 tasks of 2 blocks each here, which train the round's
+    # sub-epochs in the order 0, 2, 1, 3 (each task holds the output blocks of
+    # two sub-epochs). Training a task's cells on 2 threads changes nothing.
+    def run_as(slots: int, threads: int) -> np.ndarray:
         cores = TrainingCores(cpus=threads, slots=slots, profile=None)
         monkeypatch.setattr(rotation, "training_cores", lambda spark, cpus, c=cores: c)
         sgns.run(spark, cfg)
-        np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, first.matrix)
+        return read_vectors(spark, str(prepared), "sgns").matrix
+
+    np.testing.assert_array_equal(run_as(2, 2), first.matrix)
+    # One task of all 4 blocks, or 4 tasks of one, train the sub-epochs in
+    # their natural order: the same cells from the same seeds, so the same
+    # vectors, and as good as the other order.
+    natural = run_as(1, 1)
+    np.testing.assert_array_equal(run_as(4, 1), natural)
+    np.testing.assert_array_equal(run_as(1, 2), natural)
+    assert not np.array_equal(natural, first.matrix)
+    assert topic_margin(read_vectors(spark, str(prepared), "sgns")) > 0.3
 
 
 def test_sgns_under_rotation_killed_after_a_checkpoint_resumes_to_the_same_vectors(
