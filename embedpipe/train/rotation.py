@@ -22,14 +22,17 @@ Where the model is
 Between epochs the blocks are rows of a DataFrame (``tables.BLOCKS``: side,
 block, ids, vals as raw bytes). Within an epoch they are records of a
 :class:`~embedpipe.distributed.TaskRing` of T = min(P, task slots) tasks:
-task t holds input blocks p ≡ t (mod T) and trains their cells one after
-another, so a Spark task is not a replica (a Python task costs ~80 ms
-however small, bench/results/2026-12-02-rotation-overhead). After every
-sub-epoch each output block goes to the task that needs it next. Each
-sub-epoch's data joins the tasks at that sub-epoch, read from the epoch's
-cache by its sub-epoch number. A round's P sub-epochs run as one Spark
-job, whose result stays on the executors (``localCheckpoint``). The cells
-and seeds do not depend on T, so neither do the vectors.
+task t holds input blocks p ≡ t (mod T), so a Spark task is not a replica
+(a Python task costs ~80 ms however small,
+bench/results/2026-12-02-rotation-overhead). When T divides P, the output
+blocks a task holds in sub-epoch s are also the ones its inputs need in
+sub-epochs s + T, s + 2T, ...: one engine step trains those P / T
+sub-epochs, and only then does each output block move to the task that
+needs it next (:func:`ring_layout`). A round is then T steps whatever P,
+and the task count sets the order of a round's sub-epochs (the cells and
+their seeds do not depend on it). Each step's data joins the tasks at that
+step, read from the epoch's cache. A round's steps run as one Spark job,
+whose result stays on the executors (``localCheckpoint``).
 
 After every epoch the blocks are written to the checkpoint table under
 ``output.path`` in one Delta commit that also records the epoch, so a

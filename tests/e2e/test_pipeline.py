@@ -17,6 +17,7 @@ from embedpipe import tables
 from embedpipe.cli import main
 from embedpipe.config import load_config
 from embedpipe.pipeline import run_pipeline
+from embedpipe.train import sgns as sgns_stage
 from embedpipe.vectors import read_vectors
 from embedpipe.vectors.queries import analogy, neighbors
 
@@ -162,10 +163,11 @@ def test_help_lists_the_commands():
         assert cmd in done.stdout
 
 
-def test_pipeline_on_two_executor_jvms(tmp_path):
+def test_pipeline_on_two_executor_jvms(spark, tmp_path):
     """local-cluster[2,1,1024]: executors are separate processes with their own memory,
-    so any reliance on driver-local state would fail here, for averaging (sgns)
-    and for the model in blocks (GloVe under rotation)."""
+    so any reliance on driver-local state would fail here. Both models train
+    in blocks (4 replicas as 2 tasks of 2 blocks), and skip-gram's vectors are
+    those of the same run in this process's local[2] session."""
     sample = REPO / "embedpipe" / "data" / "demo" / "wiki_sample.txt.gz"
     small = tmp_path / "small.txt.gz"
     with gzip.open(sample, "rt", encoding="utf-8") as src, gzip.open(small, "wt", encoding="utf-8") as dst:
@@ -174,17 +176,22 @@ def test_pipeline_on_two_executor_jvms(tmp_path):
                 break
             dst.write(line)
     out = tmp_path / "out"
+    settings = [
+        f"input.path={small}", f"output.path={out}", "glove.epochs=3", "sgns.epochs=2", "glove.dim=20",
+        "sgns.dim=20", "spark.partitions=4", "cooccur.shards=4",
+        # The blocks then live and move between the two executor JVMs.
+        "glove.distribution=rotation", "sgns.distribution=rotation",
+    ]  # fmt: skip
+    over = [x for item in settings for x in ("--set", item)]
     done = cli(
-        "run", str(DEMO),
-        "--set", f"input.path={small}", "--set", f"output.path={out}",
-        "--set", "spark.master=local-cluster[2,1,1024]", "--set", "spark.driver_memory=1g",
-        "--set", "glove.epochs=3", "--set", "sgns.epochs=2", "--set", "glove.dim=20", "--set", "sgns.dim=20",
-        # GloVe's blocks then live and move between the two executor JVMs.
-        "--set", "glove.distribution=rotation",
-        "--json",
-        timeout=900,
+        "run", str(DEMO), *over, "--set", "spark.master=local-cluster[2,1,1024]", "--set", "spark.driver_memory=1g",
+        "--json", timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    on_cluster = read_vectors(spark, str(out), "sgns")
+    # The same seed, replicas and tasks in one JVM: the same vectors, bit for bit.
+    sgns_stage.run(spark, load_config(DEMO, settings))
+    np.testing.assert_array_equal(read_vectors(spark, str(out), "sgns").matrix, on_cluster.matrix)
     summary = json.loads(done.stdout)
     stages = {s["stage"]: s for s in summary["stages"]}
     assert set(stages) == {"ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate"}

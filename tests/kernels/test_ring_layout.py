@@ -6,8 +6,10 @@ import pytest
 
 from embedpipe.train.rotation import ring_layout, step_subs
 
+LAYOUTS = [(1, 2), (2, 2), (4, 2), (8, 2), (32, 2), (32, 8), (3, 2), (6, 4), (5, 8)]
 
-@pytest.mark.parametrize(("blocks", "slots"), [(1, 2), (2, 2), (4, 2), (8, 2), (32, 2), (32, 8), (3, 2), (6, 4), (5, 8)])
+
+@pytest.mark.parametrize(("blocks", "slots"), LAYOUTS)
 def test_every_cell_is_trained_once_a_round_by_the_task_that_holds_both_its_blocks(blocks, slots):
     tasks, per_step = ring_layout(blocks, slots)
     assert 1 <= tasks <= min(blocks, slots)
