@@ -9,6 +9,7 @@ task closure) replaces one module, not the stages.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -115,6 +116,19 @@ def one_partition_each(spark: SparkSession, rows: list[tuple[Any, ...]], schema:
 def configured_jars(spark: SparkSession) -> str:
     """The session's ``spark.jars`` as the JVM sees them (resolved packages included)."""
     return str(spark.sparkContext.getConf().get("spark.jars") or "")
+
+
+@contextmanager
+def job_group(spark: SparkSession, group: str, description: str) -> Iterator[Callable[[], int]]:
+    """Tag the Spark jobs run inside the block with ``group``; yields a function
+    that counts them (a stage's cost is reported in Spark jobs)."""
+    sc = spark.sparkContext
+    sc.setJobGroup(group, description)
+    try:
+        yield lambda: len(sc.statusTracker().getJobIdsForGroup(group))
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        sc.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
 
 
 def quiet_logs(spark: SparkSession) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from embedpipe import cooccur, encode, evaluate, ingest, paths, tables, tracking, vocab
+from embedpipe import cooccur, distributed, encode, evaluate, ingest, paths, tables, tracking, vocab
 from embedpipe.config import DEFAULT_STAGES, PipelineConfig
 from embedpipe.errors import InputError
 from embedpipe.ingest.stage import list_local_files
@@ -172,18 +172,12 @@ def run_stage(
         log.info("stage %s: up to date (fingerprint %s), skipped; use --force to recompute", name, fp)
         return StageResult(name, "", 0.0, skipped=True, stats={"fingerprint": fp})
     log.info("stage %s: starting", name)
-    sc = spark.sparkContext
     # A job group per stage lets the summary say how many Spark jobs the stage
     # ran (the engine's cost per epoch is counted in jobs).
-    group = f"embedpipe-{name}-{new_run_id()}"
-    sc.setJobGroup(group, f"embedpipe stage {name}")
-    try:
+    with distributed.job_group(spark, f"embedpipe-{name}-{new_run_id()}", f"embedpipe stage {name}") as jobs_run:
         with tables.commit_metadata(stage_fingerprint=fp):
             result = stage_runner(name, resume=resume)(spark, cfg)
-        result.stats.setdefault("spark_jobs", len(sc.statusTracker().getJobIdsForGroup(group)))
-    finally:
-        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
-        sc.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
+        result.stats.setdefault("spark_jobs", jobs_run())
     result.stats.setdefault("output_versions", _output_versions(spark, cfg, name))
     # The driver's Python process only (the JVM is a child, not counted): the
     # figure that must not grow with the model under rotation.
