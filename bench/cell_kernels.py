@@ -30,6 +30,7 @@ import numpy as np
 from bench.blocksim import load_pieces
 from embedpipe.kernels.blocks import (
     assign_blocks,
+    attached_cap,
     block_samplers,
     bucket_pairs,
     derive_seed,
@@ -67,7 +68,7 @@ def time_cells(kernel: str, w0: tuple[np.ndarray, np.ndarray], cells: list[tuple
     for inp, out, owed_p, words_p, n_row, pi_q, q_lo, q_n, words, prob, alias, seed in cells:
         if kernel == "attached":
             _, n = train_cell_attached(w_in, w_out, inp, out, owed_p, pi_q, q_lo, q_n, words, prob, alias,
-                                       ALPHA, ALPHA, seed, NO_TALLY)  # fmt: skip
+                                       ALPHA, ALPHA, seed, NO_TALLY, attached_cap(NEGATIVE))  # fmt: skip
         else:
             n = train_cell_routed(w_in, w_out, inp, out, words_p, n_row, pi_q, q_lo, q_n, words, prob, alias,
                                   NEGATIVE, ALPHA, ALPHA, seed, 1 << 20, NO_TALLY)  # fmt: skip

@@ -301,6 +301,22 @@ def generate_pairs(
     return _fill_pairs(kept, radius, kept_off, n_pairs)
 
 
+def rounds_of_pairs(n_pairs: int, rounds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deal ``n_pairs`` pairs to ``rounds`` rounds uniformly at random.
+
+    Returns ``order`` (pair indices grouped by round, ascending within each)
+    and ``cuts``: round ``r``'s pairs are ``order[cuts[r]:cuts[r + 1]]``.
+    """
+    if rounds <= 1:
+        return np.arange(n_pairs, dtype=np.int64), np.array([0, n_pairs], dtype=np.int64)
+    # 16-bit keys take numpy's stable radix sort, linear in the pairs.
+    dtype = np.uint16 if rounds <= np.iinfo(np.uint16).max else np.uint32
+    of = np.random.default_rng(seed).integers(0, rounds, n_pairs, dtype=dtype)
+    order = np.argsort(of, kind="stable")
+    cuts = np.searchsorted(of[order], np.arange(rounds + 1), side="left").astype(np.int64)
+    return order, cuts
+
+
 @numba.njit(cache=True, nogil=True)
 def _bucket_impl(
     inp: np.ndarray, out: np.ndarray, block: np.ndarray, n_blocks: int
@@ -700,6 +716,13 @@ def train_cell_routed(
     return m_total
 
 
+def attached_cap(negative: int) -> int:
+    """Most negatives one pair carries in :func:`train_cell_attached`: three
+    times word2vec's per-pair count leaves the usual spread of ``owed / pairs``
+    attached and sends only the outliers' surplus to lone updates."""
+    return 3 * max(int(negative), 1)
+
+
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def train_cell_attached(
     w_in: np.ndarray,
@@ -717,6 +740,7 @@ def train_cell_attached(
     alpha_end: float,
     seed: np.uint64,
     tally: np.ndarray,
+    max_attached: int,
 ) -> tuple[float, int]:
     """Train one cell with routed negatives attached to their word's positives.
 
@@ -733,6 +757,14 @@ def train_cell_attached(
     at random over the cell's stream. Every ``(c, w, label)`` event has the
     same expected count as under routing; only the order differs. A negative
     equal to the pair's positive is kept (routing keeps it too).
+
+    At most ``max_attached`` negatives go with one pair; a word owed more
+    than that per pair trains the surplus as lone negatives. An example's
+    input gradient is the sum over its terms, applied at once, so a pair
+    carrying hundreds of negatives takes a step hundreds of times word2vec's
+    and diverges. That happens to a word whose pairs cluster in a few places
+    of the corpus: a cell holds 1 of its pairs while it is owed the round's
+    expected negatives (e.g. 1,700 for one pair at 2 blocks on wiki17m).
 
     The learning rate goes linearly from ``alpha_start`` to ``alpha_end`` over
     the cell's examples and lone negatives. ``tally``: as in
@@ -767,21 +799,26 @@ def train_cell_attached(
     extra = np.zeros(n_in, dtype=np.int64)
     most = 0
     n_lone = 0
+    alone = np.zeros(n_in, dtype=np.int64)
     for c in range(n_in):
         if k[c] > 0:
-            base[c] = m[c] // k[c]
-            extra[c] = m[c] - base[c] * k[c]
+            if m[c] > max_attached * k[c]:
+                base[c] = max_attached
+                alone[c] = m[c] - max_attached * k[c]
+            else:
+                base[c] = m[c] // k[c]
+                extra[c] = m[c] - base[c] * k[c]
             if base[c] + 1 > most:
                 most = base[c] + 1
         else:
-            n_lone += m[c]
+            alone[c] = m[c]
+        n_lone += alone[c]
     lone = np.empty(n_lone, dtype=np.int32)
     j = 0
     for c in range(n_in):
-        if k[c] == 0:
-            for _ in range(m[c]):
-                lone[j] = c
-                j += 1
+        for _ in range(alone[c]):
+            lone[j] = c
+            j += 1
     state = _shuffle(lone, n_lone, state)
     targets = np.empty(most + 1, dtype=np.int32)
     work = np.zeros(dim, dtype=np.float32)
@@ -967,6 +1004,7 @@ def simulate_epoch(
                     _, n_neg = train_cell_attached(
                         w_in, w_out, s_inp[lo:hi], s_out[lo:hi], owed[p], min(1.0, float(block_noise[q])),
                         int(seg[q]), int(seg[q + 1] - seg[q]), words, prob, alias, a0, a1, cseed, tl,
+                        attached_cap(negative),
                     )  # fmt: skip
                 else:
                     n_neg = train_cell_routed(

@@ -44,10 +44,12 @@ from embedpipe.config import PipelineConfig
 from embedpipe.distributed import Shared, partition_id, share, training_cores
 from embedpipe.kernels.blocks import (
     assign_blocks,
+    attached_cap,
     block_samplers,
     bucket_pairs,
     derive_seed,
     generate_pairs,
+    rounds_of_pairs,
     train_cell_attached,
 )
 from embedpipe.kernels.rows import init_uniform_rows, local_index
@@ -179,6 +181,7 @@ class SgnsCells:
             float(noise.sum() / v["noise_total"]), 0, len(cell.out_ids), words, prob, alias,
             cell.alpha_start, cell.alpha_end,
             np.uint64(derive_seed(self.seed, cell.epoch, cell.sub, cell.task)), np.zeros((0, 0), np.int64),
+            attached_cap(self.negative),
         )  # fmt: skip
         return {"loss": float(loss), "pairs": float(len(inp)), "negatives": float(negatives)}
 
@@ -212,10 +215,15 @@ class CellsOfCorpus:
                 ids, offsets, keep, self.window, derive_seed(self.seed, self.epoch, part, n)
             )
             rows: dict[str, list[Any]] = {k: [] for k in ("task", "sub", "seq", "a", "b", "c")}
-            # Round r trains the r-th consecutive part of the batch's pairs.
-            cuts = np.linspace(0, len(pairs_in), self.rounds + 1).round().astype(np.int64)
+            # Every pair goes to a round drawn at random, so each round is a
+            # uniform sample of the batch and a word's pairs in it match the
+            # expected count its negatives are owed by (SgnsCells). Consecutive
+            # parts put a topical word's pairs in one round and its negatives
+            # in all of them. Pairs keep their corpus order within a round.
+            order, cuts = rounds_of_pairs(len(pairs_in), self.rounds, derive_seed(self.seed, self.epoch, part, n, 1))
             for rnd in range(self.rounds):
-                part_in, part_out = pairs_in[cuts[rnd] : cuts[rnd + 1]], pairs_out[cuts[rnd] : cuts[rnd + 1]]
+                picked = order[cuts[rnd] : cuts[rnd + 1]]
+                part_in, part_out = pairs_in[picked], pairs_out[picked]
                 start, inp, out = bucket_pairs(part_in, part_out, block_of, self.blocks)
                 for cell in np.flatnonzero(np.diff(start)):
                     task, q = divmod(int(cell), self.blocks)

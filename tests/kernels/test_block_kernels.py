@@ -7,9 +7,11 @@ import pytest
 
 from embedpipe.kernels.blocks import (
     assign_blocks,
+    attached_cap,
     block_samplers,
     bucket_pairs,
     generate_pairs,
+    rounds_of_pairs,
     sgd_pairs,
     simulate_epoch,
     train_cell_attached,
@@ -133,6 +135,23 @@ def test_bucket_pairs_stable_by_cell() -> None:
             np.testing.assert_array_equal(s_out[lo:hi], out[sel])
 
 
+
+def test_rounds_of_pairs_deals_every_pair_once_in_order_and_at_random() -> None:
+    order, cuts = rounds_of_pairs(100_000, 8, seed=3)
+    assert sorted(order.tolist()) == list(range(100_000))
+    sizes = np.diff(cuts)
+    assert len(sizes) == 8 and np.all(np.abs(sizes - 12_500) < 600)  # ~5 sigma of a binomial
+    for r in range(8):
+        assert np.all(np.diff(order[cuts[r] : cuts[r + 1]]) > 0)  # corpus order within a round
+    # Not consecutive parts: round 0 holds pairs from all over the batch.
+    assert order[cuts[0] : cuts[1]].max() > 90_000
+    again, _ = rounds_of_pairs(100_000, 8, seed=3)
+    other, _ = rounds_of_pairs(100_000, 8, seed=4)
+    np.testing.assert_array_equal(order, again)
+    assert not np.array_equal(order, other)
+    one, one_cuts = rounds_of_pairs(5, 1, seed=3)
+    assert one.tolist() == [0, 1, 2, 3, 4] and one_cuts.tolist() == [0, 5]
+
 # ---------------------------------------------------------------------------
 # negatives: routed is exact in expectation, restricted is not
 # ---------------------------------------------------------------------------
@@ -154,7 +173,7 @@ def _tally_epoch(variant: str, inp, out, block, weights, P: int, negative: int, 
                 owed = np.where(block == p, negative * n_row, 0).astype(np.int64)
                 train_cell_attached(w_in, w_out, s_in[lo:hi], s_out[lo:hi], owed, float(block_noise[q]),
                                     int(seg[q]), int(seg[q + 1] - seg[q]), words, prob, alias, 0.0, 0.0, cseed,
-                                    tally)  # fmt: skip
+                                    tally, attached_cap(negative))  # fmt: skip
             elif variant == "routed":
                 train_cell_routed(w_in, w_out, s_in[lo:hi], s_out[lo:hi], words[seg[p] : seg[p + 1]], n_row,
                                   float(block_noise[q]), int(seg[q]), int(seg[q + 1] - seg[q]), words, prob, alias,
@@ -216,12 +235,30 @@ def test_attached_negatives_go_with_their_words_pairs() -> None:
     tally = np.zeros((10, 10), np.int64)
     loss, n_neg = train_cell_attached(
         w_in, w_out, np.zeros(3, np.int32), np.array([4, 5, 6], np.int32), np.array([7, 4], np.int64), 1.0,
-        0, 10, words, prob, alias, 0.1, 0.1, np.uint64(5), tally,
+        0, 10, words, prob, alias, 0.1, 0.1, np.uint64(5), tally, attached_cap(5),
     )  # fmt: skip
     assert n_neg == 11 and tally[0, 9] == 7 and tally[1, 9] == 4
     # Each example's loss, weights before: log 2 per term (all dot products 0 at first).
     assert loss > 3 * 3 * np.log(2.0) * 0.9
     assert np.all(w_out[[4, 5, 6]] > 0) and np.all(w_out[9] < 0)
+
+
+def test_a_pair_carries_at_most_max_attached_negatives_and_the_surplus_trains_alone() -> None:
+    # Word 0 has one pair in the cell but is owed 60 negatives (its other pairs
+    # fell elsewhere): the pair's example takes 15, the other 45 are lone
+    # one-term updates. With the learning rate 0 nothing moves, so the loss
+    # is the one example's: 16 terms of log 2.
+    w_in = np.full((1, 3), 0.1, np.float32)
+    w_out = np.zeros((10, 3), np.float32)
+    seg, words, prob, alias, _ = block_samplers(np.r_[np.zeros(9), 1.0], np.zeros(10, np.int32), 1)
+    tally = np.zeros((1, 10), np.int64)
+    loss, n_neg = train_cell_attached(
+        w_in, w_out, np.zeros(1, np.int32), np.array([4], np.int32), np.array([60], np.int64), 1.0,
+        0, 10, words, prob, alias, 0.0, 0.0, np.uint64(5), tally, 15,
+    )  # fmt: skip
+    assert n_neg == 60 and tally[0, 9] == 60
+    assert loss == pytest.approx(16 * np.log(2.0), rel=1e-6)
+    assert attached_cap(5) == 15
 
 
 def test_attached_cell_without_negatives_is_pair_sgd() -> None:
@@ -233,7 +270,7 @@ def test_attached_cell_without_negatives_is_pair_sgd() -> None:
     out = rng.integers(0, 6, 50).astype(np.int32)
     seg, words, prob, alias, _ = block_samplers(np.ones(6), np.zeros(6, np.int32), 1)
     _, n = train_cell_attached(w_in, w_out, inp, out, np.zeros(6, np.int64), 1.0, 0, 6, words, prob, alias,
-                               0.2, 0.05, np.uint64(3), NO_TALLY)  # fmt: skip
+                               0.2, 0.05, np.uint64(3), NO_TALLY, attached_cap(5))  # fmt: skip
     assert n == 0
     sgd_pairs(a_in, a_out, inp, out, np.ones(50), 0.2, 0.05)
     np.testing.assert_allclose(w_in, a_in, rtol=0, atol=1e-6)
