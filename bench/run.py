@@ -9,7 +9,9 @@ Measures, with the same settings and on the same machine in one run:
   glove (ingest + vocab + encode + cooccur + glove);
 * gensim Word2Vec (sg=1, same hyperparameters, workers = cores);
 * Spark MLlib Word2Vec (numPartitions 1, 2, 8; one iteration as in MLlib's default);
-* embedpipe sgns at 1, 2, 4 and 8 partitions (the scaling table and curve).
+* embedpipe sgns at 1, 2, 4 and 8 partitions (the scaling table and curve);
+* with ``--glove-partitions``, embedpipe glove at those replica counts on one
+  co-occurrence table (the GloVe scaling table; its bar is against 1 replica).
 
 ``--seeds 1,2,3`` runs gensim, embedpipe sgns and the scaling runs once per
 seed (gensim's ``seed``, embedpipe's ``sgns.seed``) and adds their means and a
@@ -112,7 +114,7 @@ def scaling_spec(spec: str) -> tuple[int, int, str]:
     size, _, distribution = spec.partition(":")
     p, _, cpus = size.partition("x")
     distribution = distribution or "averaging"
-    if distribution not in ("averaging", "rotation"):
+    if distribution not in ("averaging", "rotation", "auto"):
         raise SystemExit(f"bench: unknown distribution {distribution!r} in --scaling-partitions {spec!r}")
     return int(p), int(cpus or 1), distribution
 
@@ -168,11 +170,11 @@ def engine_figures(result: dict[str, Any], stage: str, distribution: str, cpus: 
     }
 
 
-def engine_table(rows: list[dict[str, Any]]) -> str:
+def engine_table(rows: list[dict[str, Any]], stage: str = "sgns") -> str:
     """Per scaling run: stage time against the same distribution at 2 replicas, and the engine's figures."""
     twos = {r.get("distribution"): r["seconds"] for r in rows if r.get("partitions") == 2 and r.get("threads") == 1}
     lines = [
-        "| run | replicas | distribution | sgns stage s | vs 2 replicas | Spark jobs/epoch | MB moved/epoch "
+        f"| run | replicas | distribution | {stage} stage s | vs 2 replicas | Spark jobs/epoch | MB moved/epoch "
         "| driver Python peak MB |",
         "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
@@ -210,6 +212,24 @@ def bar_checks(ours: dict[str, Any], gensim: dict[str, Any], bars: dict[str, flo
         holds = diff is not None and diff >= -bars[metric]
         checks.append({"metric": metric, "diff": diff, "bar": -bars[metric], "holds": holds})
     return checks
+
+
+# The GloVe scale-out bar: most a replica count may differ from 1 replica.
+GLOVE_SCALING_BARS = {"analogy": 0.005, "wordsim353": 0.01, "simlex999": 0.01}
+
+
+def glove_bar_table(rows: list[dict[str, Any]], one: dict[str, Any]) -> str:
+    """Per GloVe run with more than one replica: its scores minus 1 replica's, against the bar."""
+    lines = ["| run | metric | − 1 replica | bar | holds |", "|---|---|---:|---:|---|"]
+    for r in rows:
+        if r["partitions"] == 1:
+            continue
+        for m in METRICS:
+            a, b = r.get(m), one.get(m)
+            diff = None if a is None or b is None else a - b
+            holds = "yes" if diff is not None and abs(diff) <= GLOVE_SCALING_BARS[m] else "**no**"
+            lines.append(f"| {r['name']} | {m} | {fmt(diff, '+.4f')} | ±{GLOVE_SCALING_BARS[m]:.3f} | {holds} |")
+    return "\n".join(lines)
 
 
 def bars_table(checks_by_run: dict[str, list[dict[str, Any]]]) -> str:
@@ -285,7 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         "--scaling-partitions",
         default="1,2,4,8",
         help="comma list of P[xC][:distribution]: P replicas (spark.partitions), C cores per training task "
-        "(spark.task_cpus, default 1), distribution averaging (default) or rotation; e.g. 1x2,2,8:rotation",
+        "(spark.task_cpus, default 1), distribution averaging (default), rotation or auto; e.g. 1x2,2,8:rotation",
+    )
+    ap.add_argument(
+        "--glove-partitions",
+        default="",
+        help="comma list of P[xC][:distribution] for glove on one co-occurrence table (GloVe bar settings), "
+        "e.g. 1,2:rotation,8:rotation,32:rotation; empty (default) skips it",
     )
     ap.add_argument(
         "--seeds", default="1", help="comma list: gensim, sgns and scaling run once per seed; their means are compared"
@@ -422,6 +448,31 @@ def main(argv: list[str] | None = None) -> int:
                 at_p.append(s_row)
             scaling += summarize(family, label, at_p)
             summary[family]["partitions"] = p
+    # GloVe against replicas: the co-occurrence table is built once (by the
+    # "glove" run when there is one) and each replica count trains on it.
+    glove_scaling: list[dict[str, Any]] = []
+    glove_tables = work / "glove" if "glove" in only and "error" not in results["runs"]["embedpipe_glove"] else None
+    for spec in [x for x in args.glove_partitions.split(",") if x]:
+        p, cpus, distribution = scaling_spec(spec)
+        label = f"embedpipe glove, {p} partitions" + (f" x {cpus} threads" if cpus > 1 else "")
+        label += f", {distribution}" if distribution != "averaging" else ""
+        log(f"{label} (glove scaling)")
+        extra = ["eval.models=[glove]", f"spark.task_cpus={cpus}", f"glove.distribution={distribution}"]
+        if glove_tables is None:
+            stages = ["ingest", "vocab", "encode", "cooccur", "glove", "evaluate"]
+            over = embedpipe_overrides(corpus, work / "glove", stages, p, args.quick)
+            r = measure("embedpipe", {"conf": conf, "overrides": over + extra})
+            if "error" not in r:
+                glove_tables = work / "glove"
+        else:
+            over = embedpipe_overrides(corpus, glove_tables, ["glove", "evaluate"], p, args.quick)
+            r = measure("embedpipe", {"conf": conf, "overrides": over + extra, "force": True})
+        results["runs"][f"glove_scaling_{spec.replace(':', '_')}"] = r
+        g_row = row(label, r, stage_seconds(r, "glove"), 0, "glove")
+        g_row["partitions"] = p
+        g_row.update(engine_figures(r, "glove", distribution, cpus))
+        glove_scaling.append(g_row)
+    results["glove_scaling"] = glove_scaling
     results["table"] = rows
     results["scaling"] = scaling
     # The skip-gram bars, judged on the seed means (or the one seed's run).
@@ -466,12 +517,19 @@ def main(argv: list[str] | None = None) -> int:
         curve = [r for f, r in summary.items() if f.startswith("scaling_")]
         if plot_scaling(curve, args.out / "scaling.png"):
             md += ["", "![scaling](scaling.png)"]
+    if glove_scaling:
+        md += ["", "## embedpipe glove against partitions (stage time only)", "", table(glove_scaling, None)]
+        md += ["", "### The engine at each replica count", "", engine_table(glove_scaling, "glove")]
+        one = next((r for r in glove_scaling if r["partitions"] == 1 and not r.get("error")), None)
+        if one is not None:
+            md += ["", "GloVe bar against 1 replica: analogy within 0.005, similarities within 0.01.", ""]
+            md += [glove_bar_table(glove_scaling, one)]
     if checks:
         on = f"the means over seeds {args.seeds}" if many else f"one run, seed {seeds[0]}"
         md += ["", f"## Skip-gram quality bars (on {on}, against gensim)", "", bars_table(checks)]
     (args.out / "report.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
-    errors = [r["name"] for r in rows + scaling if r.get("error")]
+    errors = [r["name"] for r in rows + scaling + glove_scaling if r.get("error")]
     if errors:
         print(f"\nbench: these runs failed: {errors} (see results.json)", file=sys.stderr)
         return 1

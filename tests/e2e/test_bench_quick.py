@@ -25,7 +25,7 @@ def test_quick_bench_measures_every_peer_and_writes_the_report(tmp_path):
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--out", str(out),
-         "--mllib-partitions", "1", "--scaling-partitions", "1"],
+         "--mllib-partitions", "1", "--scaling-partitions", "1", "--glove-partitions", "2:rotation"],
         capture_output=True, text=True, cwd=REPO, env=env, stdin=subprocess.DEVNULL, timeout=1200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -51,9 +51,17 @@ def test_quick_bench_measures_every_peer_and_writes_the_report(tmp_path):
         "encode",
     ]
 
+    # GloVe against replicas trains on the glove run's co-occurrence table.
+    (g_scale,) = results["glove_scaling"]
+    assert g_scale["partitions"] == 2 and g_scale["distribution"] == "rotation" and g_scale["wordsim353"] > 0.05
+    assert g_scale["jobs_per_epoch"] > 0 and g_scale["moved_mb_per_epoch"] > 0
+    glove_stages = results["runs"]["glove_scaling_2_rotation"]["summary"]["stages"]
+    assert [(st["stage"], st["stats"]["distribution"]) for st in glove_stages[:1]] == [("glove", "rotation")]
+
     report = (out / "report.md").read_text()
     assert "| gensim sg, " in report and "time vs gensim" in report
     assert "## embedpipe sgns against partitions" in report
+    assert "## embedpipe glove against partitions" in report and "| glove stage s |" in report
     assert (out / "scaling.png").stat().st_size > 0
     assert "| gensim sg" in done.stdout, "the table is printed too"
 
@@ -133,3 +141,19 @@ def test_scaling_runs_name_replicas_cores_and_distribution():
     assert bench_run.scaling_spec("32:rotation") == (32, 1, "rotation")
     with pytest.raises(SystemExit, match="unknown distribution 'rotate'"):
         bench_run.scaling_spec("8:rotate")
+
+
+def test_the_glove_scaling_bar_is_a_distance_from_one_replica_either_way():
+    one = {"name": "1", "partitions": 1, "analogy": 0.300, "wordsim353": 0.440, "simlex999": 0.210}
+    runs = [
+        one,
+        {"name": "8", "partitions": 8, "analogy": 0.304, "wordsim353": 0.428, "simlex999": 0.219},
+        {"name": "32", "partitions": 32, "analogy": 0.294, "wordsim353": None, "simlex999": 0.200},
+    ]
+    table = bench_run.glove_bar_table(runs, one)
+    assert "| 8 | analogy | +0.0040 | ±0.005 | yes |" in table
+    assert "| 8 | wordsim353 | -0.0120 | ±0.010 | **no** |" in table
+    assert "| 8 | simlex999 | +0.0090 | ±0.010 | yes |" in table
+    assert "| 32 | analogy | -0.0060 | ±0.005 | **no** |" in table
+    assert "| 32 | wordsim353 | — | ±0.010 | **no** |" in table, "a missing score never holds"
+    assert "| 1 |" not in table
