@@ -479,18 +479,23 @@ def train_with_rotation(
     try:
         for epoch in range(start_epoch, plan.epochs):
             block_of = plan.assignment(epoch)
-            if assignment is None or plan.redraw_each_epoch:
+            # A re-draw can give the same assignment (always, at one block):
+            # then the cached cells, which were made with the shared one, stay
+            # valid, and that broadcast must outlive them.
+            changed = previous is None or not np.array_equal(previous, block_of)
+            if changed:
+                if cells is not None:
+                    cells.unpersist()
                 if assignment is not None:
                     assignment.release()
                 assignment = share(spark, block_of.astype(np.int32))
+            assert assignment is not None
             if state is None:
                 state = initial_blocks(spark, plan.trainer, P, assignment)
-            elif previous is None or (plan.redraw_each_epoch and not np.array_equal(previous, block_of)):
+            elif changed:
                 widths = (plan.trainer.in_width, plan.trainer.out_width)
                 state = state.mapInArrow(_Reblock(assignment, widths), tables.BLOCKS)
-            if cells is None or previous is None or not np.array_equal(previous, block_of):
-                if cells is not None:
-                    cells.unpersist()
+            if changed or cells is None:
                 # Made once per assignment (GloVe: once a run), kept on the executors.
                 cells = _cached_by_step(spark, plan.cells(epoch, assignment), P, per_round)
             previous = block_of

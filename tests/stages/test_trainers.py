@@ -294,6 +294,16 @@ def test_sgns_under_rotation_separates_topics_and_the_task_count_changes_only_th
     assert topic_margin(read_vectors(spark, str(prepared), "sgns")) > 0.3
 
 
+def test_sgns_under_rotation_in_one_block_trains_every_epoch(spark, prepared, topic_corpus):
+    # One block re-draws the same assignment every epoch: the epoch's data,
+    # made with the first one, must stay usable.
+    cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation", "epochs": 3}, spark={"partitions": 1})
+    result = sgns.run(spark, cfg)
+    assert len(result.stats["losses"]) == 3
+    assert result.stats["losses"][-1] < result.stats["losses"][0]
+    assert topic_margin(read_vectors(spark, str(prepared), "sgns")) > 0.3
+
+
 def test_sgns_under_rotation_killed_after_a_checkpoint_resumes_to_the_same_vectors(
     spark, prepared, topic_corpus, monkeypatch
 ):
