@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="embedpipe-driver-memory-"))
+    work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"command": "python -m bench.driver_memory " + " ".join(argv or sys.argv[1:]),
                                "cores": os.cpu_count(), "runs": {}}  # fmt: skip
     try:
