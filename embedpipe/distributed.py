@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pyspark import TaskContext
+from pyspark import StorageLevel, TaskContext
 from pyspark.resource import ResourceProfile, ResourceProfileBuilder, TaskResourceRequests
 from pyspark.sql import DataFrame, SparkSession
 
@@ -129,6 +129,20 @@ def job_group(spark: SparkSession, group: str, description: str) -> Iterator[Cal
     finally:
         sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
         sc.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
+
+
+@contextmanager
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set the SQL conf ``key`` to ``value`` inside the block, and put it back."""
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 def quiet_logs(spark: SparkSession) -> None:
@@ -271,6 +285,11 @@ class TaskRing:
 
     def settle(self, state: Any) -> Any:
         """Run the chained steps; the state, cut from its lineage, kept on the executors."""
+        # On the executors' disks, not in their heaps: Spark unrolls a cached
+        # partition 16 values at a time before it checks its memory, and the
+        # state's values are blocks of up to ~170 MB (a 5M-word model ran the
+        # local JVM out of heap). Recent blocks are read from the page cache.
+        state.persist(StorageLevel.DISK_ONLY)
         state.localCheckpoint()
         state.count()
         if self._settled is not None:

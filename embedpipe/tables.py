@@ -139,10 +139,18 @@ SCHEMAS: dict[str, T.StructType] = {
 #   (bench/results/2026-11-28-ingest-vocab-word-rows/), and no reader filters
 #   tokens by a value: the vocab stage's "word IS NOT NULL" still skips row
 #   groups by Parquet's own statistics.
+# * Checkpoints hold model blocks in values of up to 8 MB: a 128 MB row group
+#   buffered per task, and copied again by the compressor, ran a 5M-word
+#   model's local JVM out of heap; trained floats do not compress anyway.
 ROW_GROUP = {"parquet.block.size": str(8 << 20)}
 WRITE_CONF: Mapping[str, Mapping[str, str]] = {
     "tokens": {**ROW_GROUP, "spark.databricks.delta.stats.collect": "false"},
     "corpus": ROW_GROUP,
+    **{
+        name: {**ROW_GROUP, "spark.sql.parquet.compression.codec": "uncompressed",
+               "spark.databricks.delta.stats.collect": "false"}
+        for name in CHECKPOINTS.values()
+    },  # fmt: skip
 }
 
 

@@ -71,8 +71,11 @@ IN, OUT = 0, 1
 # Kinds of records a task holds: input blocks (they stay with the task),
 # output blocks (each moves on after every sub-epoch), and the sub-epoch's data.
 _KIND_IN, _KIND_OUT, _KIND_DATA = 0, 1, 2
-# Largest bytes of one block row: Spark's binary values stay far below 2 GB.
-CHUNK_BYTES = 64 << 20
+# Largest bytes of one block row. PySpark's shuffle packs up to 10 × tasks + 1
+# records bound for one task into a single byte array that the JVM reads
+# whole, so at 64 MB a 2-task ring sent 1.3 GB arrays and a 5M-word model
+# ran the 4 GB local JVM out of heap; 8 MB keeps them near 170 MB there.
+CHUNK_BYTES = 8 << 20
 
 STATE_ARROW = pa.schema([("side", pa.int32()), ("block", pa.int32()), ("ids", pa.binary()), ("vals", pa.binary())])
 # The cells of an epoch: rows of (task, sub-epoch, order, up to three arrays as bytes).
@@ -188,9 +191,10 @@ class _InitBlocks:
         for batch in batches:
             for b in batch.column("id").to_pylist():
                 ids = np.flatnonzero(block_of == b).astype(np.int32)
-                rows = [*block_rows(IN, b, ids, self.trainer.init_rows(ids, IN)),
-                        *block_rows(OUT, b, ids, self.trainer.init_rows(ids, OUT))]  # fmt: skip
-                yield _rows_batch(rows)
+                # One Arrow batch per chunk: the JVM holds a batch whole.
+                for side in (IN, OUT):
+                    for row in block_rows(side, b, ids, self.trainer.init_rows(ids, side)):
+                        yield _rows_batch([row])
 
 
 def initial_blocks(spark: SparkSession, trainer: CellTrainer, blocks: int, assignment: Shared[np.ndarray]) -> DataFrame:
@@ -208,7 +212,6 @@ class _Reblock:
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         block_of = self.assignment.value
         for batch in batches:
-            rows: list[tuple[int, int, bytes, bytes]] = []
             for side, ids_b, vals_b in zip(
                 batch.column("side").to_pylist(),
                 batch.column("ids").to_pylist(),
@@ -222,8 +225,8 @@ class _Reblock:
                 bounds = np.flatnonzero(np.diff(dest[order])) + 1
                 for part in np.split(order, bounds):
                     if len(part):
-                        rows.extend(block_rows(side, int(dest[part[0]]), ids[part], vals[part]))
-            yield _rows_batch(rows)
+                        for row in block_rows(side, int(dest[part[0]]), ids[part], vals[part]):
+                            yield _rows_batch([row])
 
 
 # ---------------------------------------------------------------------------
@@ -393,19 +396,15 @@ def _cached_by_step(spark: SparkSession, cells: DataFrame, blocks: int, per_roun
     cells per corpus batch), a step scans its own data instead of the
     whole epoch's, which otherwise costs a full pass per step.
     """
-    key = "spark.sql.inMemoryColumnarStorage.batchSize"
-    before = spark.conf.get(key) or "10000"
-    spark.conf.set(key, str(max(1, blocks)))  # read when the cache is built
     step = F.floor(F.col("sub") / blocks) * per_round + F.pmod(F.pmod(F.col("sub"), F.lit(blocks)), F.lit(per_round))
-    try:
+    # The batch size is read when the cache is built.
+    with distributed.session_conf(spark, "spark.sql.inMemoryColumnarStorage.batchSize", str(max(1, blocks))):
         cached = (
             cells.withColumn("step", step.cast("int"))
             .sortWithinPartitions("step", "sub", "task", "seq")
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
         cached.count()
-    finally:
-        spark.conf.set(key, before)
     return cached
 
 
@@ -463,6 +462,22 @@ def train_with_rotation(
     DivergenceError
         From ``health``: non-finite parameters, or a loss that ran away.
     """
+    # Adaptive execution would run every shuffle of the engine's DataFrames
+    # (the epoch's cells, the checkpoint) as a Spark job of its own, about 5
+    # more jobs an epoch, and the engine's partitioning is set by hand anyway.
+    with distributed.session_conf(spark, "spark.sql.adaptive.enabled", "false"):
+        return _rotate(spark, plan, start_epoch=start_epoch, state=state, on_epoch_end=on_epoch_end, health=health)
+
+
+def _rotate(
+    spark: SparkSession,
+    plan: RotationPlan,
+    *,
+    start_epoch: int,
+    state: DataFrame | None,
+    on_epoch_end: Callable[[int, DataFrame, list[float]], DataFrame],
+    health: Health,
+) -> DataFrame:
     P = plan.blocks
     names = tuple(dict.fromkeys((*plan.trainer.stats, "nonfinite", "kernel_seconds", "moved_bytes")))
     stats = distributed.totals(spark, *names)
