@@ -76,7 +76,7 @@ def effective_sync_rounds(configured: int, partitions: int, distribution: str = 
 
 # The most replicas skip-gram's `auto` distribution trains under averaging: at
 # 2 it meets gensim's quality and time with 8 rounds an epoch; at 8 it needs 64
-# rounds, and rotation was faster (bench/results/2026-12-02-scale-out).
+# rounds, and rotation was faster (bench/results/2026-12-03-scale-out).
 AVERAGING_MAX_REPLICAS = 2
 
 
