@@ -462,22 +462,6 @@ def train_with_rotation(
     DivergenceError
         From ``health``: non-finite parameters, or a loss that ran away.
     """
-    # Adaptive execution would run every shuffle of the engine's DataFrames
-    # (the epoch's cells, the checkpoint) as a Spark job of its own, about 5
-    # more jobs an epoch, and the engine's partitioning is set by hand anyway.
-    with distributed.session_conf(spark, "spark.sql.adaptive.enabled", "false"):
-        return _rotate(spark, plan, start_epoch=start_epoch, state=state, on_epoch_end=on_epoch_end, health=health)
-
-
-def _rotate(
-    spark: SparkSession,
-    plan: RotationPlan,
-    *,
-    start_epoch: int,
-    state: DataFrame | None,
-    on_epoch_end: Callable[[int, DataFrame, list[float]], DataFrame],
-    health: Health,
-) -> DataFrame:
     P = plan.blocks
     names = tuple(dict.fromkeys((*plan.trainer.stats, "nonfinite", "kernel_seconds", "moved_bytes")))
     stats = distributed.totals(spark, *names)
@@ -491,63 +475,67 @@ def _rotate(
     assignment: Shared[np.ndarray] | None = None
     previous: np.ndarray | None = None
     cells: DataFrame | None = None
-    try:
-        for epoch in range(start_epoch, plan.epochs):
-            block_of = plan.assignment(epoch)
-            # A re-draw can give the same assignment (always, at one block):
-            # then the cached cells, which were made with the shared one, stay
-            # valid, and that broadcast must outlive them.
-            changed = previous is None or not np.array_equal(previous, block_of)
-            if changed:
-                if cells is not None:
-                    cells.unpersist()
-                if assignment is not None:
-                    assignment.release()
-                assignment = share(spark, block_of.astype(np.int32))
-            assert assignment is not None
-            if state is None:
-                state = initial_blocks(spark, plan.trainer, P, assignment)
-            elif changed:
-                widths = (plan.trainer.in_width, plan.trainer.out_width)
-                state = state.mapInArrow(_Reblock(assignment, widths), tables.BLOCKS)
-            if changed or cells is None:
-                # Made once per assignment (GloVe: once a run), kept on the executors.
-                cells = _cached_by_step(spark, plan.cells(epoch, assignment), P, per_round)
-            previous = block_of
-            held = ring.place(state, _BlockRecord(ring.tasks))
-            epoch_losses: list[float] = []
-            for rnd in range(plan.rounds):
-                t0 = time.perf_counter()
-                for s in stats.values():
-                    s.reset()
-                for i in range(per_round):
-                    subs = step_subs(i, P, ring.tasks, per_step)
-                    # The step's data joins its tasks now (carried through the
-                    # earlier steps, it would be shuffled once per step), read
-                    # as T tasks, not one per cached partition (each Python
-                    # task costs ~80 ms).
-                    step_cells = cells.filter(F.col("step") == rnd * per_round + i).coalesce(ring.tasks)
-                    held = ring.add(held, ring.place(step_cells, _DataRecord(ring.tasks)))
-                    order = [rnd * P + i * per_step + j for j in range(len(subs))]
-                    alphas = tuple(plan.learning_rate(epoch, k) for k in order)
-                    a1 = alphas[-1][1]
-                    step = _Step(plan.trainer, epoch, rnd * P, tuple(subs), alphas, P, ring.tasks, plan.seed, stats,
-                                 cores.cpus)  # fmt: skip
-                    # Lazy: the round's steps run as one Spark job.
-                    held = ring.step(held, step)
-                held = ring.settle(held)
-                got = {k: v.value for k, v in stats.items()}
-                done += 1
-                _progress(plan, epoch, rnd, got, time.perf_counter() - t0, t_start, done, total, a1)
-                epoch_losses.append(health.check(plan.model, epoch, got, plan.loss_stat, plan.count_stat))
-            health.epoch_done(epoch_losses)
-            state = on_epoch_end(epoch, ring.frame(held, _block_row, tables.BLOCKS), epoch_losses)
-    finally:
-        ring.release()
-        if cells is not None:
-            cells.unpersist()
-        if assignment is not None:
-            assignment.release()
+    # Adaptive execution would run every shuffle of the engine's DataFrames
+    # (the epoch's cells, the checkpoint) as a Spark job of its own, about 5
+    # more jobs an epoch, and the engine's partitioning is set by hand anyway.
+    with distributed.session_conf(spark, "spark.sql.adaptive.enabled", "false"):
+        try:
+            for epoch in range(start_epoch, plan.epochs):
+                block_of = plan.assignment(epoch)
+                # A re-draw can give the same assignment (always, at one block):
+                # then the cached cells, which were made with the shared one, stay
+                # valid, and that broadcast must outlive them.
+                changed = previous is None or not np.array_equal(previous, block_of)
+                if changed:
+                    if cells is not None:
+                        cells.unpersist()
+                    if assignment is not None:
+                        assignment.release()
+                    assignment = share(spark, block_of.astype(np.int32))
+                assert assignment is not None
+                if state is None:
+                    state = initial_blocks(spark, plan.trainer, P, assignment)
+                elif changed:
+                    widths = (plan.trainer.in_width, plan.trainer.out_width)
+                    state = state.mapInArrow(_Reblock(assignment, widths), tables.BLOCKS)
+                if changed or cells is None:
+                    # Made once per assignment (GloVe: once a run), kept on the executors.
+                    cells = _cached_by_step(spark, plan.cells(epoch, assignment), P, per_round)
+                previous = block_of
+                held = ring.place(state, _BlockRecord(ring.tasks))
+                epoch_losses: list[float] = []
+                for rnd in range(plan.rounds):
+                    t0 = time.perf_counter()
+                    for s in stats.values():
+                        s.reset()
+                    for i in range(per_round):
+                        subs = step_subs(i, P, ring.tasks, per_step)
+                        # The step's data joins its tasks now (carried through the
+                        # earlier steps, it would be shuffled once per step), read
+                        # as T tasks, not one per cached partition (each Python
+                        # task costs ~80 ms).
+                        step_cells = cells.filter(F.col("step") == rnd * per_round + i).coalesce(ring.tasks)
+                        held = ring.add(held, ring.place(step_cells, _DataRecord(ring.tasks)))
+                        order = [rnd * P + i * per_step + j for j in range(len(subs))]
+                        alphas = tuple(plan.learning_rate(epoch, k) for k in order)
+                        a1 = alphas[-1][1]
+                        step = _Step(plan.trainer, epoch, rnd * P, tuple(subs), alphas, P, ring.tasks, plan.seed, stats,
+                                     cores.cpus)  # fmt: skip
+                        # Lazy: the round's steps run as one Spark job.
+                        held = ring.step(held, step)
+                    held = ring.settle(held)
+                    got = {k: v.value for k, v in stats.items()}
+                    done += 1
+                    _progress(plan, epoch, rnd, got, time.perf_counter() - t0, t_start, done, total, a1)
+                    epoch_losses.append(health.check(plan.model, epoch, got, plan.loss_stat, plan.count_stat))
+                health.epoch_done(epoch_losses)
+                state = on_epoch_end(epoch, ring.frame(held, _block_row, tables.BLOCKS), epoch_losses)
+        finally:
+            ring.release()
+            if cells is not None:
+                cells.unpersist()
+            if assignment is not None:
+                assignment.release()
     assert state is not None
     return state
 
