@@ -25,7 +25,8 @@ def test_quick_bench_measures_every_peer_and_writes_the_report(tmp_path):
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--out", str(out),
-         "--mllib-partitions", "1", "--scaling-partitions", "1", "--glove-partitions", "2:rotation"],
+         "--mllib-partitions", "1", "--scaling-partitions", "1", "--glove-partitions", "2:rotation",
+         "--sgns-setting", "1x2"],
         capture_output=True, text=True, cwd=REPO, env=env, stdin=subprocess.DEVNULL, timeout=1200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -40,6 +41,8 @@ def test_quick_bench_measures_every_peer_and_writes_the_report(tmp_path):
         # "clearly learned something" is asserted (random vectors score about 0).
         assert r["wordsim353"] > 0.05, (name, r)
     assert rows["gensim sg"]["words_per_s"] > 0 and rows["embedpipe sgns"]["words_per_s"] > 0
+    # --sgns-setting sets the whole-pipeline run's replicas and threads.
+    assert rows["embedpipe sgns"]["name"].endswith(", 1 partitions x 2 threads")
     (scale,) = results["scaling"]
     assert scale["partitions"] == 1 and scale["words_per_s"] > 0 and scale["wordsim353"] > 0.05
     # Scaling rows time the sgns stage alone, so they train on the tables the
