@@ -36,10 +36,15 @@ def save_blocks(blocks: DataFrame, output_path: str, model: str, info: dict[str,
 
     A run killed during the write leaves the previous commit, blocks and
     epoch together, as the checkpoint: they are one commit, never two files.
+    Once it is committed, the earlier epochs' files are deleted: only the
+    newest checkpoint is ever resumed from.
     """
     name = tables.CHECKPOINTS[model]
+    spark = blocks.sparkSession
     tables.write(blocks, output_path, name, metadata={"stage": model, **info})
-    return tables.read(blocks.sparkSession, output_path, name)
+    dropped = tables.drop_superseded_files(spark, output_path, name)
+    log.debug("%s: checkpoint written, %d superseded files deleted", model, dropped)
+    return tables.read(spark, output_path, name)
 
 
 def load_blocks(

@@ -63,3 +63,7 @@ def test_a_run_on_viewfs_resumes_and_writes_nothing_on_the_driver(spark, tmp_pat
     run_dir = viewfs_root / "run"
     for name in ("tokens", "vocab", "corpus", "cooccurrence", "vectors", *tables.CHECKPOINTS.values()):
         assert (run_dir / name / "_delta_log").is_dir(), f"{name} was not written through the viewfs mount"
+    # Each checkpoint keeps only its newest epoch's files, deleted through the URI too.
+    for name in tables.CHECKPOINTS.values():
+        newest = {f.rsplit("/", 1)[-1] for f in spark.read.format("delta").load(f"{out}/{name}").inputFiles()}
+        assert {f.name for f in (run_dir / name).glob("*.parquet")} == newest, name

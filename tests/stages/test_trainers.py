@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -329,6 +331,31 @@ def test_sgns_under_rotation_killed_after_a_checkpoint_resumes_to_the_same_vecto
     result = sgns.run(spark, cfg, resume=True)
     assert len(result.stats["losses"]) == 3
     np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, uninterrupted)
+
+
+def test_a_checkpoint_keeps_only_its_newest_epoch_on_disk(spark, prepared, topic_corpus):
+    cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation", "epochs": 3})
+    sgns.run(spark, cfg)
+    name = tables.CHECKPOINTS["sgns"]
+    folder = Path(tables.table_path(str(prepared), name))
+
+    def newest_files() -> set[str]:
+        return {Path(urlparse(f).path).name for f in spark.read.format("delta").load(str(folder)).inputFiles()}
+
+    assert {f.name for f in folder.glob("*.parquet")} == newest_files()
+    assert tables.head_metadata(spark, str(prepared), name)["epoch"] == 2
+    # A run killed between its commit and the clean-up leaves files behind;
+    # the next clean-up takes them too, and the checkpoint still reads whole.
+    (folder / "part-00000-left-by-a-killed-run.parquet").write_bytes(b"PAR1")
+    rows = spark.read.format("delta").load(str(folder)).count()
+    assert tables.drop_superseded_files(spark, str(prepared), name) == 1
+    assert {f.name for f in folder.glob("*.parquet")} == newest_files()
+    assert spark.read.format("delta").load(str(folder)).count() == rows
+
+
+def test_only_checkpoint_tables_have_superseded_files_dropped(spark, prepared):
+    with pytest.raises(ValueError, match="not a checkpoint table"):
+        tables.drop_superseded_files(spark, str(prepared), "vectors")
 
 
 def test_cbow_under_rotation_is_refused_before_spark_starts(prepared, topic_corpus):
