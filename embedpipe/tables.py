@@ -143,12 +143,17 @@ SCHEMAS: dict[str, T.StructType] = {
 # * Checkpoints hold model blocks in values of up to 8 MB: a 128 MB row group
 #   buffered per task, and copied again by the compressor, ran a 5M-word
 #   model's local JVM out of heap; trained floats do not compress anyway.
+#   Parquet also checks its page and row group sizes only every 100 rows at
+#   first, so it buffered 100 values (800 MB per column and task) before it
+#   flushed anything, and ran the same JVM out of heap: checkpoints check
+#   after every row.
 ROW_GROUP = {"parquet.block.size": str(8 << 20)}
+CHECK_EVERY_ROW = {"parquet.page.size.row.check.min": "1"}
 WRITE_CONF: Mapping[str, Mapping[str, str]] = {
     "tokens": {**ROW_GROUP, "spark.databricks.delta.stats.collect": "false"},
     "corpus": ROW_GROUP,
     **{
-        name: {**ROW_GROUP, "spark.sql.parquet.compression.codec": "uncompressed",
+        name: {**ROW_GROUP, **CHECK_EVERY_ROW, "spark.sql.parquet.compression.codec": "uncompressed",
                "spark.databricks.delta.stats.collect": "false"}
         for name in CHECKPOINTS.values()
     },  # fmt: skip

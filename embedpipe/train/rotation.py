@@ -73,9 +73,11 @@ IN, OUT = 0, 1
 _KIND_IN, _KIND_OUT, _KIND_DATA = 0, 1, 2
 # Largest bytes of one block row. PySpark's shuffle packs up to 10 × tasks + 1
 # records bound for one task into a single byte array that the JVM reads
-# whole, so at 64 MB a 2-task ring sent 1.3 GB arrays and a 5M-word model
-# ran the 4 GB local JVM out of heap; 8 MB keeps them near 170 MB there.
-CHUNK_BYTES = 8 << 20
+# whole, and keeps it that way when the ring's state is persisted: at 64 MB
+# a 2-task ring sent 1.3 GB arrays, and at 8 MB the 170 MB ones still ran a
+# 5M-word model's 4 GB local JVM out of heap while its checkpoint read them
+# back. At 1 MB they stay near 21 MB.
+CHUNK_BYTES = 1 << 20
 
 STATE_ARROW = pa.schema([("side", pa.int32()), ("block", pa.int32()), ("ids", pa.binary()), ("vals", pa.binary())])
 # The cells of an epoch: rows of (task, sub-epoch, order, up to three arrays as bytes).
