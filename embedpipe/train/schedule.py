@@ -74,9 +74,11 @@ def effective_sync_rounds(configured: int, partitions: int, distribution: str = 
     return max(4 * partitions, partitions * partitions)
 
 
-# The most replicas skip-gram's `auto` distribution trains under averaging: at
-# 2 it meets gensim's quality and time with 8 rounds an epoch; at 8 it needs 64
-# rounds, and rotation was faster (bench/results/2026-12-03-scale-out).
+# The most replicas the `auto` distribution trains under averaging. Skip-gram:
+# at 2 it meets gensim's quality and time with 8 rounds an epoch; at 8 it
+# needs 64 rounds, and rotation was faster (bench/results/2026-12-03-scale-out).
+# GloVe: averaging broadcasts all eight of its V x d arrays P times an epoch,
+# rotation moves only the output blocks (bench/results/2026-12-03-glove-scale-out).
 AVERAGING_MAX_REPLICAS = 2
 
 
@@ -91,8 +93,9 @@ def choose_distribution(
     * ``averaging`` when rotation cannot train this model (CBOW);
     * ``rotation`` when averaging's driver memory (``averaging_bytes``)
       exceeds ``<model>.max_model_mb``: the blocks live on the executors;
-    * skip-gram: ``rotation`` beyond :data:`AVERAGING_MAX_REPLICAS` replicas,
-      where averaging needs ``partitions²`` merges an epoch to keep quality;
+    * ``rotation`` beyond :data:`AVERAGING_MAX_REPLICAS` replicas, where
+      skip-gram's averaging needs ``partitions²`` merges an epoch to keep
+      quality and GloVe's broadcasts its whole state ``partitions`` times;
     * otherwise ``averaging``, the faster at few replicas.
     """
     if configured != "auto":
@@ -104,10 +107,11 @@ def choose_distribution(
             f"auto: averaging would hold {averaging_bytes / 2**20:.0f} MB on the driver, over "
             f"{model}.max_model_mb = {budget_mb}"
         )
-    if model == "sgns" and partitions > AVERAGING_MAX_REPLICAS:
+    if partitions > AVERAGING_MAX_REPLICAS:
+        cost = f"{partitions}² merges" if model == "sgns" else f"{partitions} broadcasts of the whole model"
         return "rotation", (
             f"auto: {partitions} replicas, over the {AVERAGING_MAX_REPLICAS} that averaging trains well "
-            f"without {partitions}² merges an epoch"
+            f"without {cost} an epoch"
         )
     return "averaging", f"auto: {partitions} replica(s) and the model fits the driver"
 

@@ -157,6 +157,9 @@ def test_auto_distribution_keeps_averaging_where_it_is_fast_and_rotates_beyond()
     # A model the driver cannot hold goes to the executors, whatever the replicas.
     chosen, why = choose_distribution("auto", "glove", 1, 2048 * 2**20, budget)
     assert chosen == "rotation" and "2048 MB on the driver, over glove.max_model_mb = 1024" in why
-    assert choose_distribution("auto", "glove", 8, fits, budget)[0] == "averaging"
+    # GloVe likewise: averaging broadcasts its whole state once per replica an epoch.
+    assert choose_distribution("auto", "glove", AVERAGING_MAX_REPLICAS, fits, budget)[0] == "averaging"
+    chosen, why = choose_distribution("auto", "glove", 8, fits, budget)
+    assert chosen == "rotation" and "8 broadcasts of the whole model" in why
     # CBOW cannot rotate, so auto never picks it for CBOW.
     assert choose_distribution("auto", "sgns", 8, fits, budget, rotation_possible=False)[0] == "averaging"
