@@ -150,6 +150,25 @@ def quiet_logs(spark: SparkSession) -> None:
     spark.sparkContext.setLogLevel("ERROR")
 
 
+def hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    """``uri`` as a Hadoop ``Path`` and its ``FileSystem`` (any scheme Spark reads), for driver-side file work."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path, path.getFileSystem(conf)
+
+
+def read_hadoop_text(spark: SparkSession, uri: str) -> str:
+    """A small text file's content, read through Hadoop's FileSystem."""
+    path, fs = hadoop_path(spark, uri)
+    stream = fs.open(path)
+    try:
+        return str(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))  # type: ignore[union-attr]
+    finally:
+        stream.close()
+
+
 def publish_file(spark: SparkSession, local_file: str, uri: str) -> None:
     """Copy a finished local file to ``uri`` through Hadoop's FileSystem (any
     scheme Spark can write), under a temporary name renamed into place, so a

@@ -306,23 +306,18 @@ def drop_superseded_files(spark: SparkSession, root: str, name: str) -> int:
     """
     if name not in CHECKPOINTS.values():
         raise ValueError(f"{name!r} is not a checkpoint table: its earlier versions may be read")
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
-    table = jvm.org.apache.hadoop.fs.Path(table_path(root, name))
-    fs = table.getFileSystem(conf)
-    log_dir = jvm.org.apache.hadoop.fs.Path(table, "_delta_log")
+    from embedpipe import distributed
+
+    table_uri = table_path(root, name)
+    table, fs = distributed.hadoop_path(spark, table_uri)
+    log_dir, _ = distributed.hadoop_path(spark, table_uri + "/_delta_log")
     if not fs.exists(log_dir):
         return 0
     commits = [st.getPath().getName() for st in fs.listStatus(log_dir)]
     versions = [int(n[: -len(".json")]) for n in commits if n.endswith(".json") and n[: -len(".json")].isdigit()]
     if not versions:
         return 0
-    stream = fs.open(jvm.org.apache.hadoop.fs.Path(log_dir, f"{max(versions):020d}.json"))
-    try:
-        text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-    finally:
-        stream.close()
+    text = distributed.read_hadoop_text(spark, f"{table_uri}/_delta_log/{max(versions):020d}.json")
     actions = [json.loads(line) for line in text.splitlines() if line.strip()]
     held = {unquote(a["add"]["path"]) for a in actions if "add" in a}
     info: dict[str, Any] = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
