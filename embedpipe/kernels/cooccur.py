@@ -41,7 +41,9 @@ __all__ = [
     "CooccurPlan",
     "estimate_pairs",
     "iter_cooccurrence_triples",
+    "pack_by_bucket",
     "plan_cooccurrence_memory",
+    "sum_partial_counts",
 ]
 
 #: Bytes charged per pair-buffer slot.  Live at once are the buffer itself
@@ -623,3 +625,76 @@ def _generate(
                 yield out_i, out_j, out_x
                 del out_i, out_j, out_x
             start = stop
+
+
+# --------------------------------------------------------------------------
+# merging the tasks' partial counts
+# --------------------------------------------------------------------------
+#
+# Each task's triples go to the task that sums them as two primitive arrays
+# per bucket (int64 keys i * V + j and float64 values), not as rows of
+# objects: the shuffle then moves bytes, and the summing is one radix sort.
+
+
+@numba.njit(cache=True, nogil=True)
+def _scatter_by_bucket(
+    i: np.ndarray, j: np.ndarray, x: np.ndarray, vocab_size: int, buckets: int, keys: np.ndarray, vals: np.ndarray,
+    offsets: np.ndarray,
+) -> None:  # fmt: skip
+    """Stable counting sort of the triples by ``i mod buckets`` into keys and values."""
+    for t in range(i.shape[0]):
+        offsets[i[t] % buckets + 1] += 1
+    for b in range(buckets):
+        offsets[b + 1] += offsets[b]
+    at = offsets[:-1].copy()
+    v = np.int64(vocab_size)
+    for t in range(i.shape[0]):
+        b = i[t] % buckets
+        keys[at[b]] = np.int64(i[t]) * v + j[t]
+        vals[at[b]] = x[t]
+        at[b] += 1
+
+
+def pack_by_bucket(
+    i: np.ndarray, j: np.ndarray, x: np.ndarray, vocab_size: int, buckets: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Triples as keys ``i * vocab_size + j`` and values, grouped by bucket ``i mod buckets``.
+
+    Returns ``(keys, vals, offsets)``: bucket ``b`` is ``keys[offsets[b]:offsets[b + 1]]``.
+    The order within a bucket is the input's, so sorted triples stay sorted.
+    """
+    if buckets < 1:
+        raise ValueError(f"buckets must be >= 1, got {buckets}")
+    n = len(i)
+    keys = np.empty(n, dtype=np.int64)
+    vals = np.empty(n, dtype=np.float64)
+    offsets = np.zeros(buckets + 1, dtype=np.int64)
+    _scatter_by_bucket(
+        np.ascontiguousarray(i, dtype=np.int32), np.ascontiguousarray(j, dtype=np.int32),
+        np.ascontiguousarray(x, dtype=np.float64), int(vocab_size), int(buckets), keys, vals, offsets,
+    )  # fmt: skip
+    return keys, vals, offsets
+
+
+def sum_partial_counts(
+    keys: np.ndarray, vals: np.ndarray, vocab_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sum of the values of equal keys, as triples ``(i, j, x)`` sorted by ``(i, j)``.
+
+    ``keys`` and ``vals`` are consumed (sorted in place). Equal keys are summed
+    in their input order (a stable radix sort), so the result does not depend
+    on how the partial counts were cut into batches, only on their order.
+    Memory: the inputs, a scratch copy of them, and the output (16 B per
+    unique key).
+    """
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    vals = np.ascontiguousarray(vals, dtype=np.float64)
+    n = keys.shape[0]
+    key_bits = max((int(vocab_size) * int(vocab_size) - 1).bit_length(), 1)
+    tmp_keys = np.empty(n, dtype=np.int64)
+    tmp_vals = np.empty(n, dtype=np.float64)
+    if _radix_sort_pairs(keys, vals, tmp_keys, tmp_vals, n, key_bits):
+        keys, vals = tmp_keys, tmp_vals
+    del tmp_keys, tmp_vals
+    unique = _reduce_sorted(keys, vals, n)
+    return _triples_from_buffer(keys, vals, unique, int(vocab_size))

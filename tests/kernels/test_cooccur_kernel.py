@@ -13,7 +13,9 @@ from embedpipe.kernels.cooccur import (
     BYTES_PER_BUFFER_ENTRY,
     estimate_pairs,
     iter_cooccurrence_triples,
+    pack_by_bucket,
     plan_cooccurrence_memory,
+    sum_partial_counts,
 )
 
 
@@ -232,3 +234,44 @@ def test_invalid_inputs() -> None:
     with pytest.raises(ValueError):
         # An explicit dense block that does not fit is an error, not silently shrunk.
         plan_cooccurrence_memory(10_000, 50_000, 5, 1 << 20, dense_words=10_000)
+
+
+def test_many_tasks_partial_counts_packed_by_bucket_and_summed_give_the_exact_matrix() -> None:
+    # Four "tasks" count their own sentences within a tiny budget (many
+    # flushes, so the same pair leaves a task several times); each bucket's
+    # partial counts, from every task, sum to that bucket's rows of the
+    # matrix, sorted, each (i, j) once.
+    rng = np.random.default_rng(3)
+    vocab_size, buckets = 40, 3
+    corpus = _random_corpus(rng, vocab_size, 400)
+    per_bucket: dict[int, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    for task in range(4):
+        ids, offsets = _flatten(corpus[task::4])
+        batches = list(iter_cooccurrence_triples(ids, offsets, vocab_size, 3, True, 131_072 + 4096, dense_words=5))
+        assert len(batches) > 10, "the tiny budget must make a task flush many times"
+        for i, j, x in batches:
+            keys, vals, offsets_b = pack_by_bucket(i, j, x, vocab_size, buckets)
+            for b in range(buckets):
+                part = slice(offsets_b[b], offsets_b[b + 1])
+                assert np.all(keys[part] // vocab_size % buckets == b)
+                assert np.all(np.diff(keys[part]) > 0), "a sorted batch stays sorted within its bucket"
+                per_bucket[b].append((keys[part].copy(), vals[part].copy()))
+    got: dict[tuple[int, int], float] = {}
+    for b, parts in per_bucket.items():
+        i, j, x = sum_partial_counts(
+            np.concatenate([k for k, _ in parts]), np.concatenate([v for _, v in parts]), vocab_size
+        )
+        assert i.dtype == np.int32 and j.dtype == np.int32 and x.dtype == np.float64
+        keys = i.astype(np.int64) * vocab_size + j
+        assert np.all(np.diff(keys) > 0) and np.all(i % buckets == b)
+        got.update(zip(zip(i.tolist(), j.tolist(), strict=True), x.tolist(), strict=True))
+    _assert_same(got, brute_force_cooccurrence(corpus, 3, True))
+
+
+def test_summing_no_partial_counts_gives_no_triples() -> None:
+    i, j, x = sum_partial_counts(np.empty(0, np.int64), np.empty(0, np.float64), 10)
+    assert len(i) == len(j) == len(x) == 0
+    keys, vals, offsets = pack_by_bucket(np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), 10, 4)
+    assert len(keys) == 0 and offsets.tolist() == [0, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="buckets must be >= 1"):
+        pack_by_bucket(np.zeros(1, np.int32), np.zeros(1, np.int32), np.ones(1), 10, 0)

@@ -10,6 +10,7 @@ import pytest
 
 from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
+from embedpipe.kernels.cooccur import pack_by_bucket
 
 
 def brute_force(pieces: list[list[int]], window: int, harmonic: bool) -> dict[tuple[int, int], float]:
@@ -103,19 +104,39 @@ def test_a_matrix_larger_than_the_task_memory_is_flushed_not_grown(spark, tmp_pa
     assert result.stats["total_weight"] == pytest.approx(sum(want.values()), rel=1e-9)
 
 
-def test_the_summing_shuffle_spreads_the_entries_over_every_task(spark):
-    # 200 rows i, each in shard i mod 4. Hashing the shard number put 3 of
-    # 4 shards into one task (and left two tasks empty); hashing the row
-    # keeps the tasks near even.
-    shards = 4
-    rows = [(i % shards, i, j, 1.0) for i in range(200) for j in range(5)]
-    partial = spark.createDataFrame(rows + rows, "shard int, i int, j int, x double")
-    summed = cooccur.sum_triples(partial, shards)
-    per_task = summed.rdd.glom().map(len).collect()
-    assert len(per_task) == shards
-    assert sum(per_task) == 1000
-    assert min(per_task) >= 0.5 * 1000 / shards, per_task
-    assert {(r["i"], r["j"]): r["x"] for r in summed.collect()} == {(i, j): 2.0 for i in range(200) for j in range(5)}
+def partial_rows(i, j, x, vocab_size, buckets):
+    """Triples as the map side's PARTIAL rows (bucket, key bytes, value bytes)."""
+    keys, vals, bounds = pack_by_bucket(np.asarray(i), np.asarray(j), np.asarray(x, float), vocab_size, buckets)
+    return [(b, keys[bounds[b]:bounds[b + 1]].tobytes(), vals[bounds[b]:bounds[b + 1]].tobytes())
+            for b in range(buckets) if bounds[b + 1] > bounds[b]]  # fmt: skip
+
+
+def test_the_summing_shuffle_gives_each_task_one_bucket_and_sums_it(spark):
+    # 200 rows i in 4 buckets (i mod 4), every entry sent twice. Spark's hash
+    # of a few small numbers collides (3 of 4 shards once went to one task
+    # and left two empty); bucket b is summed by task b alone.
+    buckets, vocab_size = 4, 200
+    i, j = np.repeat(np.arange(200), 5), np.tile(np.arange(5), 200)
+    rows = partial_rows(i, j, np.ones(1000), vocab_size, buckets)
+    partial = spark.createDataFrame(rows + rows, cooccur.PARTIAL)
+    summed = cooccur.sum_partials(partial, buckets, vocab_size)
+    per_task = summed.glom().map(lambda recs: sorted({r[0] for r in recs})).collect()
+    assert per_task == [[0], [1], [2], [3]]
+    got = {}
+    for _, i_b, j_b, x_b in summed.collect():
+        got.update(zip(zip(np.frombuffer(i_b, np.int32).tolist(), np.frombuffer(j_b, np.int32).tolist(),
+                           strict=True), np.frombuffer(x_b, np.float64).tolist(), strict=True))  # fmt: skip
+    assert got == {(a, b): 2.0 for a in range(200) for b in range(5)}
+
+
+def test_buckets_are_shards_times_enough_for_the_memory_bound():
+    # A multiple of the shards (a summing task writes one shard), at least the
+    # partitions, and enough that every increment as its own entry fits a task.
+    assert cooccur.sum_buckets(shards=8, partitions=2, tokens=1000, window=10, memory_bytes=512 << 20) == 8
+    assert cooccur.sum_buckets(shards=8, partitions=12, tokens=1000, window=10, memory_bytes=512 << 20) == 16
+    need = 2 * 10 * 17_000_000 * cooccur.SUM_BYTES_PER_ENTRY / (512 << 20)  # wiki17m: 40.5 tasks' worth
+    assert cooccur.sum_buckets(shards=8, partitions=2, tokens=17_000_000, window=10, memory_bytes=512 << 20) == 48
+    assert 40 < need <= 48
 
 
 def test_a_task_counts_its_small_batches_together_so_each_pair_leaves_it_once():
@@ -124,10 +145,12 @@ def test_a_task_counts_its_small_batches_together_so_each_pair_leaves_it_once():
     # batch. Within the memory budget a task must emit each (i, j) once.
     piece = pa.array([[0, 1, 2, 1, 0]] * 50, pa.list_(pa.int32()))
     batches = [pa.RecordBatch.from_arrays([piece], names=["ids"]) for _ in range(20)]
-    count = cooccur.make_counter(vocab_size=3, window=2, harmonic=True, memory_bytes=8 << 20, shards=2)
+    count = cooccur.make_counter(vocab_size=3, window=2, harmonic=True, memory_bytes=8 << 20, buckets=2)
     out = pa.Table.from_batches(list(count(iter(batches))))
-    keys = list(zip(out.column("i").to_pylist(), out.column("j").to_pylist(), strict=True))
-    assert len(keys) == len(set(keys))
+    keys = np.concatenate([np.frombuffer(k, np.int64) for k in out.column("keys").to_pylist()])
+    vals = np.concatenate([np.frombuffer(v, np.float64) for v in out.column("vals").to_pylist()])
+    buckets = np.repeat(out.column("bucket").to_numpy(), [len(k) // 8 for k in out.column("keys").to_pylist()])
+    assert len(keys) == len(set(keys.tolist()))
+    assert np.all(keys // 3 % 2 == buckets), "bucket = i mod buckets"
     want = brute_force([[0, 1, 2, 1, 0]] * 1000, window=2, harmonic=True)
-    got = dict(zip(keys, out.column("x").to_pylist(), strict=True))
-    assert_same(got, want)
+    assert_same({(int(k) // 3, int(k) % 3): float(v) for k, v in zip(keys, vals, strict=True)}, want)
