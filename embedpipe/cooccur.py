@@ -47,6 +47,7 @@ from embedpipe.stage import StageResult, new_run_id
 log = logging.getLogger(__name__)
 
 TRIPLES_ARROW = pa.schema([("shard", pa.int32()), ("i", pa.int32()), ("j", pa.int32()), ("x", pa.float64())])
+TRIPLES = "shard int, i int, j int, x double"
 # A task's partial counts for one bucket: int64 keys i * V + j and float64
 # values, as raw bytes.
 PARTIAL = T.StructType(
@@ -207,7 +208,7 @@ def count_matrix(
     per_record = summed.map(_summary).collect()
     nnz = sum(n for n, _ in per_record)
     total = math.fsum(t for _, t in per_record)
-    rows = spark.createDataFrame(summed, SUMMED).mapInArrow(make_exploder(c.shards), TRIPLES_ARROW)
+    rows = spark.createDataFrame(summed, SUMMED).mapInArrow(make_exploder(c.shards), TRIPLES)
     return rows, nnz, total, summed
 
 
