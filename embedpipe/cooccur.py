@@ -16,9 +16,9 @@ per call, come on top). A task sends its pre-aggregated counts to the task
 that sums them as two primitive arrays per bucket (int64 keys ``i * V + j``,
 float64 values; bucket ``i mod B``), so the shuffle moves bytes, not rows of
 objects, and summing a bucket is one radix sort (:func:`sum_partials`).
-The summed counts stay on the executors' disks: the statistics and the
-table are both read from them, so the matrix is counted once and written
-once. Nothing is collected to the driver but the per-bucket statistics.
+The summing tasks emit the table's rows as Arrow batches and the nnz and
+total weight are observed while the rows are written, so the matrix is
+counted once and written once, and nothing of it reaches the driver.
 
 Run it alone with ``embedpipe cooccur conf/demo.yaml``.
 """
@@ -26,7 +26,6 @@ Run it alone with ``embedpipe cooccur conf/demo.yaml``.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -34,8 +33,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from embedpipe import tables
@@ -47,18 +46,14 @@ from embedpipe.stage import StageResult, new_run_id
 log = logging.getLogger(__name__)
 
 TRIPLES_ARROW = pa.schema([("shard", pa.int32()), ("i", pa.int32()), ("j", pa.int32()), ("x", pa.float64())])
-TRIPLES = "shard int, i int, j int, x double"
 # A task's partial counts for one bucket: int64 keys i * V + j and float64
-# values, as raw bytes.
+# values, as raw bytes, and the route that sends them to the bucket's task.
 PARTIAL = T.StructType(
-    [T.StructField("bucket", T.IntegerType()), T.StructField("keys", T.BinaryType()),
-     T.StructField("vals", T.BinaryType())]
+    [T.StructField("bucket", T.IntegerType()), T.StructField("route", T.LongType()),
+     T.StructField("keys", T.BinaryType()), T.StructField("vals", T.BinaryType())]
 )  # fmt: skip
-# A bucket's summed counts (int32 i, int32 j, float64 x), as raw bytes.
-SUMMED = T.StructType(
-    [T.StructField("bucket", T.IntegerType()), T.StructField("i", T.BinaryType()),
-     T.StructField("j", T.BinaryType()), T.StructField("x", T.BinaryType())]
-)  # fmt: skip
+# The table's rows, as the summing tasks emit them.
+TRIPLES = "shard int, i int, j int, x double"
 
 
 def flatten_ids(ids_column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -91,9 +86,29 @@ def sum_buckets(shards: int, partitions: int, tokens: int, window: int, memory_b
     return shards * -(-at_least // shards)
 
 
-def make_counter(vocab_size: int, window: int, harmonic: bool, memory_bytes: int, buckets: int):  # type: ignore[no-untyped-def]
+def route_keys(spark: SparkSession, buckets: int) -> list[int]:
+    """For each bucket b, a bigint that Spark's hash partitioning into
+    ``buckets`` partitions sends to partition b.
+
+    Spark's hash of a few small numbers collides (4 shards into 4 tasks once
+    put 3 of them in one task and left 2 empty). Asking Spark's own ``hash``
+    which keys land where gives each bucket a task of its own, with the
+    DataFrame shuffle (primitive bytes, no Python objects) doing the routing.
+    """
+    found: dict[int, int] = {}
+    limit = 16 * buckets
+    while len(found) < buckets:
+        landed = spark.range(limit).select(F.expr(f"pmod(hash(id), {buckets})").alias("p"), "id")
+        for row in landed.groupBy("p").agg(F.min("id").alias("id")).collect():
+            found.setdefault(int(row["p"]), int(row["id"]))
+        limit *= 4
+    return [found[b] for b in range(buckets)]
+
+
+def make_counter(vocab_size: int, window: int, harmonic: bool, memory_bytes: int, routes: list[int]):  # type: ignore[no-untyped-def]
     """The map side: a task's pieces counted into partial counts, as
-    :data:`PARTIAL` rows per bucket ``i mod buckets``."""
+    :data:`PARTIAL` rows per bucket ``i mod len(routes)``."""
+    buckets = len(routes)
 
     def count(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # One kernel call per Spark batch (2,048 pieces) would emit each
@@ -113,107 +128,81 @@ def make_counter(vocab_size: int, window: int, harmonic: bool, memory_bytes: int
                     for a in range(int(bounds[b]), int(bounds[b + 1]), ROW_ENTRIES):
                         z = min(a + ROW_ENTRIES, int(bounds[b + 1]))
                         yield pa.RecordBatch.from_arrays(
-                            [pa.array([b], pa.int32()), pa.array([keys[a:z].tobytes()], pa.binary()),
+                            [pa.array([b], pa.int32()), pa.array([routes[b]], pa.int64()),
+                             pa.array([keys[a:z].tobytes()], pa.binary()),
                              pa.array([vals[a:z].tobytes()], pa.binary())],
-                            names=["bucket", "keys", "vals"],
+                            names=["bucket", "route", "keys", "vals"],
                         )  # fmt: skip
 
     return count
 
 
-def _bucket_of(bucket: int) -> int:
-    """Partition function of the summing shuffle: bucket b is summed by task b
-    (Spark's hash of a few small numbers collides; this spreads them evenly)."""
-    return bucket
+def _values(column: pa.Array, dtype: type) -> list[np.ndarray]:
+    """A binary column's values as numpy views of its buffers (no copy per row)."""
+    _, offset_buffer, data = column.buffers()
+    if data is None or len(column) == 0:
+        return []
+    width = np.int64 if pa.types.is_large_binary(column.type) else np.int32
+    offsets = np.frombuffer(offset_buffer, width)[column.offset : column.offset + len(column) + 1]
+    raw = np.frombuffer(data, np.uint8)
+    return [raw[offsets[r] : offsets[r + 1]].view(dtype) for r in range(len(column))]
 
 
-def _bucket_record(row: Any) -> tuple[int, tuple[bytes, bytes]]:
-    return int(row[0]), (bytes(row[1]), bytes(row[2]))
+def make_summer(vocab_size: int, shards: int):  # type: ignore[no-untyped-def]
+    """The reduce side: a task's partial counts (one bucket's, from every
+    counting task) summed per (i, j) into the table's (shard, i, j, x) rows."""
 
-
-def make_summer(vocab_size: int):  # type: ignore[no-untyped-def]
-    """The reduce side: one bucket's partial counts (every task's) summed per
-    (i, j), as :data:`SUMMED` records of at most ROW_ENTRIES triples."""
-
-    def sum_bucket(records: Iterator[tuple[int, tuple[bytes, bytes]]]) -> Iterator[tuple[int, bytes, bytes, bytes]]:
-        bucket = -1
+    def sum_bucket(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         keys: list[np.ndarray] = []
         vals: list[np.ndarray] = []
-        for b, (k, v) in records:
-            bucket = b
-            keys.append(np.frombuffer(k, np.int64))
-            vals.append(np.frombuffer(v, np.float64))
+        for batch in batches:
+            keys += _values(batch.column("keys"), np.int64)
+            vals += _values(batch.column("vals"), np.float64)
         if not keys:
             return
+        # Keys are global (i * V + j): a task given several buckets still sums
+        # exactly, it only holds more.
         all_keys, all_vals = np.concatenate(keys), np.concatenate(vals)
         del keys, vals
         i, j, x = sum_partial_counts(all_keys, all_vals, vocab_size)
         del all_keys, all_vals
+        shard = (i % shards).astype(np.int32)
         for a in range(0, len(i), ROW_ENTRIES):
             b = a + ROW_ENTRIES
-            yield bucket, i[a:b].tobytes(), j[a:b].tobytes(), x[a:b].tobytes()
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(shard[a:b]), pa.array(i[a:b]), pa.array(j[a:b]), pa.array(x[a:b])], schema=TRIPLES_ARROW
+            )
 
     return sum_bucket
 
 
-def make_exploder(shards: int):  # type: ignore[no-untyped-def]
-    """:data:`SUMMED` rows as the table's (shard, i, j, x) rows, without a copy per value."""
-
-    def explode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            for i_b, j_b, x_b in zip(
-                batch.column("i").to_pylist(), batch.column("j").to_pylist(), batch.column("x").to_pylist(),
-                strict=True,
-            ):  # fmt: skip
-                i = np.frombuffer(i_b, np.int32)
-                shard = (i % shards).astype(np.int32)
-                yield pa.RecordBatch.from_arrays(
-                    [pa.array(shard), pa.array(i), pa.array(np.frombuffer(j_b, np.int32)),
-                     pa.array(np.frombuffer(x_b, np.float64))],
-                    schema=TRIPLES_ARROW,
-                )  # fmt: skip
-
-    return explode
-
-
-def sum_partials(partial: DataFrame, buckets: int, vocab_size: int) -> Any:
-    """The :data:`PARTIAL` rows summed per (i, j): an RDD of :data:`SUMMED`
-    records, bucket ``b`` summed by task ``b`` alone, in one shuffle."""
-    return partial.rdd.map(_bucket_record).partitionBy(buckets, _bucket_of).mapPartitions(make_summer(vocab_size))
-
-
-def _summary(record: tuple[int, bytes, bytes, bytes]) -> tuple[int, float]:
-    return len(record[1]) // 4, float(np.frombuffer(record[3], np.float64).sum())
+def sum_partials(partial: DataFrame, buckets: int, vocab_size: int, shards: int) -> DataFrame:
+    """The :data:`PARTIAL` rows summed per (i, j), as the table's rows:
+    bucket ``b`` summed by task ``b`` alone, in one shuffle of bytes."""
+    routed = partial.repartition(buckets, "route").select("keys", "vals")
+    return routed.mapInArrow(make_summer(vocab_size, shards), TRIPLES)
 
 
 def count_matrix(
     spark: SparkSession, corpus: DataFrame, vocab_size: int, tokens: int, cfg: PipelineConfig
-) -> tuple[DataFrame, int, float, Any]:
-    """The co-occurrence matrix of ``corpus``: its rows, nnz and total weight,
-    and the persisted summed counts the rows are read from (unpersist them
-    once the rows are written).
+) -> DataFrame:
+    """The co-occurrence matrix of ``corpus`` as the table's rows.
 
     Each task counts its pieces within ``cooccur.memory_mb`` and sends each
     bucket's partial counts as two primitive arrays to the bucket's task
     (one shuffle of bytes, not of rows); that task sums them with one radix
-    sort. The summed counts stay on the executors' disks, so the matrix is
-    computed once for its statistics and its table.
+    sort and emits the rows. Nothing runs until the rows are written, once.
     """
     c = cfg.cooccur
     memory_bytes = c.memory_mb * 1024 * 1024
     buckets = sum_buckets(c.shards, cfg.spark.partitions, tokens, c.window, memory_bytes)
-    count = make_counter(vocab_size, c.window, c.weighting == "harmonic", memory_bytes, buckets)
+    count = make_counter(vocab_size, c.window, c.weighting == "harmonic", memory_bytes, route_keys(spark, buckets))
     partial = corpus.repartition(cfg.spark.partitions).mapInArrow(count, PARTIAL)
-    summed = sum_partials(partial, buckets, vocab_size).persist(StorageLevel.DISK_ONLY)
-    per_record = summed.map(_summary).collect()
-    nnz = sum(n for n, _ in per_record)
-    total = math.fsum(t for _, t in per_record)
-    rows = spark.createDataFrame(summed, SUMMED).mapInArrow(make_exploder(c.shards), TRIPLES)
-    return rows, nnz, total, summed
+    return sum_partials(partial, buckets, vocab_size, c.shards)
 
 
 def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
-    """Co-occurrence stage: write ``cooccurrence`` with nnz and total weight in its metadata."""
+    """Co-occurrence stage: write ``cooccurrence``; its nnz and total weight go to the run's stats."""
     t0 = time.perf_counter()
     root = cfg.output.path
     # The corpus's ids must index the vocab being counted against.
@@ -222,27 +211,32 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
     vocab_size, tokens = len(counts), int(counts.sum())  # the corpus holds exactly the vocab's tokens
     corpus = tables.read(spark, root, "corpus")
     run_id = new_run_id()
-    rows, nnz, total, summed = count_matrix(spark, corpus, vocab_size, tokens, cfg)
-    try:
-        stats: dict[str, Any] = {
-            "nnz": nnz,
-            "total_weight": total,
-            "memory_mb_per_task": cfg.cooccur.memory_mb,
-            "vocab_size": vocab_size,
-            "window": cfg.cooccur.window,
-            "weighting": cfg.cooccur.weighting,
-        }
-        stats["seconds"] = round(time.perf_counter() - t0, 2)
-        meta = {
-            "stage": "cooccur",
-            "run_id": run_id,
-            "config": cfg.to_dict(),
-            "stats": stats,
-            "vocab_version": vocab_version,
-        }
-        tables.write(rows, root, "cooccurrence", metadata=meta, partition_by=["shard"])
-    finally:
-        summed.unpersist()
+    # The statistics are observed while the rows are written: the matrix is
+    # counted once and written once, so they cannot be in the commit's
+    # metadata; they go to the run's record (StageResult.stats).
+    observed = Observation("cooccur")
+    rows = count_matrix(spark, corpus, vocab_size, tokens, cfg).observe(
+        observed, F.count(F.lit(1)).alias("nnz"), F.sum("x").alias("total_weight")
+    )
+    meta = {
+        "stage": "cooccur",
+        "run_id": run_id,
+        "config": cfg.to_dict(),
+        "stats": {"memory_mb_per_task": cfg.cooccur.memory_mb, "vocab_size": vocab_size, "tokens": tokens},
+        "vocab_version": vocab_version,
+    }
+    tables.write(rows, root, "cooccurrence", metadata=meta, partition_by=["shard"])
+    got = observed.get
+    nnz = int(got["nnz"])
+    stats: dict[str, Any] = {
+        "seconds": round(time.perf_counter() - t0, 2),
+        "nnz": nnz,
+        "total_weight": float(got["total_weight"] or 0.0),
+        "memory_mb_per_task": cfg.cooccur.memory_mb,
+        "vocab_size": vocab_size,
+        "window": cfg.cooccur.window,
+        "weighting": cfg.cooccur.weighting,
+    }
     seconds = time.perf_counter() - t0
     log.info(
         "cooccur: %d non-zero entries, total weight %.1f, window %d, %d shards (%.1f s)",

@@ -7,6 +7,7 @@ from collections import defaultdict
 import numpy as np
 import pyarrow as pa
 import pytest
+from pyspark.sql import functions as F
 
 from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
@@ -79,8 +80,8 @@ def test_table_equals_brute_force_and_windows_stop_at_sentence_breaks(spark, tmp
     assert result.stats["nnz"] == len(want)
     assert result.stats["total_weight"] == pytest.approx(sum(want.values()))
     meta = tables.latest_metadata(spark, cfg.output.path, "cooccurrence")
-    assert meta["stats"]["nnz"] == len(want)
     assert meta["stats"]["memory_mb_per_task"] == 64
+    assert meta["stats"]["tokens"] == sum(len(p) for p in pieces)
 
 
 def test_piece_boundaries_of_long_lines_are_sentence_breaks(spark, tmp_path, write_text):
@@ -104,29 +105,27 @@ def test_a_matrix_larger_than_the_task_memory_is_flushed_not_grown(spark, tmp_pa
     assert result.stats["total_weight"] == pytest.approx(sum(want.values()), rel=1e-9)
 
 
-def partial_rows(i, j, x, vocab_size, buckets):
-    """Triples as the map side's PARTIAL rows (bucket, key bytes, value bytes)."""
-    keys, vals, bounds = pack_by_bucket(np.asarray(i), np.asarray(j), np.asarray(x, float), vocab_size, buckets)
-    return [(b, keys[bounds[b]:bounds[b + 1]].tobytes(), vals[bounds[b]:bounds[b + 1]].tobytes())
-            for b in range(buckets) if bounds[b + 1] > bounds[b]]  # fmt: skip
+def partial_rows(i, j, x, vocab_size, routes):
+    """Triples as the map side's PARTIAL rows (bucket, route, key bytes, value bytes)."""
+    keys, vals, bounds = pack_by_bucket(np.asarray(i), np.asarray(j), np.asarray(x, float), vocab_size, len(routes))
+    return [(b, routes[b], keys[bounds[b]:bounds[b + 1]].tobytes(), vals[bounds[b]:bounds[b + 1]].tobytes())
+            for b in range(len(routes)) if bounds[b + 1] > bounds[b]]  # fmt: skip
 
 
 def test_the_summing_shuffle_gives_each_task_one_bucket_and_sums_it(spark):
     # 200 rows i in 4 buckets (i mod 4), every entry sent twice. Spark's hash
     # of a few small numbers collides (3 of 4 shards once went to one task
     # and left two empty); bucket b is summed by task b alone.
-    buckets, vocab_size = 4, 200
+    buckets, vocab_size, shards = 4, 200, 2
+    routes = cooccur.route_keys(spark, buckets)
     i, j = np.repeat(np.arange(200), 5), np.tile(np.arange(5), 200)
-    rows = partial_rows(i, j, np.ones(1000), vocab_size, buckets)
+    rows = partial_rows(i, j, np.ones(1000), vocab_size, routes)
     partial = spark.createDataFrame(rows + rows, cooccur.PARTIAL)
-    summed = cooccur.sum_partials(partial, buckets, vocab_size)
-    per_task = summed.glom().map(lambda recs: sorted({r[0] for r in recs})).collect()
-    assert per_task == [[0], [1], [2], [3]]
-    got = {}
-    for _, i_b, j_b, x_b in summed.collect():
-        got.update(zip(zip(np.frombuffer(i_b, np.int32).tolist(), np.frombuffer(j_b, np.int32).tolist(),
-                           strict=True), np.frombuffer(x_b, np.float64).tolist(), strict=True))  # fmt: skip
-    assert got == {(a, b): 2.0 for a in range(200) for b in range(5)}
+    summed = cooccur.sum_partials(partial, buckets, vocab_size, shards)
+    per_task = summed.select(F.spark_partition_id().alias("task"), (F.col("i") % buckets).alias("bucket")).distinct()
+    assert sorted((r["task"], r["bucket"]) for r in per_task.collect()) == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    got = {(r["i"], r["j"]): (r["x"], r["shard"]) for r in summed.collect()}
+    assert got == {(a, b): (2.0, a % shards) for a in range(200) for b in range(5)}
 
 
 def test_buckets_are_shards_times_enough_for_the_memory_bound():
@@ -145,12 +144,14 @@ def test_a_task_counts_its_small_batches_together_so_each_pair_leaves_it_once():
     # batch. Within the memory budget a task must emit each (i, j) once.
     piece = pa.array([[0, 1, 2, 1, 0]] * 50, pa.list_(pa.int32()))
     batches = [pa.RecordBatch.from_arrays([piece], names=["ids"]) for _ in range(20)]
-    count = cooccur.make_counter(vocab_size=3, window=2, harmonic=True, memory_bytes=8 << 20, buckets=2)
+    count = cooccur.make_counter(vocab_size=3, window=2, harmonic=True, memory_bytes=8 << 20, routes=[10, 11])
     out = pa.Table.from_batches(list(count(iter(batches))))
     keys = np.concatenate([np.frombuffer(k, np.int64) for k in out.column("keys").to_pylist()])
     vals = np.concatenate([np.frombuffer(v, np.float64) for v in out.column("vals").to_pylist()])
     buckets = np.repeat(out.column("bucket").to_numpy(), [len(k) // 8 for k in out.column("keys").to_pylist()])
     assert len(keys) == len(set(keys.tolist()))
     assert np.all(keys // 3 % 2 == buckets), "bucket = i mod buckets"
+    routed = zip(out.column("bucket").to_pylist(), out.column("route").to_pylist(), strict=True)
+    assert set(routed) <= {(0, 10), (1, 11)}, "each bucket's rows carry its route"
     want = brute_force([[0, 1, 2, 1, 0]] * 1000, window=2, harmonic=True)
     assert_same({(int(k) // 3, int(k) % 3): float(v) for k, v in zip(keys, vals, strict=True)}, want)
