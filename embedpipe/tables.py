@@ -147,11 +147,15 @@ SCHEMAS: dict[str, T.StructType] = {
 #   first, so it buffered 100 values (800 MB per column and task) before it
 #   flushed anything, and ran the same JVM out of heap: checkpoints check
 #   after every row.
+# * The cooccurrence table's files carry no column statistics: its readers
+#   take whole shards, and Delta's per-row min/max tracking of 46M rows was
+#   9 of the cooccur stage's 39 s on wiki17m (bench/results/2026-12-03-data-stages/).
 ROW_GROUP = {"parquet.block.size": str(8 << 20)}
 CHECK_EVERY_ROW = {"parquet.page.size.row.check.min": "1"}
 WRITE_CONF: Mapping[str, Mapping[str, str]] = {
     "tokens": {**ROW_GROUP, "spark.databricks.delta.stats.collect": "false"},
     "corpus": ROW_GROUP,
+    "cooccurrence": {"spark.databricks.delta.stats.collect": "false"},
     **{
         name: {**ROW_GROUP, **CHECK_EVERY_ROW, "spark.sql.parquet.compression.codec": "uncompressed",
                "spark.databricks.delta.stats.collect": "false"}

@@ -40,12 +40,15 @@ def test_a_tokens_table_written_by_one_task_can_be_read_by_several(spark, tmp_pa
     spark.conf.unset("parquet.block.size")
 
 
-def test_tokens_are_written_without_delta_statistics_and_other_tables_with_them(spark, tmp_path):
+def test_tokens_and_cooccurrence_are_written_without_delta_statistics_and_other_tables_with_them(spark, tmp_path):
     # Statistics on the long piece texts cost the tokens write most of its
-    # time; the setting must not leak into the session or other tables.
+    # time, and on 46M co-occurrence rows a quarter of the cooccur stage's;
+    # the setting must not leak into the session or other tables.
     pieces = spark.createDataFrame([(0, 0, "a b", None, None), (None, None, None, "a", 1)], tables.TOKENS)
     tables.write(pieces, str(tmp_path), "tokens", metadata={})
     assert spark.conf.get("spark.databricks.delta.stats.collect", None) is None
+    entries = spark.createDataFrame([(0, 0, 1, 1.0)], tables.COOCCURRENCE)
+    tables.write(entries, str(tmp_path), "cooccurrence", metadata={})
     vocab = spark.createDataFrame([("a", 0, 1, 1.0)], tables.VOCAB)
     tables.write(vocab, str(tmp_path), "vocab", metadata={})
 
@@ -55,6 +58,7 @@ def test_tokens_are_written_without_delta_statistics_and_other_tables_with_them(
         return [a.get("stats") for a in adds]
 
     assert file_stats("tokens") and all(st is None for st in file_stats("tokens"))
+    assert file_stats("cooccurrence") and all(st is None for st in file_stats("cooccurrence"))
     assert all(st and json.loads(st)["numRecords"] == 1 for st in file_stats("vocab"))
 
 
