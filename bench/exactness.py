@@ -100,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         "--glove-c", type=Path, default=None,
         help="build folder of Stanford GloVe (vocab_count, cooccur): time its cooccur in this run",
     )  # fmt: skip
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="a config override for the embedpipe runs, e.g. cooccur.memory_mb=2048 (repeatable)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     corpus = args.corpus.resolve()
@@ -107,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     over = [
         f"input.path={corpus}", f"output.path={tables_dir}", "clean.preset=text8", f"stages=[{args.stages}]",
         f"vocab.min_count={args.min_count}", "spark.master=local[2]", "spark.partitions=2",
-        "spark.driver_memory=12g", "cooccur.window=10", "cooccur.weighting=harmonic",
+        "spark.driver_memory=12g", "cooccur.window=10", "cooccur.weighting=harmonic", *args.set,
     ]  # fmt: skip
-    report: dict[str, Any] = {"corpus": str(corpus)}
+    report: dict[str, Any] = {"corpus": str(corpus), "overrides": args.set}
     t0 = time.perf_counter()
     r = measure("embedpipe", {"conf": str(REPO / "conf" / "demo.yaml"), "overrides": over})
     if "error" in r:
