@@ -556,9 +556,7 @@ def iter_cooccurrence_triples(
     if status == 2:
         raise ValueError(f"ids must lie in [0, {vocab_size})")
     max_id = int(ids.max()) if ids.size else -1
-    plan = plan_cooccurrence_memory(
-        ids.shape[0], vocab_size, window, memory_bytes, dense_words, max_id=max_id
-    )
+    plan = plan_cooccurrence_memory(ids.shape[0], vocab_size, window, memory_bytes, dense_words, max_id=max_id)
     return _generate(ids, offsets, vocab_size, window, bool(harmonic), plan)
 
 
@@ -584,24 +582,15 @@ def _generate(
     sent, tok, pos = 0, 0, 0
 
     while True:
-        sent, tok, pos = _fill(
-            ids, offsets, sent, tok, weights, window, vocab_size, dense, keys, vals, pos
-        )
+        sent, tok, pos = _fill(ids, offsets, sent, tok, weights, window, vocab_size, dense, keys, vals, pos)
         done = sent >= n_sent
         if pos == 0:
             if done:
                 break
             continue  # unreachable in practice: an empty buffer always has room
-        # Sort + reduce.  The scratch lives only for the sort so that the
-        # output batch built below can reuse its share of the budget.
         # The scratch has full capacity so that, after an odd number of radix
         # passes, it simply becomes the buffer (no copy back).
-        tmp_keys = np.empty(cap, dtype=np.int64)
-        tmp_vals = np.empty(cap, dtype=np.float64)
-        if _radix_sort_pairs(keys, vals, tmp_keys, tmp_vals, pos, key_bits):
-            keys, vals = tmp_keys, tmp_vals
-        del tmp_keys, tmp_vals
-        pos = _reduce_sorted(keys, vals, pos)
+        keys, vals, pos = _sort_and_sum(keys, vals, pos, key_bits)
         if done or 2 * pos > cap:
             yield _triples_from_buffer(keys, vals, pos, vocab_size)
             pos = 0
@@ -655,6 +644,22 @@ def _scatter_by_bucket(
         at[b] += 1
 
 
+def _sort_and_sum(keys: np.ndarray, vals: np.ndarray, n: int, key_bits: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first ``n`` keys radix-sorted with their values and equal keys
+    summed: ``(keys, vals, unique)``, the sums in ``[:unique]``.
+
+    The arrays returned may be the scratch (as long as the inputs): the
+    scratch lives only for the sort, so that what the caller builds next can
+    reuse its share of the memory budget.
+    """
+    tmp_keys = np.empty(len(keys), dtype=np.int64)
+    tmp_vals = np.empty(len(vals), dtype=np.float64)
+    if _radix_sort_pairs(keys, vals, tmp_keys, tmp_vals, n, key_bits):
+        keys, vals = tmp_keys, tmp_vals
+    del tmp_keys, tmp_vals
+    return keys, vals, _reduce_sorted(keys, vals, n)
+
+
 def pack_by_bucket(
     i: np.ndarray, j: np.ndarray, x: np.ndarray, vocab_size: int, buckets: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -691,10 +696,5 @@ def sum_partial_counts(
     vals = np.ascontiguousarray(vals, dtype=np.float64)
     n = keys.shape[0]
     key_bits = max((int(vocab_size) * int(vocab_size) - 1).bit_length(), 1)
-    tmp_keys = np.empty(n, dtype=np.int64)
-    tmp_vals = np.empty(n, dtype=np.float64)
-    if _radix_sort_pairs(keys, vals, tmp_keys, tmp_vals, n, key_bits):
-        keys, vals = tmp_keys, tmp_vals
-    del tmp_keys, tmp_vals
-    unique = _reduce_sorted(keys, vals, n)
+    keys, vals, unique = _sort_and_sum(keys, vals, n, key_bits)
     return _triples_from_buffer(keys, vals, unique, int(vocab_size))
