@@ -317,6 +317,23 @@ def rounds_of_pairs(n_pairs: int, rounds: int, seed: int) -> tuple[np.ndarray, n
     return order, cuts
 
 
+def rounds_of_pieces(first: int, lengths: np.ndarray, rounds: int, total: int) -> np.ndarray:
+    """Cut a run of consecutive pieces into rounds by their place in the corpus.
+
+    The pieces start at global token ``first`` and follow one another; round
+    ``r`` holds the pieces whose middle token lies in the ``r``-th of
+    ``rounds`` equal parts of the ``total`` tokens. Rounds are then
+    consecutive parts of the corpus, as one pass of word2vec meets them.
+
+    Returns ``cuts`` (``rounds + 1`` piece indices): round ``r``'s pieces are
+    ``cuts[r]:cuts[r + 1]``.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    starts = int(first) + np.concatenate(([0], np.cumsum(lengths)[:-1])) if len(lengths) else lengths
+    round_of = np.minimum((starts + lengths // 2) * int(rounds) // max(int(total), 1), int(rounds) - 1)
+    return np.searchsorted(round_of, np.arange(int(rounds) + 1), side="left").astype(np.int64)
+
+
 @numba.njit(cache=True, nogil=True)
 def _bucket_impl(
     inp: np.ndarray, out: np.ndarray, block: np.ndarray, n_blocks: int

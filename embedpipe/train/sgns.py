@@ -49,7 +49,7 @@ from embedpipe.kernels.blocks import (
     bucket_pairs,
     derive_seed,
     generate_pairs,
-    rounds_of_pairs,
+    rounds_of_pieces,
     train_cell_attached,
 )
 from embedpipe.kernels.rows import init_uniform_rows, local_index
@@ -190,14 +190,23 @@ class SgnsCells:
 class CellsOfCorpus:
     """mapInArrow over the corpus: one epoch's positive pairs (word2vec's
     subsampling and reduced windows, drawn anew each epoch), one row per cell
-    per batch (task = block of the input word, sub-epoch = (block of the
-    output word - task) mod P)."""
+    per batch (task = block of the input word, sub-epoch = round × P +
+    (block of the output word - task) mod P).
+
+    The corpus arrives in its own order, cut into contiguous ranges (one per
+    partition, ``first_token[p]`` the global position of partition p's first
+    token). A piece belongs to the round its middle falls in: round r holds
+    the r-th of R consecutive parts of the corpus, as word2vec would meet
+    them in one pass.
+    """
 
     epoch: int
     seed: int
     window: int
     blocks: int
     rounds: int
+    first_token: tuple[int, ...]
+    total_tokens: int
     assignment: Shared[np.ndarray]
     vocab: Shared[dict[str, Any]]
 
@@ -205,25 +214,24 @@ class CellsOfCorpus:
         block_of = self.assignment.value
         keep = self.vocab.value["keep_prob"].astype(np.float32)
         part = partition_id()
+        position = self.first_token[part] if part < len(self.first_token) else 0
         for n, batch in enumerate(coalesce_batches(batches, 16 << 20)):
             ids_col = batch.column("ids")
             ids = pc.list_flatten(ids_col).to_numpy(zero_copy_only=False).astype(np.int32)
             lengths = pc.list_value_length(ids_col).to_numpy(zero_copy_only=False).astype(np.int64)
             offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
             np.cumsum(lengths, out=offsets[1:])
-            pairs_in, pairs_out = generate_pairs(
-                ids, offsets, keep, self.window, derive_seed(self.seed, self.epoch, part, n)
-            )
+            cuts = rounds_of_pieces(position, lengths, self.rounds, self.total_tokens)
+            position += int(offsets[-1])
             rows: dict[str, list[Any]] = {k: [] for k in ("task", "sub", "seq", "a", "b", "c")}
-            # Every pair goes to a round drawn at random, so each round is a
-            # uniform sample of the batch and a word's pairs in it match the
-            # expected count its negatives are owed by (SgnsCells). Consecutive
-            # parts put a topical word's pairs in one round and its negatives
-            # in all of them. Pairs keep their corpus order within a round.
-            order, cuts = rounds_of_pairs(len(pairs_in), self.rounds, derive_seed(self.seed, self.epoch, part, n, 1))
             for rnd in range(self.rounds):
-                picked = order[cuts[rnd] : cuts[rnd + 1]]
-                part_in, part_out = pairs_in[picked], pairs_out[picked]
+                a, b = int(cuts[rnd]), int(cuts[rnd + 1])
+                if a == b:
+                    continue
+                part_in, part_out = generate_pairs(
+                    ids[offsets[a] : offsets[b]], offsets[a : b + 1] - offsets[a], keep, self.window,
+                    derive_seed(self.seed, self.epoch, part, n, rnd),
+                )  # fmt: skip
                 start, inp, out = bucket_pairs(part_in, part_out, block_of, self.blocks)
                 for cell in np.flatnonzero(np.diff(start)):
                     task, q = divmod(int(cell), self.blocks)
@@ -243,14 +251,23 @@ def _train_rotation(
 ) -> tuple[DataFrame, RotationPlan, int]:  # fmt: skip
     """Skip-gram under rotation; the final blocks, the plan (its history) and the corpus's tokens."""
     s, P = cfg.sgns, cfg.spark.partitions
+    # The corpus in its own order, cut into P contiguous ranges: a cell's
+    # pairs (ordered by partition, then batch) follow the corpus as word2vec's
+    # and gensim's do, and rounds are consecutive parts of it (CellsOfCorpus).
+    # Pieces in a seeded random order, with pairs dealt to rounds at random,
+    # scored 0.006 to 0.024 lower on WordSim-353 at 8 blocks in the one-process
+    # emulation of this engine (bench/results/2026-12-03-sgns-corpus-order).
     corpus = (
         tables.read(spark, cfg.output.path, "corpus")
-        .repartition(P, "line_id", "piece")
-        .sortWithinPartitions(F.xxhash64("line_id", "piece", F.lit(s.seed)), "line_id", "piece")
+        .repartitionByRange(P, "line_id", "piece")
+        .sortWithinPartitions("line_id", "piece")
         .select("ids")
         .persist()
     )
-    total_words = int(corpus.select(F.sum(F.size("ids"))).first()[0] or 0)  # type: ignore[index]
+    tokens_of = dict(corpus.groupBy(F.spark_partition_id().alias("p")).agg(F.sum(F.size("ids")).alias("n")).collect())
+    tokens = [int(tokens_of.get(p) or 0) for p in range(max(tokens_of, default=-1) + 1)]
+    first_token = tuple(int(x) for x in np.concatenate(([0], np.cumsum(tokens)[:-1])))
+    total_words = sum(tokens)
     if total_words == 0:
         corpus.unpersist()
         raise ValueError("the corpus table has no tokens; re-run ingest and vocab on a larger corpus")
@@ -275,7 +292,8 @@ def _train_rotation(
         # words share every epoch's cells.
         assignment=lambda epoch: assign_blocks(mass, P, derive_seed(s.seed, epoch, 1))[0],
         cells=lambda epoch, shared: corpus.mapInArrow(
-            CellsOfCorpus(epoch, s.seed, s.window, P, rounds, shared, vocab), CELLS_DDL
+            CellsOfCorpus(epoch, s.seed, s.window, P, rounds, first_token, total_words, shared, vocab),
+            CELLS_DDL,
         ),
         learning_rate=learning_rate, loss_stat="loss", count_stat="pairs", work_units="pairs",
         advice=f"Lower sgns.alpha (now {s.alpha}).", task_cpus=cfg.spark.task_cpus,

@@ -12,6 +12,7 @@ from embedpipe.kernels.blocks import (
     bucket_pairs,
     generate_pairs,
     rounds_of_pairs,
+    rounds_of_pieces,
     sgd_pairs,
     simulate_epoch,
     train_cell_attached,
@@ -151,6 +152,18 @@ def test_rounds_of_pairs_deals_every_pair_once_in_order_and_at_random() -> None:
     assert not np.array_equal(order, other)
     one, one_cuts = rounds_of_pairs(5, 1, seed=3)
     assert one.tolist() == [0, 1, 2, 3, 4] and one_cuts.tolist() == [0, 5]
+
+def test_rounds_of_pieces_cuts_the_corpus_into_consecutive_parts_by_each_pieces_middle() -> None:
+    # Ten pieces of 10 tokens, the corpus's tokens 0..99, in 4 rounds of 25 tokens.
+    cuts = rounds_of_pieces(0, np.full(10, 10), 4, 100)
+    # Middles 5, 15, 25, ...: pieces 0-1 in round 0, 2-4 in round 1, 5-6 in 2, 7-9 in 3.
+    assert cuts.tolist() == [0, 2, 5, 7, 10]
+    # A later run of the same corpus (tokens 50..99) starts in round 2.
+    assert rounds_of_pieces(50, np.full(5, 10), 4, 100).tolist() == [0, 0, 0, 2, 5]
+    # One round holds everything; no pieces, no rounds.
+    assert rounds_of_pieces(0, np.array([3, 9]), 1, 12).tolist() == [0, 2]
+    assert rounds_of_pieces(0, np.zeros(0, np.int64), 3, 0).tolist() == [0, 0, 0, 0]
+
 
 # ---------------------------------------------------------------------------
 # negatives: routed is exact in expectation, restricted is not
