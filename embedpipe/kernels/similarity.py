@@ -28,6 +28,7 @@ __all__ = [
     "normalize_rows",
     "spearman",
     "top_k",
+    "top_k_scores",
 ]
 
 #: Default epsilon of 3CosMul (Levy & Goldberg 2014).  Note that gensim's
@@ -333,6 +334,31 @@ def top_k(
     norm = np.sqrt(q @ q)
     q = (q / norm if norm > 0 else q).astype(np.float32)
     sims = (unit @ q).astype(np.float64)
+    return top_k_scores(sims, k, exclude)
+
+
+def top_k_scores(scores: np.ndarray, k: int, exclude: Iterable[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` highest entries of ``scores``, best first, ties to the lower index.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        ``(V,)`` score per row, e.g. cosines or 3CosMul scores.
+    k : int
+        Number wanted; fewer are returned if fewer candidates exist.
+    exclude : iterable of int, optional
+        Row indices never returned.
+
+    Returns
+    -------
+    idx : numpy.ndarray
+        int64 row indices, best first.
+    sims : numpy.ndarray
+        float64 scores matching ``idx``.
+    """
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    sims = np.asarray(scores, dtype=np.float64).reshape(-1)
     keep = np.ones(sims.shape[0], dtype=bool)
     ex = np.fromiter((int(e) for e in exclude), dtype=np.int64)
     ex = ex[(ex >= 0) & (ex < sims.shape[0])]

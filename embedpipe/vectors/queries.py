@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
 from embedpipe.errors import UnknownWordError
-from embedpipe.kernels.similarity import normalize_rows, top_k
+from embedpipe.kernels.similarity import normalize_rows, top_k, top_k_scores
 
-__all__ = ["analogy", "check_matrix", "lower_index", "neighbors", "resolve_restrict"]
+__all__ = ["GENSIM_COSMUL_EPS", "analogy", "check_matrix", "lower_index", "neighbors", "rank", "resolve_restrict"]
 
 # Words offered as "did you mean" for an unknown word: the most frequent ones.
 SUGGEST_TOP = 30000
+
+#: The 3CosMul epsilon of gensim's ``most_similar_cosmul`` (the evaluation
+#: uses Levy & Goldberg's 1e-3, :data:`embedpipe.kernels.similarity.COSMUL_EPS`).
+GENSIM_COSMUL_EPS = 1e-6
+
+Method = Literal["3cosadd", "3cosmul"]
 
 
 def check_matrix(words: Sequence[str], vectors: np.ndarray) -> np.ndarray:
@@ -102,8 +109,7 @@ def neighbors(
     vectors = check_matrix(words, vectors)
     rv = resolve_restrict(restrict_vocab, len(words))
     i = _lookup(word, words, lower_index(words), f"the vocabulary ({len(words)} words)")
-    unit = normalize_rows(vectors[:rv])
-    idx, sims = top_k(unit, vectors[i], k, exclude=[i])
+    idx, sims = rank(normalize_rows(vectors[:rv]), [vectors[i]], [], k, exclude=[i])
     return [(words[j], float(s)) for j, s in zip(idx.tolist(), sims.tolist(), strict=True)]
 
 
@@ -147,8 +153,63 @@ def analogy(
     index = lower_index(words)
     where = f"the vocabulary ({len(words)} words)"
     ia, ib, ic = (_lookup(w, words, index, where) for w in (a, b, c))
-    q = normalize_rows(vectors[[ia, ib, ic]])
-    query = q[1].astype(np.float64) - q[0] + q[2]
-    unit = normalize_rows(vectors[:rv])
-    idx, sims = top_k(unit, query, k, exclude=[ia, ib, ic])
+    va, vb, vc = vectors[[ia, ib, ic]]
+    idx, sims = rank(normalize_rows(vectors[:rv]), [vb, vc], [va], k, exclude=[ia, ib, ic])
     return [(words[j], float(s)) for j, s in zip(idx.tolist(), sims.tolist(), strict=True)]
+
+
+def rank(
+    unit: np.ndarray,
+    positive: Sequence[np.ndarray],
+    negative: Sequence[np.ndarray],
+    k: int,
+    *,
+    exclude: Sequence[int] = (),
+    method: Method = "3cosadd",
+    eps: float = GENSIM_COSMUL_EPS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` rows of ``unit`` that best match ``positive`` minus ``negative``.
+
+    The scores are those of gensim's ``KeyedVectors.most_similar`` (3CosAdd:
+    cosine with the sum of the unit query vectors, positive ones added and
+    negative ones subtracted) and ``most_similar_cosmul`` (3CosMul, Levy &
+    Goldberg 2014: ``prod cos'(d, p) / (prod cos'(d, n) + eps)`` with
+    ``cos' = (cos + 1) / 2``).
+
+    Parameters
+    ----------
+    unit : numpy.ndarray
+        ``(V, dim)`` unit-normalised candidate rows.
+    positive, negative : sequence of numpy.ndarray
+        ``(dim,)`` query vectors, normalised here.
+    k : int
+        Number of rows wanted.
+    exclude : sequence of int, optional
+        Rows never returned (the query words).
+    method : {"3cosadd", "3cosmul"}, default "3cosadd"
+    eps : float, default 1e-6
+        3CosMul's epsilon (gensim's).
+
+    Returns
+    -------
+    idx, scores : numpy.ndarray
+        int64 rows, best first (ties to the lower row), and their float64 scores.
+
+    Raises
+    ------
+    ValueError
+        If there is no positive vector for 3CosMul, or none at all, or ``method`` is unknown.
+    """
+    if method not in ("3cosadd", "3cosmul"):
+        raise ValueError(f"method must be '3cosadd' or '3cosmul', got {method!r}")
+    if not len(positive) and (method == "3cosmul" or not len(negative)):
+        raise ValueError("give at least one positive word (3CosMul needs one; 3CosAdd needs any word)")
+    given = np.asarray([*positive, *negative], dtype=np.float64).reshape(len(positive) + len(negative), -1)
+    queries = normalize_rows(given)
+    pos, neg = queries[: len(positive)], queries[len(positive) :]
+    if method == "3cosadd":
+        return top_k(unit, pos.sum(axis=0, dtype=np.float64) - neg.sum(axis=0, dtype=np.float64), k, exclude=exclude)
+    # Each query's cosines are computed in float32, as gensim does, and combined in float64.
+    num = np.prod([(1.0 + (unit @ q).astype(np.float64)) / 2.0 for q in pos], axis=0)
+    den = np.prod([(1.0 + (unit @ q).astype(np.float64)) / 2.0 for q in neg], axis=0) if len(neg) else 1.0
+    return top_k_scores(num / (den + eps), k, exclude=exclude)
