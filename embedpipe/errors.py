@@ -19,6 +19,7 @@ __all__ = [
     "StaleTableError",
     "TableError",
     "UnknownWordError",
+    "VectorFileError",
 ]
 
 
@@ -58,6 +59,10 @@ class UnknownWordError(ValueError):
         self.word = word
 
 
+class VectorFileError(ValueError):
+    """A word-vector file (word2vec, GloVe, fastText) is malformed; the message names the line and the fix."""
+
+
 class PlotDependencyError(ImportError):
     """matplotlib is not installed."""
 
@@ -75,6 +80,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     DivergenceError,
     ModelTooLargeError,
     UnknownWordError,
+    VectorFileError,
     PlotDependencyError,
     DeltaNotConfiguredError,
 )

@@ -1,4 +1,7 @@
-"""Write word vectors in the word2vec (text / binary) and GloVe text formats.
+"""Write and read word vectors in the word2vec (text / binary) and GloVe text formats.
+
+fastText's ``.vec`` files are word2vec text. The readers check every line
+and raise :class:`~embedpipe.errors.VectorFileError` naming the line and the fix.
 
 All writers store float32 values and round-trip exactly: text formats use
 ``%.9g`` (nine significant digits identify every float32 uniquely), binary uses
@@ -19,12 +22,32 @@ from typing import IO
 
 import numpy as np
 
-__all__ = ["FORMATS", "VectorFileWriter", "write_glove_text", "write_word2vec_binary", "write_word2vec_text"]
+from embedpipe.errors import VectorFileError
+
+__all__ = [
+    "FORMATS",
+    "VectorFileWriter",
+    "read_vector_file",
+    "write_glove_text",
+    "write_vector_file",
+    "write_word2vec_binary",
+    "write_word2vec_text",
+]
 
 _ROWS_PER_WRITE = 4096
 
 
 FORMATS = ("word2vec", "word2vec-binary", "glove")
+# Other names readers accept: fastText's .vec files are word2vec text.
+_ALIASES = {"fasttext": "word2vec", "word2vec-text": "word2vec", "glove-text": "glove"}
+
+
+def format_name(fmt: str) -> str:
+    """The :data:`FORMATS` entry for ``fmt`` (also ``"fasttext"``)."""
+    name = _ALIASES.get(fmt, fmt)
+    if name not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS + tuple(_ALIASES)}, got {fmt!r}")
+    return name
 
 
 class VectorFileWriter:
@@ -107,6 +130,11 @@ class VectorFileWriter:
         return vec
 
 
+def write_vector_file(path: str | os.PathLike[str], fmt: str, words: Sequence[str], vectors: np.ndarray) -> None:
+    """Write ``words`` and ``vectors`` to ``path`` in format ``fmt`` (see :data:`FORMATS`, or ``"fasttext"``)."""
+    _write_file(path, format_name(fmt), words, vectors)
+
+
 def _write_file(path: str | os.PathLike[str], fmt: str, words: Sequence[str], vectors: np.ndarray) -> None:
     vec = np.asarray(vectors)
     if vec.ndim != 2:
@@ -179,3 +207,132 @@ def write_word2vec_binary(path: str | os.PathLike[str], words: Sequence[str], ve
         On shape mismatch, non-finite values, or unexportable/duplicate words.
     """
     _write_file(path, "word2vec-binary", words, vectors)
+
+
+def read_vector_file(
+    path: str | os.PathLike[str], fmt: str = "word2vec", *, encoding: str = "utf-8"
+) -> tuple[list[str], np.ndarray]:
+    """Read a word-vector file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A local file.
+    fmt : {"word2vec", "word2vec-binary", "glove", "fasttext"}, default "word2vec"
+        word2vec text (``"V dim"`` header; fastText ``.vec`` files are this
+        format), word2vec binary, or GloVe text (no header).
+    encoding : str, default "utf-8"
+        Encoding of the words.
+
+    Returns
+    -------
+    words : list of str
+        In file order (word2vec and GloVe files list the most frequent first).
+    vectors : numpy.ndarray
+        ``(len(words), dim)`` float32.
+
+    Raises
+    ------
+    VectorFileError
+        A line with the wrong number of values or a value that is not a
+        number, a header that disagrees with the file, a truncated binary
+        file, words that do not decode with ``encoding``, or no vector at all.
+    """
+    fmt = format_name(fmt)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if fmt == "word2vec-binary":
+        return _read_binary(data, str(path), encoding)
+    return _read_text(data, str(path), encoding, header=fmt == "word2vec")
+
+
+def _header(line: bytes, where: str, fmt: str) -> tuple[int, int]:
+    parts = line.split()
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        other = "glove" if fmt == "word2vec" else "word2vec"
+        raise VectorFileError(
+            f"{where}: the first line should be the header 'VOCAB_SIZE DIM', got {line[:80]!r}; "
+            f"if the file has no header, read it as format={other!r}"
+        )
+    return int(parts[0]), int(parts[1])
+
+
+def _decode(raw: bytes, where: str, encoding: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise VectorFileError(
+            f"{where}: the word {raw[:40]!r} is not valid {encoding} ({exc.reason}); pass the file's "
+            "encoding (e.g. encoding='latin-1') or re-save the file as UTF-8"
+        ) from None
+
+
+def _read_text(data: bytes, path: str, encoding: str, *, header: bool) -> tuple[list[str], np.ndarray]:
+    lines = data.splitlines()
+    start, rows, dim = 0, None, None
+    if header:
+        if not lines:
+            raise VectorFileError(f"{path}: the file is empty")
+        rows, dim = _header(lines[0], f"{path} line 1", "word2vec")
+        start = 1
+    words: list[str] = []
+    values: list[np.ndarray] = []
+    for n, line in enumerate(lines[start:], start=start + 1):
+        parts = line.rstrip().split(b" ")
+        if parts == [b""]:
+            continue  # blank line
+        where = f"{path} line {n}"
+        if dim is None:
+            dim = len(parts) - 1
+        if len(parts) - 1 != dim:
+            raise VectorFileError(
+                f"{where}: {len(parts) - 1} values after the word {parts[0][:40]!r}, expected {dim} "
+                f"({'the header' if header else 'the first line'}'s dimension); the line is cut short or the "
+                "word contains a space: fix or delete that line"
+            )
+        try:
+            values.append(np.array(parts[1:], dtype=np.float32))
+        except ValueError:
+            raise VectorFileError(
+                f"{where}: a value after the word {parts[0][:40]!r} is not a number; fix or delete that line"
+            ) from None
+        words.append(_decode(parts[0], where, encoding))
+    if rows is not None and rows != len(words):
+        raise VectorFileError(
+            f"{path}: the header says {rows} vectors, the file has {len(words)}; "
+            + ("it is truncated: copy it again" if len(words) < rows else "fix the header's count")
+        )
+    if not words or not dim:
+        raise VectorFileError(f"{path}: no vectors found; is it a word-vector file?")
+    return words, np.vstack(values)
+
+
+def _read_binary(data: bytes, path: str, encoding: str) -> tuple[list[str], np.ndarray]:
+    end = data.find(b"\n")
+    if end < 0:
+        raise VectorFileError(f"{path}: no header line; is it a word2vec binary file?")
+    rows, dim = _header(data[:end], f"{path} header", "word2vec-binary")
+    if dim == 0:
+        raise VectorFileError(f"{path}: the header says dimension 0")
+    words: list[str] = []
+    matrix = np.empty((rows, dim), dtype=np.float32)
+    size = 4 * dim
+    pos = end + 1
+    for k in range(rows):
+        while pos < len(data) and data[pos : pos + 1] in (b"\n", b" "):
+            pos += 1  # the newline that ends the previous record
+        space = data.find(b" ", pos)
+        if space < 0 or space + 1 + size > len(data):
+            raise VectorFileError(
+                f"{path}: truncated after {k} of the {rows} vectors the header announces; copy the file again "
+                "(or, if it is a text file, read it as format='word2vec')"
+            )
+        words.append(_decode(data[pos:space], f"{path} vector {k + 1}", encoding))
+        matrix[k] = np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1)
+        pos = space + 1 + size
+    if data[pos:].strip():
+        raise VectorFileError(
+            f"{path}: {len(data) - pos} bytes follow the {rows} vectors the header announces; "
+            "the header's count is wrong or the file is not word2vec binary"
+        )
+    return words, matrix
