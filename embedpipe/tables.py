@@ -25,12 +25,11 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from embedpipe import paths
+# FORMAT_VERSION lives in embedpipe/__init__.py so that Vectors.from_table checks it without pyspark.
+from embedpipe import FORMAT_VERSION, paths
 from embedpipe.errors import StaleTableError, TableError
 
 log = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
 
 # The tokens of a piece are joined by this in ``tokens.text`` (no token
 # contains whitespace): ingest writes it, encode splits on it.

@@ -8,6 +8,18 @@
 
 from __future__ import annotations
 
-from embedpipe.evaluate.stage import run
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["run"]
+
+if TYPE_CHECKING:
+    from embedpipe.evaluate.stage import run
+
+
+def __getattr__(name: str) -> Any:
+    # The stage imports pyspark; `Vectors.evaluate` uses scoring and evalsets without it.
+    if name == "run":
+        from embedpipe.evaluate.stage import run
+
+        return run
+    raise AttributeError(f"module 'embedpipe.evaluate' has no attribute {name!r}")

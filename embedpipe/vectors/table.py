@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,35 +19,13 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import __version__, tables
+from embedpipe.vectors.keyed import Vectors, vectors_from_rows
 
 log = logging.getLogger(__name__)
 
 MODELS = ("glove", "sgns")
 # Commits retried when another trainer created the vectors table at the same moment.
 _CREATE_RETRIES = 3
-
-
-@dataclass
-class Vectors:
-    """A model's vectors in frequency order (row k is words[k]).
-
-    A subset (``read_vectors(..., top=, words=)``) keeps that order: its rows
-    are the table rows ``ids``, ascending, so the first ``top`` rows are the
-    ``top`` most frequent words and word lookups pick the same row as on
-    the whole table.
-    """
-
-    model: str
-    run_id: str
-    words: list[str]
-    counts: np.ndarray
-    matrix: np.ndarray  # float32 (rows, dim)
-    metadata: dict[str, Any]
-    ids: np.ndarray | None = None  # the rows' ids in the table; None: all of them, 0..V-1
-
-    @property
-    def dim(self) -> int:
-        return int(self.matrix.shape[1])
 
 
 def write_vectors(
@@ -162,38 +139,6 @@ def read_vectors(
             f"no vectors for model {model!r} under {root}; models present: {present or 'none'} "
             f"(run the {model} stage first)"
         )
-    run_ids = set(t.column("run_id").to_pylist())
-    if len(run_ids) != 1:
-        raise tables.TableError(f"vectors of {model!r} mix runs {sorted(run_ids)}; re-run the {model} stage")
-    run_id = run_ids.pop()
+    run_id = t.column("run_id")[0].as_py()
     meta = tables.latest_metadata(spark, root, "vectors", model=model, run_id=run_id) or {}
-    vec = t.column("vector").combine_chunks()
-    dim = len(vec[0].values) if t.num_rows else 0
-    matrix = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(t.num_rows, dim)
-    ids = t.column("id").to_numpy()
-    if subset:
-        if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
-            raise tables.TableError(f"vectors of {model!r} repeat ids; re-run the {model} stage")
-    elif not np.array_equal(ids, np.arange(t.num_rows)):
-        raise tables.TableError(f"vectors of {model!r} have ids that are not 0..{t.num_rows - 1}")
-    if meta:
-        if meta.get("format_version") != tables.FORMAT_VERSION:
-            raise tables.TableError(
-                f"vectors of {model!r} have format version {meta.get('format_version')}, "
-                f"this embedpipe reads {tables.FORMAT_VERSION}; re-run the {model} stage"
-            )
-        size_differs = (ids[-1] >= meta.get("vocab_size", 0)) if subset else meta.get("vocab_size") != t.num_rows
-        if meta.get("dim") != dim or size_differs:
-            raise tables.TableError(
-                f"vectors of {model!r} do not match their metadata (dim {dim} vs {meta.get('dim')}, "
-                f"{t.num_rows} words vs {meta.get('vocab_size')}); re-run the {model} stage"
-            )
-    return Vectors(
-        model=model,
-        run_id=run_id,
-        words=t.column("word").to_pylist(),
-        counts=t.column("count").to_numpy(),
-        matrix=matrix,
-        metadata=meta,
-        ids=ids.astype(np.int64) if subset else None,
-    )
+    return vectors_from_rows(t, model, meta, subset=subset)

@@ -1,0 +1,389 @@
+"""Trained word vectors as one Python object, like gensim's ``KeyedVectors``.
+
+:class:`Vectors` loads from a ``vectors`` table (through delta-rs, without a
+JVM) or from word2vec text or binary, GloVe text and fastText ``.vec`` files,
+and answers queries, evaluates and saves on the driver::
+
+    from embedpipe import Vectors
+
+    v = Vectors.from_table("out/vectors", model="sgns")
+    v.most_similar("king", topn=5)
+    v.most_similar(positive=["king", "woman"], negative=["man"], method="3cosmul")
+    v.evaluate()                     # WordSim-353, SimLex-999, Google analogies
+    v.save("sgns.bin", "word2vec-binary")
+
+This module imports neither pyspark nor the evaluate stage at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedpipe import FORMAT_VERSION
+from embedpipe.errors import TableError
+from embedpipe.kernels.similarity import normalize_rows
+from embedpipe.vectors import formats
+from embedpipe.vectors.queries import Method, lower_index, rank, resolve_restrict, unknown_word_error
+
+__all__ = ["Vectors"]
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(eq=False)
+class Vectors:
+    """A model's vectors in frequency order (row k is ``words[k]``).
+
+    Words are looked up exactly first, then lower-cased (the first, most
+    frequent, case variant answers), as the evaluation matches them. An
+    unknown word raises :class:`~embedpipe.errors.UnknownWordError` with a
+    "did you mean" hint.
+
+    A subset (``read_vectors(..., top=, words=)``) keeps that order: its rows
+    are the table rows ``ids``, ascending, so the first ``top`` rows are the
+    ``top`` most frequent words and word lookups pick the same row as on
+    the whole table.
+    """
+
+    model: str
+    run_id: str
+    words: list[str]
+    counts: np.ndarray
+    matrix: np.ndarray  # float32 (rows, dim)
+    metadata: dict[str, Any]
+    ids: np.ndarray | None = None  # the rows' ids in the table; None: all of them, 0..V-1
+    # Built on first query; stale if `words` or `matrix` are changed in place afterwards.
+    _unit: np.ndarray | None = field(default=None, init=False, repr=False)
+    _exact: dict[str, int] | None = field(default=None, init=False, repr=False)
+    _lower: dict[str, int] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __repr__(self) -> str:
+        return f"Vectors(model={self.model!r}, run_id={self.run_id!r}, words={len(self.words)}, dim={self.dim})"
+
+    # ---- construction -------------------------------------------------
+
+    @classmethod
+    def from_arrays(
+        cls, words: Sequence[str], matrix: np.ndarray, *, counts: Sequence[int] | None = None, model: str = "vectors"
+    ) -> Vectors:
+        """Vectors from a word list (most frequent first) and its ``(len(words), dim)`` matrix."""
+        mat = np.asarray(matrix, dtype=np.float32)
+        if mat.ndim != 2 or mat.shape[0] != len(words):
+            raise ValueError(
+                f"matrix must be (len(words), dim) = ({len(words)}, dim), got shape {mat.shape}; "
+                "row k of matrix must be the vector of words[k]"
+            )
+        cnt = np.zeros(len(words), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
+        meta = {"dim": int(mat.shape[1]), "vocab_size": len(words)}
+        return cls(model=model, run_id="", words=list(words), counts=cnt, matrix=mat, metadata=meta)
+
+    @classmethod
+    def load(cls, path: PathLike, format: str = "word2vec", *, encoding: str = "utf-8") -> Vectors:  # noqa: A002
+        """Read a word2vec text or binary, GloVe text or fastText ``.vec`` file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A local file.
+        format : {"word2vec", "word2vec-binary", "glove", "fasttext"}, default "word2vec"
+            ``"fasttext"`` is word2vec text (``.vec`` files); ``"glove"`` has no header line.
+        encoding : str, default "utf-8"
+
+        Returns
+        -------
+        Vectors
+            ``model`` is the file's name without its suffix; counts are 0 (the
+            formats carry none) and rows keep the file's order.
+
+        Raises
+        ------
+        VectorFileError
+            The file is malformed; the message names the line and the fix.
+        """
+        words, matrix = formats.read_vector_file(path, format, encoding=encoding)
+        v = cls.from_arrays(words, matrix, model=Path(path).stem)
+        v.metadata.update(source=str(path), format=formats.format_name(format))
+        return v
+
+    @classmethod
+    def from_table(
+        cls,
+        path: str,
+        model: str = "sgns",
+        run_id: str | None = None,
+        *,
+        storage_options: dict[str, str] | None = None,
+    ) -> Vectors:
+        """Read one model of a ``vectors`` table with delta-rs (no Spark, no JVM).
+
+        Parameters
+        ----------
+        path : str
+            The table (``<output.path>/vectors``) or the run's ``output.path``;
+            a local path or a URI delta-rs reads (``s3://``, ``abfss://``, ``gs://``).
+        model : str, default "sgns"
+        run_id : str, optional
+            A run of ``model`` recorded in the table's history; default: the
+            current one. Earlier runs are read at their commit's version.
+        storage_options : dict, optional
+            Credentials and settings for cloud storage, passed to delta-rs.
+
+        Raises
+        ------
+        TableError
+            No table at ``path``, no such model or run, or vectors that do not
+            match their commit metadata.
+        """
+        from deltalake import DeltaTable  # imported here: only this loader needs it
+        from deltalake.exceptions import TableNotFoundError
+
+        uri, dt = None, None
+        for candidate in (path, path.rstrip("/") + "/vectors"):
+            try:
+                uri, dt = candidate, DeltaTable(candidate, storage_options=storage_options)
+                break
+            except TableNotFoundError:
+                continue
+        if dt is None:
+            raise TableError(f"no Delta table at {path} nor at {path}/vectors; run the glove or sgns stage first")
+        commits = sorted(
+            ((int(h["version"]), _parse_metadata(h.get("userMetadata"))) for h in dt.history()), reverse=True
+        )
+        ours = [(ver, meta) for ver, meta in commits if meta.get("model") == model]
+        if run_id is not None:
+            mine = [(ver, meta) for ver, meta in ours if meta.get("run_id") == run_id]
+            if not mine:
+                runs = list(dict.fromkeys(meta.get("run_id") for _, meta in ours))
+                raise TableError(
+                    f"no run {run_id!r} of model {model!r} in the history of {uri}; runs present: {runs or 'none'}"
+                )
+            dt.load_as_version(mine[0][0])
+        columns = ["run_id", "word", "id", "vector", "count"]
+        t = dt.to_pyarrow_table(columns=columns, filters=[("model", "=", model)]).sort_by("id")
+        if t.num_rows == 0:
+            present = sorted(set(dt.to_pyarrow_table(columns=["model"]).column("model").to_pylist()))
+            raise TableError(
+                f"no vectors for model {model!r} in {uri}; models present: {present or 'none'} "
+                f"(run the {model} stage first)"
+            )
+        current = t.column("run_id")[0].as_py()
+        version, meta = next(((ver, m) for ver, m in ours if m.get("run_id") == current), (None, {}))
+        if meta:
+            meta = {**meta, "table_version": version}
+        return vectors_from_rows(t, model, meta)
+
+    # ---- lookups ------------------------------------------------------
+
+    def row(self, word: str) -> int:
+        """The row of ``word``: exact match first, then lower-cased (most frequent variant)."""
+        i = self._find(word)
+        if i is None:
+            raise unknown_word_error(word, self.words, f"the vocabulary ({len(self.words)} words)")
+        return i
+
+    def _find(self, word: str) -> int | None:
+        if self._exact is None or self._lower is None:
+            self._exact = {}
+            for i, w in enumerate(self.words):
+                self._exact.setdefault(w, i)
+            self._lower = lower_index(self.words)
+        i = self._exact.get(word)
+        return self._lower.get(word.lower()) if i is None else i
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self._find(word) is not None
+
+    def __getitem__(self, word: str | Sequence[str]) -> np.ndarray:
+        """The vector of ``word`` (a view), or a ``(n, dim)`` array for a list of words."""
+        if isinstance(word, str):
+            return self.matrix[self.row(word)]
+        return self.matrix[[self.row(w) for w in word]]
+
+    def unit(self) -> np.ndarray:
+        """The unit-length rows (float32), computed once."""
+        if self._unit is None:
+            self._unit = normalize_rows(self.matrix)
+        return self._unit
+
+    def normalized(self) -> Vectors:
+        """A copy whose vectors have unit length (zero vectors stay zero)."""
+        return replace(self, matrix=self.unit().copy(), metadata={**self.metadata, "normalized": True})
+
+    # ---- queries ------------------------------------------------------
+
+    def similarity(self, w1: str, w2: str) -> float:
+        """Cosine similarity of two words."""
+        unit = self.unit()
+        return float(unit[self.row(w1)].astype(np.float64) @ unit[self.row(w2)])
+
+    def most_similar(
+        self,
+        positive: str | np.ndarray | Sequence[str | np.ndarray] = (),
+        negative: str | np.ndarray | Sequence[str | np.ndarray] = (),
+        topn: int = 10,
+        restrict_vocab: int | None = None,
+        method: Method = "3cosadd",
+    ) -> list[tuple[str, float]]:
+        """The ``topn`` words closest to ``positive`` minus ``negative``.
+
+        Gives gensim's ``KeyedVectors.most_similar`` (``method="3cosadd"``) and
+        ``most_similar_cosmul`` (``"3cosmul"``, with its epsilon 1e-6).
+
+        Parameters
+        ----------
+        positive, negative : str, numpy.ndarray or a list of them
+            Words (or vectors) that pull towards / push away from the answer.
+        topn : int, default 10
+        restrict_vocab : int, optional
+            Only the ``restrict_vocab`` most frequent words are candidate answers.
+        method : {"3cosadd", "3cosmul"}, default "3cosadd"
+
+        Returns
+        -------
+        list of (str, float)
+            ``(word, score)``, best first; the query words are never returned.
+            The score is the cosine (3CosAdd) or the 3CosMul score.
+
+        Raises
+        ------
+        UnknownWordError
+            A query word is not in the vocabulary; the message suggests a near one.
+        """
+        pos, neg = _as_list(positive), _as_list(negative)
+        rows = [self.row(w) for w in (*pos, *neg) if isinstance(w, str)]
+        unit = self.unit()
+
+        def vec(q: str | np.ndarray) -> np.ndarray:
+            return unit[self.row(q)] if isinstance(q, str) else np.asarray(q)
+
+        rv = resolve_restrict(restrict_vocab, len(self.words))
+        idx, scores = rank(unit[:rv], [vec(q) for q in pos], [vec(q) for q in neg], topn, exclude=rows, method=method)
+        return [(self.words[j], float(s)) for j, s in zip(idx.tolist(), scores.tolist(), strict=True)]
+
+    def doesnt_match(self, words: Iterable[str]) -> str:
+        """The word furthest from the mean of the given words' unit vectors (gensim's rule)."""
+        given = list(words)
+        if len(given) < 2:
+            raise ValueError(f"doesnt_match needs at least two words, got {given}")
+        unit = self.unit()[[self.row(w) for w in given]].astype(np.float64)
+        mean = unit.mean(axis=0)
+        return given[int(np.argmin(unit @ (mean / (np.linalg.norm(mean) or 1.0))))]
+
+    # ---- evaluation and export ---------------------------------------
+
+    def evaluate(
+        self,
+        pairs: Iterable[Any] = (),
+        analogies: Iterable[Any] = (),
+        *,
+        builtin: bool = True,
+        restrict_vocab: int | None = 30000,
+    ) -> dict[str, dict[str, float | int]]:
+        """Score the vectors on the shipped sets and on the user's own.
+
+        Parameters
+        ----------
+        pairs : iterable of path or PairSet, optional
+            Word-pair similarity files (``word1 word2 score`` lines), added to
+            the shipped WordSim-353 and SimLex-999. A set is named after its file.
+        analogies : iterable of path or AnalogySet, optional
+            Analogy files in the Google ``questions-words.txt`` format.
+        builtin : bool, default True
+            Include the shipped sets; ``False`` scores only the given ones.
+        restrict_vocab : int or None, default 30000
+            Analogies use only the most frequent words (as gensim and word2vec do).
+
+        Returns
+        -------
+        dict
+            ``{set_name: metrics}``, see :func:`embedpipe.evaluate.scoring.score_vectors`.
+        """
+        from embedpipe.evaluate import evalsets, scoring
+
+        pair_sets = [p if isinstance(p, evalsets.PairSet) else evalsets.load_pair_set(p, Path(p).stem) for p in pairs]
+        analogy_sets = [
+            a if isinstance(a, evalsets.AnalogySet) else evalsets.load_analogy_set(a, Path(a).stem) for a in analogies
+        ]
+        if builtin:
+            shipped_pairs, shipped_analogies = evalsets.builtin_sets()
+            pair_sets, analogy_sets = shipped_pairs + pair_sets, shipped_analogies + analogy_sets
+        return scoring.score_vectors(
+            self.words, self.matrix, restrict_vocab=restrict_vocab, pair_sets=pair_sets, analogy_sets=analogy_sets
+        )
+
+    def save(self, path: PathLike, format: str = "word2vec") -> None:  # noqa: A002
+        """Write a word2vec text (``"word2vec"``, also ``"fasttext"``), ``"word2vec-binary"`` or ``"glove"`` file."""
+        formats.write_vector_file(path, format, self.words, self.matrix)
+
+
+def _as_list(q: str | np.ndarray | Sequence[str | np.ndarray] | None) -> list[str | np.ndarray]:
+    if q is None:
+        return []
+    if isinstance(q, str | np.ndarray):
+        return [q]
+    return list(q)
+
+
+def _parse_metadata(raw: str | None) -> dict[str, Any]:
+    try:
+        meta = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def vectors_from_rows(t: Any, model: str, meta: dict[str, Any], *, subset: bool = False) -> Vectors:
+    """A :class:`Vectors` from a ``vectors`` table's rows of one model (a pyarrow Table sorted by id).
+
+    Checks that the rows are one run, that their ids are ``0..V-1`` (or ascending
+    for a ``subset``), and that they match the commit ``meta`` (format version,
+    dim, vocabulary size).
+    """
+    model_runs = set(t.column("run_id").to_pylist())
+    if len(model_runs) != 1:
+        raise TableError(f"vectors of {model!r} mix runs {sorted(model_runs)}; re-run the {model} stage")
+    run_id = model_runs.pop()
+    vec = t.column("vector").combine_chunks()
+    dim = len(vec[0].values) if t.num_rows else 0
+    matrix = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(t.num_rows, dim)
+    ids = t.column("id").to_numpy()
+    if subset:
+        if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
+            raise TableError(f"vectors of {model!r} repeat ids; re-run the {model} stage")
+    elif not np.array_equal(ids, np.arange(t.num_rows)):
+        raise TableError(f"vectors of {model!r} have ids that are not 0..{t.num_rows - 1}")
+    if meta:
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise TableError(
+                f"vectors of {model!r} have format version {meta.get('format_version')}, "
+                f"this embedpipe reads {FORMAT_VERSION}; re-run the {model} stage"
+            )
+        size_differs = (ids[-1] >= meta.get("vocab_size", 0)) if subset else meta.get("vocab_size") != t.num_rows
+        if meta.get("dim") != dim or size_differs:
+            raise TableError(
+                f"vectors of {model!r} do not match their metadata (dim {dim} vs {meta.get('dim')}, "
+                f"{t.num_rows} words vs {meta.get('vocab_size')}); re-run the {model} stage"
+            )
+    return Vectors(
+        model=model,
+        run_id=run_id,
+        words=t.column("word").to_pylist(),
+        counts=t.column("count").to_numpy(),
+        matrix=matrix,
+        metadata=meta,
+        ids=ids.astype(np.int64) if subset else None,
+    )
