@@ -198,11 +198,11 @@ class Vectors:
     def _find(self, word: str) -> int | None:
         if self._exact is None or self._lower is None:
             self._exact = {}
-            for i, w in enumerate(self.words):
-                self._exact.setdefault(w, i)
+            for row, w in enumerate(self.words):
+                self._exact.setdefault(w, row)
             self._lower = lower_index(self.words)
-        i = self._exact.get(word)
-        return self._lower.get(word.lower()) if i is None else i
+        found = self._exact.get(word)
+        return self._lower.get(word.lower()) if found is None else found
 
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and self._find(word) is not None
