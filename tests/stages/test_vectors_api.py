@@ -6,6 +6,8 @@ the rest is numpy and files.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +259,25 @@ def test_from_table_reads_what_the_trainers_wrote(spark: Any, tmp_path: Path, ve
         Vectors.from_table(root, model="sgns", run_id="run-9")
     with pytest.raises(TableError, match="no Delta table at"):
         Vectors.from_table(str(tmp_path / "nothing"))
+
+
+def test_the_readme_example_runs_as_written(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("## Vectors in Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    words = ["the", "france", "paris", "king", "man", "woman", "queen", "berlin", "london", "apple", "germany"]
+    words += [f"w{i}" for i in range(40)]
+    v = Vectors.from_arrays(words, np.random.default_rng(3).normal(size=(len(words), 8)), counts=range(51, 0, -1))
+    _write(spark, str(tmp_path / "runs" / "demo"), "sgns", "run-1", v)  # the JVM keeps its own working folder
+    v.save("GoogleNews-vectors.bin", "word2vec-binary")
+    Path("my_pairs.tsv").write_text("king\tqueen\t9\nparis\tfrance\t8\napple\tman\t1\n", encoding="utf-8")
+    Path("my_questions.txt").write_text(": capitals\nfrance paris germany berlin\n", encoding="utf-8")
+    exec(compile(example, "README.md", "exec"), {})  # noqa: S102 - the documented example, as written
+    assert Path("sgns.bin").exists() and Vectors.load("sgns.bin", "word2vec-binary").words == words
+
+
+def test_importing_vectors_needs_no_pyspark() -> None:
+    code = "import sys; from embedpipe import Vectors; import embedpipe.vectors; print('pyspark' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
