@@ -175,9 +175,7 @@ def publish_file(spark: SparkSession, local_file: str, uri: str) -> None:
     reader never sees half a file."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
-    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
-    target = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = target.getFileSystem(conf)
+    target, fs = hadoop_path(spark, uri)
     partial = jvm.org.apache.hadoop.fs.Path(uri + ".partial")
     fs.mkdirs(target.getParent())
     fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path("file://" + local_file), partial)

@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 # FORMAT_VERSION lives in embedpipe/__init__.py so that Vectors.from_table checks it without pyspark.
-from embedpipe import FORMAT_VERSION, paths
+from embedpipe import FORMAT_VERSION, distributed, paths
 from embedpipe.errors import StaleTableError, TableError
 
 log = logging.getLogger(__name__)
@@ -309,8 +309,6 @@ def drop_superseded_files(spark: SparkSession, root: str, name: str) -> int:
     """
     if name not in CHECKPOINTS.values():
         raise ValueError(f"{name!r} is not a checkpoint table: its earlier versions may be read")
-    from embedpipe import distributed
-
     table_uri = table_path(root, name)
     table, fs = distributed.hadoop_path(spark, table_uri)
     log_dir, _ = distributed.hadoop_path(spark, table_uri + "/_delta_log")
