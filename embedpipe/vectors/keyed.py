@@ -172,10 +172,9 @@ class Vectors:
                     f"no run {run_id!r} of model {model!r} in the history of {uri}; runs present: {runs or 'none'}"
                 )
             dt.load_as_version(mine[0][0])
-        columns = ["run_id", "word", "id", "vector", "count"]
-        t = dt.to_pyarrow_table(columns=columns, filters=[("model", "=", model)]).sort_by("id")
+        t = _scan(dt, ["run_id", "word", "id", "vector", "count"], model).sort_by("id")
         if t.num_rows == 0:
-            present = sorted(set(dt.to_pyarrow_table(columns=["model"]).column("model").to_pylist()))
+            present = sorted(set(_scan(dt, ["model"]).column("model").to_pylist()))
             raise TableError(
                 f"no vectors for model {model!r} in {uri}; models present: {present or 'none'} "
                 f"(run the {model} stage first)"
@@ -336,6 +335,20 @@ def _as_list(q: str | np.ndarray | Sequence[str | np.ndarray] | None) -> list[st
     if isinstance(q, str | np.ndarray):
         return [q]
     return list(q)
+
+
+def _scan(dt: Any, columns: list[str], model: str | None = None) -> Any:
+    """The table's ``columns`` (of ``model``'s rows) as a pyarrow Table.
+
+    Scanned in this thread: a threaded pyarrow scan of a delta-rs dataset
+    can leave a worker thread that aborts the process at exit ("terminate
+    called without an active exception", exit 134) with pyarrow 26 and
+    deltalake 1.6.
+    """
+    import pyarrow.dataset as ds
+
+    where = None if model is None else ds.field("model") == model
+    return dt.to_pyarrow_dataset().to_table(columns=columns, filter=where, use_threads=False)
 
 
 def _parse_metadata(raw: str | None) -> dict[str, Any]:
