@@ -8,6 +8,10 @@ ingest, vocab, encode, cooccur, glove, sgns, evaluate, export
 neighbors   nearest words of a word
 analogy     A is to B as C is to ?
 
+neighbors and analogy start no JVM when delta-rs reads output.path (a local
+path, s3://, s3a://, abfss://, gs:// ...); on hdfs://, viewfs:// or dbfs:/
+they run on Spark.
+
 The config is loaded and validated before Spark starts, so a typo costs
 milliseconds, not a cluster start. Errors print one line that names the
 problem and the fix, and exit with status 2 (bad config or input) or 1.
@@ -140,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    if args.command in ("neighbors", "analogy"):
+        return _query(args, cfg)  # no JVM where delta-rs reads the table
     from embedpipe.session import get_session
 
     spark = get_session(cfg.spark)
@@ -193,19 +199,19 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         result = export.run(spark, cfg, model=args.model, fmt=args.fmt, out=args.out)
         print(result.stats["path"])
         return 0
-    if cmd == "neighbors":
-        from embedpipe.vectors.export import nearest
-
-        for word, sim in nearest(spark, cfg, args.model, args.word, args.k):
-            print(f"{word}\t{sim:.4f}")
-        return 0
-    if cmd == "analogy":
-        from embedpipe.vectors.export import solve_analogy
-
-        for word, sim in solve_analogy(spark, cfg, args.model, args.a, args.b, args.c, args.k):
-            print(f"{word}\t{sim:.4f}")
-        return 0
     raise AssertionError(cmd)  # pragma: no cover - argparse restricts commands
+
+
+def _query(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    from embedpipe.vectors import lookup
+
+    if args.command == "neighbors":
+        hits = lookup.nearest(cfg, args.model, args.word, args.k)
+    else:
+        hits = lookup.solve_analogy(cfg, args.model, args.a, args.b, args.c, args.k)
+    for word, sim in hits:
+        print(f"{word}\t{sim:.4f}")
+    return 0
 
 
 def _print_summary(summary: dict[str, object]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_local", "join", "local_path"]
+__all__ = ["is_local", "join", "local_path", "scheme"]
 
 # A URI scheme: a letter, then letters, digits, "+", "-" or ".", then ":".
 # One letter is a Windows drive ("C:\\"), not a scheme.
@@ -38,6 +38,16 @@ def local_path(path: str) -> str | None:
         slash = rest.find("/")
         rest = rest[slash:] if slash >= 0 else "/"
     return rest
+
+
+def scheme(path: str) -> str | None:
+    """The lower-cased URI scheme of ``path``, or None for a plain path.
+
+    >>> scheme("s3a://bucket/run"), scheme("dbfs:/run"), scheme("/tmp/run"), scheme("C:\\\\run")
+    ('s3a', 'dbfs', None, None)
+    """
+    m = _SCHEME.match(path)
+    return None if m is None else m.group(1).lower()
 
 
 def is_local(path: str) -> bool:

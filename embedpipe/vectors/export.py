@@ -8,8 +8,7 @@ writes one model's vectors in frequency order:
 * ``word2vec-binary``: the same with ``binary=True``.
 * ``glove``: GloVe's text format (no header), as ``glove.c`` writes it.
 
-``embedpipe neighbors`` and ``embedpipe analogy`` answer queries from the
-``vectors`` table.
+``embedpipe neighbors`` and ``embedpipe analogy`` are answered by :mod:`.lookup`.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from embedpipe import distributed, paths, tables
 from embedpipe.config import PipelineConfig
 from embedpipe.stage import StageResult
 from embedpipe.vectors.formats import VectorFileWriter
-from embedpipe.vectors.search import analogy_in_table, neighbors_in_table
 from embedpipe.vectors.table import read_vectors
 
 log = logging.getLogger(__name__)
@@ -112,13 +110,3 @@ def _stream(spark: SparkSession, root: str, model: str, dim: int) -> Iterator[tu
             words, values = [], []
     if words:
         yield words, np.asarray(values, dtype=np.float32).reshape(len(words), dim)
-
-
-def nearest(spark: SparkSession, cfg: PipelineConfig, model: str, word: str, k: int) -> list[tuple[str, float]]:
-    return neighbors_in_table(spark, cfg.output.path, model, word, k)
-
-
-def solve_analogy(
-    spark: SparkSession, cfg: PipelineConfig, model: str, a: str, b: str, c: str, k: int
-) -> list[tuple[str, float]]:
-    return analogy_in_table(spark, cfg.output.path, model, a, b, c, k)

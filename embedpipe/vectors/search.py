@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from embedpipe import tables
 from embedpipe.kernels.similarity import normalize_rows, top_k
-from embedpipe.vectors.queries import SUGGEST_TOP, lower_index, unknown_word_error
+from embedpipe.vectors.queries import SUGGEST_TOP, unknown_word_error
 from embedpipe.vectors.table import Vectors, read_vectors
 
 __all__ = ["analogy_in_table", "neighbors_in_table"]
@@ -62,14 +62,13 @@ class _TopRows:
 
 
 def _query_rows(spark: SparkSession, root: str, model: str, words: Sequence[str]) -> tuple[Vectors, list[int]]:
-    """The query words' rows (first, most frequent match of each, lower-cased)."""
+    """The query words' rows: the exact word, else the first (most frequent) lower-cased match,
+    as :meth:`Vectors.row` finds them on the whole table."""
     # Row 0 too, so that the subset is never empty when no query word is known.
     found = read_vectors(spark, root, model, top=1, words=words)
-    index = lower_index(found.words)
     rows = []
     for w in words:
-        i = index.get(w.lower())
-        if i is None:
+        if w not in found:
             size = found.metadata.get("vocab_size", "?")
             top = (
                 tables.read(spark, root, "vectors")
@@ -81,7 +80,7 @@ def _query_rows(spark: SparkSession, root: str, model: str, words: Sequence[str]
                 .to_pylist()
             )
             raise unknown_word_error(w, top, f"the vocabulary ({size} words)")
-        rows.append(i)
+        rows.append(found.row(w))
     return found, rows
 
 
