@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -262,7 +263,9 @@ class EvalConfig(Section):
     # Pair sets: .tsv/.txt with 3 columns; analogy sets: ": section" lines and 4 words per question.
     extra_pair_sets: Mapping[str, str] = setting(default_factory=dict, doc="your own similarity sets, {name: path}")
     extra_analogy_sets: Mapping[str, str] = setting(default_factory=dict, doc="your own analogy sets, {name: path}")
-    models: Sequence[str] = setting(("glove", "sgns"), "models evaluate scores when present (glove, sgns)")
+    models: Sequence[str] = setting(
+        ("glove", "sgns"), "models evaluate scores when present (glove, sgns, imported names)"
+    )
     spark_above: int = setting(200_000, "analogy search as a Spark job above this many words", ge=1)
 
 
@@ -513,6 +516,27 @@ def _resolve_paths(cfg: PipelineConfig, base_dir: Path) -> PipelineConfig:
 # validation
 
 
+#: The models the training stages write; ``embedpipe import`` may not take these names.
+TRAINED_MODELS = ("glove", "sgns")
+# A model name is a partition value and sits in replaceWhere predicates: no quotes, spaces or slashes.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def model_name_problem(name: str, *, imported: bool = False) -> str | None:
+    """What is wrong with ``name`` as a model of the vectors table (None: nothing).
+
+    ``imported``: a name for ``embedpipe import``, which may not be a trained model's.
+    """
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
+        return (
+            f"model name {name!r} must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter "
+            "or digit (e.g. gensim-sgns)"
+        )
+    if imported and name.lower() in TRAINED_MODELS:
+        return f"model name {name!r} is reserved for the trained models {list(TRAINED_MODELS)}; pick another"
+    return None
+
+
 def _check(cond: bool, message: str) -> None:
     if not cond:
         raise ConfigError(message)
@@ -536,8 +560,10 @@ def validate(cfg: PipelineConfig) -> None:
         "sgns.distribution: rotation trains skip-gram only (a CBOW window mixes words of every block); "
         "use sgns.distribution: averaging for CBOW",
     )
-    bad_models = [m for m in e.models if m not in ("glove", "sgns")]
-    _check(not bad_models, f"eval.models may only hold glove and sgns, got {bad_models}")
+    bad_models = [problem for m in e.models if (problem := model_name_problem(m))]
+    _check(not bad_models, f"eval.models: {'; '.join(bad_models)}")
+    export_model = model_name_problem(cfg.export.model)
+    _check(export_model is None, f"export.model: {export_model}")
     if "ingest" in cfg.stages:
         _check(bool(cfg.input.path), "input.path is empty; set it to a file, folder or glob of the corpus")
 

@@ -1,6 +1,7 @@
 """The ``vectors`` table: write a trained model, read one back.
 
-One Delta table holds every model (``glove``, ``sgns``), partitioned by model;
+One Delta table holds every model (``glove``, ``sgns``, and those ``embedpipe
+import`` adds under their own names), partitioned by model;
 training one model replaces only its own rows (``replaceWhere``) in one
 atomic commit, and Delta's history keeps the earlier runs. Each commit's
 metadata describes the vectors: format version, model, run id, dim, vocab
@@ -19,11 +20,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import __version__, tables
+from embedpipe.config import TRAINED_MODELS, model_name_problem
 from embedpipe.vectors.keyed import Vectors, vectors_from_rows
 
 log = logging.getLogger(__name__)
 
-MODELS = ("glove", "sgns")
+MODELS = TRAINED_MODELS  # what the trainers write; `embedpipe import` adds models of other names
 # Commits retried when another trainer created the vectors table at the same moment.
 _CREATE_RETRIES = 3
 
@@ -40,8 +42,7 @@ def write_vectors(
     metadata: dict[str, Any],
 ) -> None:
     """Replace ``model``'s rows of the vectors table in one commit."""
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    _check_model(model)
     n, dim = matrix.shape
     if n != len(words) or n != len(counts):
         raise ValueError(f"{n} vectors for {len(words)} words and {len(counts)} counts")
@@ -75,8 +76,7 @@ def write_vector_rows(
 ) -> None:
     """Replace ``model``'s rows of the vectors table with ``df`` (the table's
     columns) in one commit; ``df`` may be made on the executors."""
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    _check_model(model)
     meta = {
         "stage": model,
         "model": model,
@@ -100,6 +100,12 @@ def write_vector_rows(
             if attempt == _CREATE_RETRIES or not _is_concurrent_create(exc):
                 raise
             log.info("vectors: another writer created the table at the same time; retrying the %s commit", model)
+
+
+def _check_model(model: str) -> None:
+    problem = model_name_problem(model)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def _is_concurrent_create(exc: BaseException) -> bool:
