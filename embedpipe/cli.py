@@ -5,6 +5,7 @@ Commands
 run         run the configured ``stages`` in order
 ingest, vocab, encode, cooccur, glove, sgns, evaluate, export
             run one stage
+import      a pretrained vectors file becomes a model of the vectors table
 neighbors   nearest words of a word
 analogy     A is to B as C is to ?
 
@@ -39,6 +40,8 @@ EPILOG = """examples:
   embedpipe export conf/demo.yaml --model sgns --format word2vec --out vectors.txt
   embedpipe neighbors conf/demo.yaml --model sgns king -k 5
   embedpipe analogy conf/demo.yaml --model sgns man king woman
+  embedpipe import conf/demo.yaml glove.6B.100d.txt --format glove --name glove6b
+  embedpipe evaluate conf/demo.yaml --model sgns --model glove6b
 """
 
 
@@ -87,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
         p.add_argument("--force", action="store_true", help="recompute even when up to date")
     p = add("evaluate", "score vectors on WordSim-353, SimLex-999 and the Google analogies")
-    p.add_argument("--model", action="append", choices=["glove", "sgns"], help="only this model (repeatable)")
+    p.add_argument(
+        "--model", action="append", metavar="NAME", help="only this model: glove, sgns or an imported one (repeatable)"
+    )
     p.add_argument("--json", action="store_true", help="print the scores as JSON on stdout")
     p.add_argument(
         "--plot",
@@ -96,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(needs pip install embedpipe[plot])",
     )
     p = add("export", "write vectors for gensim / GloVe tools")
-    p.add_argument("--model", choices=["glove", "sgns"], help="model to export (default export.model)")
+    p.add_argument("--model", metavar="NAME", help="glove, sgns or an imported model (default export.model)")
     p.add_argument(
         "--format",
         dest="fmt",
@@ -104,12 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="file format (default export.format)",
     )
     p.add_argument("--out", help="output file (default <output.path>/export/<model>.<ext>)")
+    p = add("import", "a pretrained vectors file becomes a model of the vectors table")
+    p.add_argument("file", metavar="FILE", help="a local word2vec, GloVe or fastText .vec file")
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=["word2vec", "word2vec-binary", "glove", "fasttext"],
+        default="word2vec",
+        help="file format (default word2vec text; fasttext: a .vec file)",
+    )
+    p.add_argument("--name", required=True, help="the model's name in the vectors table (not glove or sgns)")
+    model_help = "glove, sgns or an imported model (default sgns)"
     p = add("neighbors", "print the nearest neighbours of a word")
-    p.add_argument("--model", choices=["glove", "sgns"], default="sgns")
+    p.add_argument("--model", metavar="NAME", default="sgns", help=model_help)
     p.add_argument("word")
     p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
     p = add("analogy", "A is to B as C is to ? (3CosAdd)")
-    p.add_argument("--model", choices=["glove", "sgns"], default="sgns")
+    p.add_argument("--model", metavar="NAME", default="sgns", help=model_help)
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("c")
@@ -146,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     if args.command in ("neighbors", "analogy"):
         return _query(args, cfg)  # no JVM where delta-rs reads the table
+    if args.command == "import":
+        return _import(args, cfg)
     from embedpipe.session import get_session
 
     spark = get_session(cfg.spark)
@@ -211,6 +229,17 @@ def _query(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         hits = lookup.solve_analogy(cfg, args.model, args.a, args.b, args.c, args.k)
     for word, sim in hits:
         print(f"{word}\t{sim:.4f}")
+    return 0
+
+
+def _import(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    from embedpipe.vectors import pretrained
+
+    vec = pretrained.read_pretrained(args.file, args.fmt, args.name)  # a bad file or name costs no JVM
+    from embedpipe.session import get_session
+
+    result = pretrained.import_vectors(get_session(cfg.spark), cfg, vec, args.name)
+    print(json.dumps(result.to_dict(), default=str))
     return 0
 
 
