@@ -254,7 +254,7 @@ def score_models(
     if missing or not wanted:
         raise tables.TableError(
             f"no vectors for {missing or list(cfg.eval.models)} under {root}; "
-            f"models present: {present or 'none'}. Run the glove or sgns stage first"
+            f"models present: {present or 'none'}. Run the glove or sgns stage (or embedpipe import) first"
         )
     pair_sets, analogy_sets = load_sets(cfg)
     needed = evaluation_words(pair_sets, analogy_sets) | set(extra_words)
@@ -291,18 +291,19 @@ def _num(v: Any) -> float | None:
 
 def format_table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     """The human-readable evaluation table."""
-    header = f"{'model':<7} {'benchmark':<16} {'metric':<17} {'value':>7}  {'coverage':>17}"
+    w = max([7, *map(len, results)])  # imported models may have longer names than glove and sgns
+    header = f"{'model':<{w}} {'benchmark':<16} {'metric':<17} {'value':>7}  {'coverage':>17}"
     lines = [header, "-" * len(header)]
     for model, benches in results.items():
         for bench, r in benches.items():
             if "spearman" in r:
                 cov = _coverage(r, "pairs", "pairs_total")
-                lines.append(f"{model:<7} {bench:<16} {'spearman':<17} {_fmt(r['spearman'])}  {cov:>17}")
+                lines.append(f"{model:<{w}} {bench:<16} {'spearman':<17} {_fmt(r['spearman'])}  {cov:>17}")
             else:
                 cov = _coverage(r, "answered", "total")
                 for metric in ANALOGY_METRICS:
                     label = "accuracy (3CosAdd)" if metric == "accuracy" else metric
-                    lines.append(f"{model:<7} {bench:<16} {label:<17} {_fmt(r[metric])}  {cov:>17}")
+                    lines.append(f"{model:<{w}} {bench:<16} {label:<17} {_fmt(r[metric])}  {cov:>17}")
     return "\n".join(lines)
 
 

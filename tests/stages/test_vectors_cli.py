@@ -166,6 +166,10 @@ def test_import_then_evaluate_query_and_export(spark, tmp_path, capsys):
     expected = Vectors.load(files["word2vec"]).evaluate()
     assert scores["wordsim353"]["spearman"] == pytest.approx(expected["wordsim353"]["spearman"])
     assert scores["wordsim353"]["pairs"] == expected["wordsim353"]["pairs"] == 353
+    code, out, err = run_cli(capsys, "evaluate", DEMO, *over, "--model", "pre-word2vec-binary")
+    assert code == 0, err
+    header, _, first = out.splitlines()[:3]  # the table's columns fit the longer name
+    assert first.startswith("pre-word2vec-binary wordsim353") and header.index("benchmark") == first.index("wordsim353")
 
     # the queries and export, as on a trained model
     code, out, err = run_cli(capsys, "neighbors", DEMO, *over, "--model", "pre-glove", "king", "-k", "4")
