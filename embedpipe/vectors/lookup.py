@@ -51,14 +51,14 @@ def read_for_queries(root: str, model: str) -> Vectors | None:
     """
     if not delta_rs_reads(root):
         return None
-    table = paths.join(paths.local_path(root) or root, "vectors")
+    where = paths.local_path(root) or root
     try:
-        return Vectors.from_table(table, model)
+        return Vectors.from_table(where, model)  # <root>/vectors, named in its errors as Spark's reader does
     except TableError:
         raise
     except Exception as exc:  # noqa: BLE001 - delta-rs raises OSError, DeltaError, DeltaProtocolError ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        log.warning("delta-rs cannot read %s (%s); answering through Spark", table, first)
+        log.warning("delta-rs cannot read %s (%s); answering through Spark", paths.join(root, "vectors"), first)
         return None
 
 

@@ -131,6 +131,9 @@ def test_a_fresh_process_answers_without_spark(roots):
     done, spark_loaded = fresh_process("neighbors", DEMO, "--set", f"output.path={local}", "--model", "glove", "king")
     assert done.returncode == 2 and not spark_loaded
     assert "no vectors for model 'glove'" in done.stderr and "models present: ['sgns']" in done.stderr
+    done, spark_loaded = fresh_process("neighbors", DEMO, "--set", f"output.path={local}-nothing", "king")
+    assert done.returncode == 2 and not spark_loaded
+    assert f"no Delta table at {local}-nothing nor at {local}-nothing/vectors" in done.stderr
 
 
 def test_which_storage_delta_rs_reads():
