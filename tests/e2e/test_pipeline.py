@@ -159,7 +159,7 @@ def test_help_lists_the_commands():
     done = cli("--help")
     assert done.returncode == 0
     commands = ("run", "ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate", "export", "neighbors")
-    for cmd in (*commands, "analogy"):
+    for cmd in (*commands, "analogy", "import"):
         assert cmd in done.stdout
 
 
