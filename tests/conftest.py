@@ -37,7 +37,8 @@ def viewfs_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(viewfs_root):
-    """local[2] with the UI off and few shuffle partitions (see embedpipe.session)."""
+    """Two executor processes of one core and 1 GiB each, as on a cluster, so nothing can lean on
+    the driver's memory or its Python state; the UI off and few shuffle partitions."""
     from embedpipe.config import SparkConfig
     from embedpipe.session import build_local_session
 
@@ -45,7 +46,7 @@ def spark(viewfs_root):
         "spark.sql.shuffle.partitions": "2",
         f"spark.hadoop.fs.viewfs.mounttable.default.link.{VIEWFS_MOUNT}": f"file://{viewfs_root}",
     }
-    session = build_local_session(SparkConfig(master="local[2]", conf=conf))
+    session = build_local_session(SparkConfig(master="local-cluster[2,1,1024]", conf=conf))
     yield session
     session.stop()
 

@@ -250,10 +250,14 @@ def test_training_tasks_use_their_cores_as_kernel_threads(spark, prepared, topic
 
 
 def test_cores_per_task_are_reserved_where_spark_can_and_refused_where_no_executor_has_them(spark):
-    # This session is local[2]: Spark reserves no cores per stage there, so
-    # two cores a task means one task at a time, chosen by the engine.
+    # This session is local-cluster[2,1,1024]: one core a task runs on both
+    # executors; two cores a task fit no executor, and the run stops before training.
     assert training_cores(spark, 1) == TrainingCores(cpus=1, slots=2, profile=None)
-    assert training_cores(spark, 2) == TrainingCores(cpus=2, slots=1, profile=None)
+    with pytest.raises(ConfigError, match=r"spark\.task_cpus=2 .* an executor has \(1\)"):
+        training_cores(spark, 2)
+    # local[2]: Spark reserves no cores per stage there, so two cores a task
+    # means one task at a time, chosen by the engine.
+    assert plan_training_cores("local[2]", 1, None, False, 2, 2) == TrainingCores(cpus=2, slots=1, profile=None)
     # A standalone cluster of 4 two-core executors takes a task profile for the training stage.
     got = plan_training_cores("spark://host:7077", 1, "2", False, 8, 2)
     assert (got.cpus, got.slots) == (2, 4)
