@@ -118,8 +118,15 @@ class InputConfig(Section):
 
     NAME: ClassVar[str] = "input"
     path: str = setting("", "file, folder, glob or table path of the corpus (required by ingest)")
-    format: Literal["text", "parquet", "delta", "jsonl"] = setting("text", "how to read `input.path`")
-    column: str = setting("text", "column (parquet, delta) or JSON field (jsonl) holding the text")
+    # "dataframe" has no path: the DataFrame comes from Python (embedpipe.train), not from the config.
+    format: Literal["text", "parquet", "delta", "jsonl", "dataframe"] = setting(
+        "text", "how to read `input.path`; dataframe: the DataFrame given to `embedpipe.train`"
+    )
+    column: str = setting(
+        "text",
+        "column (parquet, delta, dataframe) or JSON field (jsonl) holding the text, "
+        "or an array<string> column of tokens (taken as they are)",
+    )
     # gensim's MAX_WORDS_IN_BATCH; training windows never cross a piece boundary.
     max_sentence_length: int = setting(10_000, "longest piece of a line, in tokens", ge=2)
     min_partitions: int = setting(0, "partitions to read the input into (0 = as read)", ge=0)
@@ -350,27 +357,67 @@ def load_config(path: str | os.PathLike[str] | None, overrides: Iterable[str] = 
     ConfigError
         Unknown section or key, wrong type, or a value out of range.
     """
-    raw: dict[str, Any] = {}
-    base_dir = Path.cwd()
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(
-                f"config file {str(path)!r} does not exist; pass the path of a YAML file such as conf/demo.yaml"
-            )
-        base_dir = p.resolve().parent
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from e
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections, got {type(loaded).__name__}")
-        raw = loaded
+    raw, base_dir = read_config_file(path)
     for item in overrides:
         _apply_override(raw, item)
     return build_config(raw, base_dir=base_dir)
+
+
+def read_config_file(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any], Path]:
+    """The raw sections of a YAML config file and the folder its relative paths
+    resolve against (``None``: no sections, the working directory)."""
+    if path is None:
+        return {}, Path.cwd()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(
+            f"config file {str(path)!r} does not exist; pass the path of a YAML file such as conf/demo.yaml"
+        )
+    try:
+        loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from e
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections, got {type(loaded).__name__}")
+    return loaded, p.resolve().parent
+
+
+def apply_values(raw: dict[str, Any], values: Mapping[str, Any]) -> None:
+    """Merge Python values into raw config data, as ``--set`` does with strings.
+
+    A key is a section whose value maps keys to values (``{"sgns": {"epochs": 3}}``),
+    ``"section.key"`` (``{"sgns.epochs": 3}``) or ``"stages"``. Values are
+    Python values, not YAML text; :func:`build_config` checks them as it
+    checks a file's. A section's keys are merged into those already there.
+    """
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"config keys must be strings such as 'sgns.epochs', got {key!r}")
+        if key == "stages":
+            raw["stages"] = value
+            continue
+        parts = key.split(".")
+        if len(parts) > 2:
+            raise ConfigError(f"config key {key!r} must be section.key (e.g. sgns.epochs)")
+        section = parts[0]
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"unknown config section {section!r} (from {key!r}); valid sections are "
+                f"{sorted([*SECTIONS, 'stages'])}: pass section={{key: value}} or 'section.key': value"
+            )
+        current = raw.setdefault(section, {})
+        if not isinstance(current, dict):
+            raise ConfigError(f"section {section!r} must be a mapping")
+        if len(parts) == 2:
+            current[parts[1]] = value
+        elif isinstance(value, Mapping):
+            current.update(value)
+        else:
+            raise ConfigError(
+                f"section {section!r} must be a mapping of keys, got {value!r} (e.g. sgns={{'epochs': 3}})"
+            )
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:
@@ -564,7 +611,7 @@ def validate(cfg: PipelineConfig) -> None:
     _check(not bad_models, f"eval.models: {'; '.join(bad_models)}")
     export_model = model_name_problem(cfg.export.model)
     _check(export_model is None, f"export.model: {export_model}")
-    if "ingest" in cfg.stages:
+    if "ingest" in cfg.stages and cfg.input.format != "dataframe":
         _check(bool(cfg.input.path), "input.path is empty; set it to a file, folder or glob of the corpus")
 
 

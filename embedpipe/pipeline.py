@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from embedpipe import cooccur, distributed, encode, evaluate, ingest, paths, tables, tracking, vocab
 from embedpipe.config import DEFAULT_STAGES, PipelineConfig
@@ -80,10 +80,12 @@ def stage_upstream(stages: Sequence[str] = DEFAULT_STAGES) -> dict[str, set[str]
     return {st: {u for u in ups if not any(u in reach(v) for v in ups if v != u)} for st, ups in direct.items()}
 
 
-def stage_runner(name: str, *, resume: bool = False) -> Callable[[SparkSession, PipelineConfig], StageResult]:
-    """The library function that runs one stage."""
+def stage_runner(
+    name: str, *, resume: bool = False, source: DataFrame | None = None
+) -> Callable[[SparkSession, PipelineConfig], StageResult]:
+    """The library function that runs one stage (``source``: ingest's DataFrame input)."""
     runners: dict[str, Callable[[SparkSession, PipelineConfig], StageResult]] = {
-        "ingest": ingest.run,
+        "ingest": lambda s, c: ingest.run(s, c, source=source),
         "vocab": vocab.run,
         "encode": encode.run,
         "cooccur": cooccur.run,
@@ -123,7 +125,11 @@ def stage_fingerprint(spark: SparkSession, cfg: PipelineConfig, name: str) -> st
     # A new table layout (e.g. after an upgrade) must not count as up to date.
     parts.append([(t, tables.SCHEMAS[t].simpleString()) for t in outputs])
     parts.append([(t, tables.current_version(spark, cfg.output.path, t)) for t in inputs])
-    if name == "ingest":
+    if name == "ingest" and cfg.input.format == "dataframe":
+        # Nothing tells whether a DataFrame's rows changed since the last run
+        # (its plan may read files that changed), so it is ingested every time.
+        parts.append(["dataframe", new_run_id()])
+    elif name == "ingest":
         parts.append(_input_files_signature(cfg))
     return fingerprint(*parts)
 
@@ -164,9 +170,18 @@ def is_up_to_date(spark: SparkSession, cfg: PipelineConfig, name: str, fp: str) 
 
 
 def run_stage(
-    spark: SparkSession, cfg: PipelineConfig, name: str, *, resume: bool = False, force: bool = False
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    name: str,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    source: DataFrame | None = None,
 ) -> StageResult:
-    """Run one stage unless it is up to date (``force`` recomputes it)."""
+    """Run one stage unless it is up to date (``force`` recomputes it).
+
+    ``source`` is the input of ``input.format: dataframe`` (:func:`embedpipe.train`).
+    """
     fp = stage_fingerprint(spark, cfg, name)
     if not force and is_up_to_date(spark, cfg, name, fp):
         log.info("stage %s: up to date (fingerprint %s), skipped; use --force to recompute", name, fp)
@@ -176,7 +191,7 @@ def run_stage(
     # ran (the engine's cost per epoch is counted in jobs).
     with distributed.job_group(spark, f"embedpipe-{name}-{new_run_id()}", f"embedpipe stage {name}") as jobs_run:
         with tables.commit_metadata(stage_fingerprint=fp):
-            result = stage_runner(name, resume=resume)(spark, cfg)
+            result = stage_runner(name, resume=resume, source=source)(spark, cfg)
         result.stats.setdefault("spark_jobs", jobs_run())
     result.stats.setdefault("output_versions", _output_versions(spark, cfg, name))
     # The driver's Python process only (the JVM is a child, not counted): the
@@ -187,12 +202,21 @@ def run_stage(
 
 
 def run_pipeline(
-    spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False, force: bool = False
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    source: DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Run ``cfg.stages`` in order; return the run summary."""
+    """Run ``cfg.stages`` in order; return the run summary.
+
+    ``source`` is the DataFrame that ingest reads when ``input.format`` is
+    ``dataframe`` (:func:`embedpipe.train` passes it).
+    """
     run_id = new_run_id()
     t0 = time.perf_counter()
-    results = [run_stage(spark, cfg, name, resume=resume, force=force) for name in cfg.stages]
+    results = [run_stage(spark, cfg, name, resume=resume, force=force, source=source) for name in cfg.stages]
     summary = {
         "run_id": run_id,
         "output": cfg.output.path,

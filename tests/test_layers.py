@@ -27,7 +27,8 @@ STAGES = {
     "evaluate": ("embedpipe.evaluate",),
     "export": ("embedpipe.vectors.export",),
 }
-ENTRY_POINTS = ("embedpipe.cli", "embedpipe.pipeline", "embedpipe.deploy", "embedpipe.doctor")
+ENTRY_POINTS = ("embedpipe.cli", "embedpipe.pipeline", "embedpipe.deploy", "embedpipe.doctor", "embedpipe.api",
+                "embedpipe.ml")  # fmt: skip
 ENGINE = ("embedpipe.train.loop", "embedpipe.train.averaging", "embedpipe.train.merge", "embedpipe.train.schedule",
           "embedpipe.train.checkpoint")  # fmt: skip
 PLUMBING = ("embedpipe.config", "embedpipe.tables", "embedpipe.paths", "embedpipe.session", "embedpipe.errors",

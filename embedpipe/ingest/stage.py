@@ -2,7 +2,8 @@
 
 Reads ``input.path`` (``input.format``: text files, folders and globs with
 ``.gz``/``.bz2``; a Parquet or Delta table's ``input.column``; JSON lines with
-a ``input.column`` field) and writes the ``tokens`` table: one row per
+a ``input.column`` field), or with ``input.format: dataframe`` the column of a
+DataFrame that :func:`embedpipe.train` hands over, and writes the ``tokens`` table: one row per
 sentence piece of at most ``input.max_sentence_length`` tokens, the piece's
 tokens joined by single spaces, and after each task's pieces one row per
 distinct word the task saw, with its count (:class:`TaskWords`), so that the
@@ -18,6 +19,11 @@ Cleaning runs inside ``mapInArrow`` with pyarrow's vectorized string kernels
 never a Python loop per row or word. Windows of both
 trainers never cross a piece boundary, so a 100 MB one-line corpus loses only
 the pairs that straddle its 10,000-token cuts (as in gensim).
+
+A column of ``array<string>`` (Parquet, Delta or a DataFrame) holds tokens
+already: they are kept as they are, without the cleaning rules
+(:func:`~embedpipe.ingest.cleaning.given_tokens`), so a model trained on a
+Spark ML ``Tokenizer``'s output knows exactly the words it will be asked for.
 
 Bad input never stops the run silently: invalid UTF-8 bytes become U+FFFD and
 are counted, binary files are skipped with a warning and counted, and an input
@@ -40,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
 
 from embedpipe import distributed, paths, tables
@@ -47,7 +54,7 @@ from embedpipe.config import CleanConfig, InputConfig, PipelineConfig
 from embedpipe.distributed import counters, default_parallelism
 from embedpipe.errors import InputError
 from embedpipe.ingest import textfiles
-from embedpipe.ingest.cleaning import clean_tokens, split_pieces
+from embedpipe.ingest.cleaning import clean_tokens, given_tokens, split_pieces
 from embedpipe.kernels.text8 import has_tokens as text8_has_tokens
 from embedpipe.stage import StageResult, new_run_id
 
@@ -152,12 +159,41 @@ def local_text_files(inp: InputConfig) -> tuple[list[str], dict[str, Any]]:
     return paths, info
 
 
-def read_raw(spark: SparkSession, inp: InputConfig) -> tuple[DataFrame, dict[str, Any]]:
-    """Return (DataFrame[line_id long, value string, bad_utf8 boolean], input info)."""
+TOKEN_ARRAY = T.ArrayType(T.StringType())
+
+
+def is_token_array(df: DataFrame, column: str) -> bool:
+    """Whether ``column`` of ``df`` holds tokens (``array<string>``) rather than text."""
+    return df.schema[column].dataType.simpleString() == TOKEN_ARRAY.simpleString()
+
+
+def read_raw(
+    spark: SparkSession, inp: InputConfig, source: DataFrame | None = None
+) -> tuple[DataFrame, dict[str, Any]]:
+    """Return (DataFrame[line_id long, value string or array<string>, bad_utf8 boolean], input info).
+
+    ``source`` is the DataFrame of ``input.format: dataframe``. ``value`` is
+    an array of tokens when ``input.column`` is one (see :func:`is_token_array`).
+    """
     info: dict[str, Any] = {"binary_files_skipped": 0, "files": None}
     fmt = inp.format
+    if (fmt == "dataframe") != (source is not None):
+        raise InputError(
+            "input.format 'dataframe' reads the DataFrame given to embedpipe.train(spark, df, ...); "
+            "from a config file, set input.format to text, parquet, delta or jsonl and input.path to the corpus"
+            if source is None
+            else f"a DataFrame was given but input.format is {fmt!r}; set input.format to 'dataframe'"
+        )
     try:
-        if fmt == "text":
+        if fmt == "dataframe":
+            assert source is not None
+            df = source
+            if inp.column not in df.columns:
+                raise InputError(
+                    f"input.column {inp.column!r} is not a column of the DataFrame; its columns are {df.columns}"
+                )
+            text = F.col(inp.column).cast("string")
+        elif fmt == "text":
             sources: list[str] | str = inp.path
             if paths.is_local(inp.path):
                 sources, info = local_text_files(inp)
@@ -186,6 +222,14 @@ def read_raw(spark: SparkSession, inp: InputConfig) -> tuple[DataFrame, dict[str
         raise
     if inp.min_partitions > 0:
         df = df.repartition(inp.min_partitions)
+    if fmt in ("parquet", "delta", "dataframe") and is_token_array(df, inp.column):
+        tokens = F.col(inp.column)
+        raw = df.select(
+            F.monotonically_increasing_id().alias("line_id"),
+            F.transform(tokens, F.make_valid_utf8).alias("value"),
+            F.coalesce(F.exists(tokens, lambda t: ~F.is_valid_utf8(t)), F.lit(False)).alias("bad_utf8"),
+        )
+        return raw, {**info, "token_array": True}
     # Spark keeps undecodable bytes as they are; make them U+FFFD here so the
     # Arrow kernels see valid UTF-8, and remember which lines had them.
     raw = df.select(
@@ -256,9 +300,11 @@ def _tokenize_rows(
     max_len: int,
     acc: dict[str, Any],
     task_words: TaskWords,
+    given: bool = False,
 ) -> pa.RecordBatch | None:
-    """Clean rows of raw text and cut them into pieces: one batch of piece rows."""
-    tokens = clean_tokens(text, opts)
+    """Clean rows of raw text (``given``: take rows of tokens as they are) and
+    cut them into pieces: one batch of piece rows."""
+    tokens = given_tokens(text) if given else clean_tokens(text, opts)
     pieces, line_index, piece_no = split_pieces(tokens, max_len)
     lengths = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
     acc["lines_read"].add(new_lines)
@@ -278,9 +324,11 @@ def _tokenize_rows(
     )
 
 
-def make_tokenizer(opts: CleanConfig, max_len: int, acc: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """Build the mapInArrow function: raw lines -> tokens rows (the pieces,
-    then the task's word counts)."""
+def make_tokenizer(  # type: ignore[no-untyped-def]
+    opts: CleanConfig, max_len: int, acc: dict[str, Any], given: bool = False
+):
+    """Build the mapInArrow function: raw lines (``given``: token arrays) ->
+    tokens rows (the pieces, then the task's word counts)."""
 
     def tokenize(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         task_words = TaskWords()
@@ -290,7 +338,7 @@ def make_tokenizer(opts: CleanConfig, max_len: int, acc: dict[str, Any]):  # typ
                 continue
             bad = int(pc.sum(batch.column("bad_utf8")).as_py() or 0)
             line_ids = batch.column("line_id").to_numpy()
-            out = _tokenize_rows(batch.column("value"), line_ids, bad, n, opts, max_len, acc, task_words)
+            out = _tokenize_rows(batch.column("value"), line_ids, bad, n, opts, max_len, acc, task_words, given)
             if out is not None:
                 yield out
         yield from task_words.batches()
@@ -328,11 +376,14 @@ def reads_files_in_workers(spark: SparkSession, inp: InputConfig) -> bool:
     return inp.format == "text" and paths.is_local(inp.path) and distributed.master(spark).startswith("local")
 
 
-def tokenize_lines(spark: SparkSession, cfg: PipelineConfig) -> tuple[DataFrame, dict[str, Any], dict[str, Any]]:
-    """The ingest transformation (lazy): config -> tokens DataFrame, counters, info."""
+def tokenize_lines(
+    spark: SparkSession, cfg: PipelineConfig, source: DataFrame | None = None
+) -> tuple[DataFrame, dict[str, Any], dict[str, Any]]:
+    """The ingest transformation (lazy): config (and ``source``, the DataFrame
+    of ``input.format: dataframe``) -> tokens DataFrame, counters, info."""
     acc = counters(spark, *COUNTER_NAMES)
     opts, max_len = cfg.clean, cfg.input.max_sentence_length
-    if reads_files_in_workers(spark, cfg.input):
+    if source is None and reads_files_in_workers(spark, cfg.input):
         paths, info = local_text_files(cfg.input)
         parallelism = max(default_parallelism(spark), cfg.input.min_partitions)
         shares = textfiles.shares_per_file(paths, parallelism)
@@ -341,8 +392,10 @@ def tokenize_lines(spark: SparkSession, cfg: PipelineConfig) -> tuple[DataFrame,
         source = distributed.one_partition_each(spark, units, FILE_UNITS)
         fn = make_file_tokenizer(opts, max_len, acc, textfiles.BLOCK_BYTES)
         return source.mapInArrow(fn, tables.TOKENS), acc, info
-    raw, info = read_raw(spark, cfg.input)
-    tokens = raw.mapInArrow(make_tokenizer(opts, max_len, acc), tables.TOKENS)
+    # A DataFrame goes through the same lazy plan as a table: its rows reach
+    # the tokenizer on the executors, never the driver.
+    raw, info = read_raw(spark, cfg.input, source)
+    tokens = raw.mapInArrow(make_tokenizer(opts, max_len, acc, info.get("token_array", False)), tables.TOKENS)
     return tokens, acc, info
 
 
@@ -360,8 +413,13 @@ def has_tokens(tokens: DataFrame, info: dict[str, Any], opts: CleanConfig) -> bo
     return bool(tokens.take(1))
 
 
-def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
+def run(spark: SparkSession, cfg: PipelineConfig, *, source: DataFrame | None = None) -> StageResult:
     """Ingest stage: write the ``tokens`` table.
+
+    Parameters
+    ----------
+    source : DataFrame, optional
+        The input when ``input.format`` is ``dataframe`` (and only then).
 
     Raises
     ------
@@ -369,7 +427,7 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         The input is missing, matches nothing, is all binary, or has no tokens.
     """
     t0 = time.perf_counter()
-    tokens, acc, info = tokenize_lines(spark, cfg)
+    tokens, acc, info = tokenize_lines(spark, cfg, source)
     run_id = new_run_id()
     # An input without tokens must fail before the commit, so that it never
     # replaces a good table with an empty one.
@@ -386,7 +444,7 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         "stage": "ingest",
         "run_id": run_id,
         "config": cfg.to_dict(),
-        "input": {"path": cfg.input.path, "format": cfg.input.format},
+        "input": {"path": cfg.input.path, "format": cfg.input.format, "tokens_given": bool(info.get("token_array"))},
     }
     # The counters are known only once the write job (which is also the
     # commit) ran, so the table's metadata holds the input description and

@@ -650,6 +650,49 @@ def clean_tokens(lines: pa.Array | pa.ChunkedArray, opts: CleanConfig) -> pa.Lis
     return lists
 
 
+def given_tokens(lists: pa.Array | pa.ChunkedArray) -> pa.ListArray:
+    """Token lists taken as they are (no cleaning), only made fit for the ``tokens`` table.
+
+    An ``array<string>`` column of tokens (a Spark ML ``Tokenizer``'s output)
+    keeps its tokens, so a model trained on it knows exactly the words a
+    later ``transform`` looks up. Only what the ``tokens`` table cannot
+    hold changes: a token with whitespace inside becomes the tokens between
+    it (the table joins tokens with spaces), and null or empty tokens and
+    null rows count as nothing.
+
+    Parameters
+    ----------
+    lists : pyarrow.Array or pyarrow.ChunkedArray of list<string>
+
+    Returns
+    -------
+    pyarrow.ListArray
+        One ``list<string>`` per input row, same length and order.
+
+    Examples
+    --------
+    >>> given_tokens(pa.array([["Hello,", "new york", ""], None])).to_pylist()
+    [['Hello,', 'new', 'york'], []]
+    """
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks() if lists.num_chunks != 1 else lists.chunk(0)
+    if not (pa.types.is_list(lists.type) or pa.types.is_large_list(lists.type)):
+        raise TypeError(f"expected a list array of tokens, got {lists.type}")
+    n = len(lists)
+    flat = pc.list_flatten(lists)  # null rows contribute nothing
+    parent = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    # Each token is split on whitespace (the empty ones vanish), then the
+    # rows are rebuilt from how many tokens each of their tokens became.
+    parts = _split(_as_string_array(flat)) if len(flat) else pa.array([], pa.list_(pa.string()))
+    per_token = pc.list_value_length(parts).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(parent, weights=per_token, minlength=n).astype(np.int64), out=offsets[1:])
+    values = pc.list_flatten(parts)
+    if not len(values):
+        values = pa.array([], pa.string())
+    return _list_from(offsets, values)
+
+
 def split_pieces(
     tokens: pa.ListArray | pa.LargeListArray | pa.ChunkedArray, max_len: int
 ) -> tuple[pa.ListArray, np.ndarray, np.ndarray]:
