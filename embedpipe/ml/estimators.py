@@ -99,7 +99,7 @@ class EmbeddingParams(HasInputCol, HasOutputCol, HasMaxIter, HasSeed, HasStepSiz
         return self.getOrDefault(self.docVector)
 
     def getSettings(self) -> dict[str, Any]:
-        return dict(self.getOrDefault(self.settings))
+        return dict(self.getOrDefault("settings"))
 
     def setInputCol(self, value: str) -> Any:
         return self._set(inputCol=value)
@@ -153,6 +153,7 @@ class EmbeddingEstimator(Estimator[M], DefaultParamsReadable[Any], DefaultParams
 
     STAGES: ClassVar[tuple[str, ...]] = ()
     MODEL_CLASS: ClassVar[type[EmbeddingModel]]
+    _input_kwargs: dict[str, Any]  # set by pyspark's @keyword_only
 
     def config(self, spark: SparkSession) -> dict[str, Any]:
         """The embedpipe config keys this Estimator's Params give (checked by ``embedpipe.train``)."""
@@ -299,7 +300,7 @@ class EmbeddingModel(Model, EmbeddingParams, MLReadable[Any], MLWritable):
         vec = self.toVectors()
         table = pa.table({"word": pa.array(vec.words, pa.string()), "vector": _list_array(vec.matrix, pa.float64())})
         df = SparkSession.active().createDataFrame(table)
-        return df.select("word", array_to_vector("vector").alias("vector"))
+        return df.select("word", array_to_vector(F.col("vector")).alias("vector"))
 
     def findSynonymsArray(self, word: str | Vector | np.ndarray, num: int) -> list[tuple[str, float]]:
         """The ``num`` words of highest cosine similarity to a word (itself left out, as in MLlib) or a vector."""

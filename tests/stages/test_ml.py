@@ -78,6 +78,7 @@ def predictions(model: Any, df: Any) -> list[tuple[int, float, list[float]]]:
     return [(r["id"], r["prediction"], r["probability"].toArray().tolist()) for r in rows]
 
 
+@pytest.mark.slow  # a whole training run
 def test_a_pipeline_with_skipgram_fits_saves_loads_and_predicts_the_same(spark: Any, labelled: Any, in_folder: Path):
     """The README's Spark ML example, as written: Tokenizer, StopWordsRemover, SkipGram, LogisticRegression."""
     train_df, test_df = labelled.filter("id % 4 != 0"), labelled.filter("id % 4 = 0")
@@ -148,6 +149,7 @@ def test_sif_weights_each_known_word_by_its_frequency(spark: Any):
         no_counts.transform(df)
 
 
+@pytest.mark.slow  # a whole training run
 def test_the_readme_glove_example_runs_and_its_model_saves_on_a_hadoop_path(
     spark: Any, tokenized: Any, in_folder: Path
 ):

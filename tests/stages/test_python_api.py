@@ -26,11 +26,12 @@ def sample_lines(n: int) -> list[str]:
         return [line.rstrip("\n") for _, line in zip(range(n), fh, strict=False)]
 
 
+@pytest.mark.slow  # a whole training run
 def test_the_readme_notebook_example_runs_as_written(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     example = readme.split("**In a notebook**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(tmp_path)
-    spark.createDataFrame([(line,) for line in sample_lines(700)], "body string").createOrReplaceTempView("docs")
+    spark.createDataFrame([(line,) for line in sample_lines(500)], "body string").createOrReplaceTempView("docs")
     scope: dict[str, Any] = {"spark": spark}  # a notebook's session
     try:
         exec(compile(example, "README.md", "exec"), scope)  # noqa: S102 - the documented example, as written
@@ -43,9 +44,9 @@ def test_the_readme_notebook_example_runs_as_written(spark: Any, tmp_path: Path,
     assert dict(result.tables) == {t: f"{root}/{t}" for t in ("tokens", "vocab", "corpus", "vectors", "evaluation")}
     assert all(tables.exists(spark, path) for path in result.tables.values())
     vec = result.vectors["sgns"]
-    assert isinstance(vec, Vectors) and vec.dim == 50 and len(vec) > 1000
+    assert isinstance(vec, Vectors) and vec.dim == 50 and len(vec) > 300
     assert set(result.vectors) == {"sgns"} and set(result.evaluation) == {"sgns"}
-    assert result.config.sgns.epochs == 3 and result.config.input.format == "dataframe"
+    assert result.config.sgns.epochs == 2 and result.config.input.format == "dataframe"
     assert result.config.input.column == "body"
     ws = result.evaluation["sgns"]["wordsim353"]
     assert -1 <= ws["spearman"] <= 1 and ws["coverage"] > 0
@@ -96,8 +97,8 @@ def test_a_text_column_is_cleaned_like_a_file(spark: Any, tmp_path: Path):
     again = embedpipe.train(spark, str(corpus), {**settings, "output.path": str(tmp_path / "file")})
     assert all(s["skipped"] for s in again.summary["stages"])
     df_again = embedpipe.train(spark, spark.createDataFrame([(x,) for x in lines], "text string"),
-                               {**settings, "output.path": str(tmp_path / "df")})  # fmt: skip
-    assert not any(s["skipped"] for s in df_again.summary["stages"])
+                               {**settings, "output.path": str(tmp_path / "df"), "stages": ["ingest"]})  # fmt: skip
+    assert not df_again.summary["stages"][0]["skipped"]
 
 
 def test_a_dict_and_keywords_give_the_same_config_as_a_file(spark: Any, tmp_path: Path):
