@@ -181,6 +181,7 @@ class EmbeddingEstimator(Estimator[M], DefaultParamsReadable[Any], DefaultParams
         spark = dataset.sparkSession
         result = train(spark, dataset.select(column), self.config(spark), column=column)
         model = self.MODEL_CLASS(result.vectors[params.MODEL])
+        model._resetUid(self.uid)  # a model shares its estimator's uid, as in MLlib
         return self._copyValues(model)  # type: ignore[return-value]
 
 

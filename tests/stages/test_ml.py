@@ -129,6 +129,12 @@ def test_transform_and_find_synonyms_are_mllibs_on_mllibs_vectors(spark: Any, to
         mine = [(r["word"], r["similarity"]) for r in ours.findSynonyms(word, 5).collect()]
         assert [w for w, _ in mine] == [w for w, _ in want]
         np.testing.assert_allclose([s for _, s in mine], [s for _, s in want], atol=1e-5)
+    # By a vector, the word itself is an answer, as in MLlib.
+    query = mllib.getVectors().filter("word = 'anarchism'").first()["vector"]
+    want = mllib.findSynonymsArray(query, 4)
+    mine = ours.findSynonymsArray(query, 4)
+    assert [w for w, _ in mine] == [w for w, _ in want] and mine[0][0] == "anarchism"
+    np.testing.assert_allclose([s for _, s in mine], [s for _, s in want], atol=1e-5)
     with pytest.raises(UnknownWordError, match="did you mean"):
         ours.findSynonyms("anarchismm", 3)
 
@@ -157,6 +163,7 @@ def test_the_readme_glove_example_runs_and_its_model_saves_on_a_hadoop_path(
     exec(compile(readme_example("its models save and load alone too:"), "README.md", "exec"), scope)  # noqa: S102
     glove, model, same = scope["glove"], scope["model"], scope["same"]
     assert isinstance(model, GloVeModel) and model.getVectorSize() == glove.getVectorSize() == 50
+    assert model.uid == glove.uid
     assert (in_folder / "runs" / "glove" / "cooccurrence" / "_delta_log").is_dir()
     vectors = model.getVectors()
     assert vectors.columns == ["word", "vector"] and vectors.count() == len(model.toVectors()) > 100
