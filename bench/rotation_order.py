@@ -4,7 +4,7 @@ three choices of data order switchable one at a time.
     NUMBA_NUM_THREADS=1 python -m bench.rotation_order --corpus ../shared/corpus/wiki17m.txt.gz \\
         --blocks 8 --rounds 4 --seed 1 --split random --owed expected --order shuffled --out DIR
 
-It runs what ``embedpipe.train.sgns`` runs on Spark (block assignment by
+It runs what ``embedpipe.training.sgns`` runs on Spark (block assignment by
 mass, re-drawn each epoch; the epoch's pairs by
 :func:`embedpipe.kernels.blocks.generate_pairs`; rounds; cells trained by
 :func:`embedpipe.kernels.blocks.train_cell_attached` in sub-epoch order; the

@@ -27,8 +27,8 @@ from embedpipe.config import SparkConfig
 from embedpipe.distributed import Shared
 from embedpipe.kernels.blocks import assign_blocks
 from embedpipe.session import get_session
-from embedpipe.train.loop import Health
-from embedpipe.train.rotation import CELLS_DDL, Cell, RotationPlan, train_with_rotation
+from embedpipe.training.loop import Health
+from embedpipe.training.rotation import CELLS_DDL, Cell, RotationPlan, train_with_rotation
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ FORMAT_VERSION = 1
 __all__ = ["FORMAT_VERSION", "TrainResult", "Vectors", "__version__", "train"]
 
 if TYPE_CHECKING:
-    from embedpipe.api import TrainResult
+    from embedpipe.api import TrainResult, train
     from embedpipe.vectors.keyed import Vectors
 
 
@@ -40,10 +40,9 @@ def __getattr__(name: str) -> Any:
 
         return Vectors
     if name == "train":
-        # The package embedpipe.train, which is callable: see embedpipe/train/__init__.py.
-        import importlib
+        from embedpipe.api import train
 
-        return importlib.import_module("embedpipe.train")
+        return train
     if name == "TrainResult":
         from embedpipe.api import TrainResult
 

@@ -39,7 +39,7 @@ from embedpipe.config import DEFAULT_STAGES, PipelineConfig
 from embedpipe.errors import InputError
 from embedpipe.ingest.stage import list_local_files
 from embedpipe.stage import StageResult, fingerprint, new_run_id
-from embedpipe.train import glove, sgns
+from embedpipe.training import glove, sgns
 from embedpipe.vectors import export
 
 log = logging.getLogger(__name__)

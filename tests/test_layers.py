@@ -22,15 +22,15 @@ STAGES = {
     "vocab": ("embedpipe.vocab",),
     "encode": ("embedpipe.encode",),
     "cooccur": ("embedpipe.cooccur",),
-    "glove": ("embedpipe.train.glove",),
-    "sgns": ("embedpipe.train.sgns",),
+    "glove": ("embedpipe.training.glove",),
+    "sgns": ("embedpipe.training.sgns",),
     "evaluate": ("embedpipe.evaluate",),
     "export": ("embedpipe.vectors.export",),
 }
 ENTRY_POINTS = ("embedpipe.cli", "embedpipe.pipeline", "embedpipe.deploy", "embedpipe.doctor", "embedpipe.api",
                 "embedpipe.ml")  # fmt: skip
-ENGINE = ("embedpipe.train.loop", "embedpipe.train.averaging", "embedpipe.train.merge", "embedpipe.train.schedule",
-          "embedpipe.train.checkpoint")  # fmt: skip
+ENGINE = ("embedpipe.training.loop", "embedpipe.training.averaging", "embedpipe.training.merge",
+          "embedpipe.training.schedule", "embedpipe.training.checkpoint")  # fmt: skip
 PLUMBING = ("embedpipe.config", "embedpipe.tables", "embedpipe.paths", "embedpipe.session", "embedpipe.errors",
             "embedpipe.distributed", "embedpipe.batches", "embedpipe.stage", "embedpipe.vectors.table",
             "embedpipe.vectors.queries", "embedpipe.vectors.formats")  # fmt: skip
@@ -75,7 +75,7 @@ def stage_of(name: str) -> str | None:
 
 def test_every_module_is_in_a_layer():
     layered = (*[p for ps in STAGES.values() for p in ps], *ENTRY_POINTS, *ENGINE, *PLUMBING,
-               "embedpipe.kernels", "embedpipe.train", "embedpipe.vectors", "embedpipe.tracking")  # fmt: skip
+               "embedpipe.kernels", "embedpipe.training", "embedpipe.vectors", "embedpipe.tracking")  # fmt: skip
     loose = [m for m in MODULES if m != "embedpipe" and not under(m, layered)]
     assert not loose, f"modules outside every layer (add them to this test's map): {loose}"
 

@@ -17,7 +17,7 @@ from embedpipe import tables
 from embedpipe.cli import main
 from embedpipe.config import load_config
 from embedpipe.pipeline import run_pipeline
-from embedpipe.train import sgns as sgns_stage
+from embedpipe.training import sgns as sgns_stage
 from embedpipe.vectors import read_vectors
 from embedpipe.vectors.queries import analogy, neighbors
 

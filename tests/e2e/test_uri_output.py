@@ -9,7 +9,7 @@ import pytest
 from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
 from embedpipe.pipeline import write_summary
-from embedpipe.train import glove, sgns
+from embedpipe.training import glove, sgns
 from embedpipe.vectors import export, read_vectors
 from tests.conftest import VIEWFS_MOUNT
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from embedpipe.errors import DivergenceError
-from embedpipe.train.loop import RISING_EPOCHS, RISING_MARGIN, RUNAWAY_FACTOR, Health
+from embedpipe.training.loop import RISING_EPOCHS, RISING_MARGIN, RUNAWAY_FACTOR, Health
 
 
 def health() -> Health:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from embedpipe.train.rotation import ring_layout, step_subs
+from embedpipe.training.rotation import ring_layout, step_subs
 
 LAYOUTS = [(1, 2), (2, 2), (4, 2), (8, 2), (32, 2), (32, 8), (3, 2), (6, 4), (5, 8)]
 

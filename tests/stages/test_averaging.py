@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 
 from embedpipe.errors import DivergenceError
-from embedpipe.train.averaging import _nonfinite, _replica_batches, _stats_batch, round_stats
-from embedpipe.train.loop import Health, ParamGroup, RoundInfo
-from embedpipe.train.merge import clipped_sum_floor, merge_replicas
+from embedpipe.training.averaging import _nonfinite, _replica_batches, _stats_batch, round_stats
+from embedpipe.training.loop import Health, ParamGroup, RoundInfo
+from embedpipe.training.merge import clipped_sum_floor, merge_replicas
 
 GROUP = ParamGroup("w", ("W", "b"))
 

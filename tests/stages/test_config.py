@@ -97,7 +97,7 @@ def test_stages_without_ingest_need_no_input_path():
 
 
 def test_sync_rounds_auto_grows_with_partitions_and_explicit_value_wins():
-    from embedpipe.train.sgns import effective_sync_rounds
+    from embedpipe.training.sgns import effective_sync_rounds
 
     assert build_config({"input": {"path": "x.txt"}}).sgns.sync_rounds == 0  # auto by default
     # One replica merges with no one: one round, the model shipped once an epoch.
@@ -144,7 +144,7 @@ def test_a_moved_key_names_its_new_place():
 
 
 def test_auto_distribution_keeps_averaging_where_it_is_fast_and_rotates_beyond():
-    from embedpipe.train.schedule import AVERAGING_MAX_REPLICAS, choose_distribution
+    from embedpipe.training.schedule import AVERAGING_MAX_REPLICAS, choose_distribution
 
     fits, budget = 100 * 2**20, 1024
     # What the user sets is what runs, said as such.

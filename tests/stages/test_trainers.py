@@ -14,8 +14,8 @@ from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
 from embedpipe.distributed import TrainingCores, plan_training_cores, training_cores
 from embedpipe.errors import ConfigError, DivergenceError
-from embedpipe.train import glove, rotation, sgns
-from embedpipe.train.averaging import ROUND_COLUMN
+from embedpipe.training import glove, rotation, sgns
+from embedpipe.training.averaging import ROUND_COLUMN
 from embedpipe.vectors import read_vectors
 
 # Every test here trains; together they take minutes, so `make test-fast` leaves them out.
@@ -172,7 +172,7 @@ def test_glove_warns_about_the_tables_own_shard_count(spark, prepared, topic_cor
         prepared, topic_corpus, spark={"partitions": 3}, cooccur={"shards": 6},
         glove={"epochs": 1, "distribution": "averaging"},
     )  # fmt: skip
-    with caplog.at_level(logging.WARNING, logger="embedpipe.train.glove"):
+    with caplog.at_level(logging.WARNING, logger="embedpipe.training.glove"):
         glove.run(spark, cfg)
     assert any("8 co-occurrence shards over 3 partitions" in r.getMessage() for r in caplog.records)
 

@@ -7,7 +7,7 @@ partitions that touched it. After the merge the loop checks that the touched
 rows are finite, prints one progress line, and at the end of each epoch hands
 the model to a checkpoint callback.
 
-The merge rules are in :mod:`embedpipe.train.merge`.
+The merge rules are in :mod:`embedpipe.training.merge`.
 
 Only the model lives on the driver; the data stays on the executors.
 """
@@ -28,8 +28,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from embedpipe.distributed import partition_id, share
-from embedpipe.train.loop import Health, ParamGroup, RoundInfo, format_duration, format_rate
-from embedpipe.train.merge import MergeRule, clipped_sum_floor, merge_replicas, pack_rows
+from embedpipe.training.loop import Health, ParamGroup, RoundInfo, format_duration, format_rate
+from embedpipe.training.merge import MergeRule, clipped_sum_floor, merge_replicas, pack_rows
 
 log = logging.getLogger(__name__)
 

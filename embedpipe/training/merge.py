@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from embedpipe.kernels.merge import group_changes
-from embedpipe.train.loop import ParamGroup
+from embedpipe.training.loop import ParamGroup
 
 MergeRule = Literal["average", "touch_weighted", "clipped_sum"]
 

@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 
 from embedpipe import tables
 from embedpipe.kernels.rounds import assign_rounds
-from embedpipe.train.averaging import ROUND_COLUMN
+from embedpipe.training.averaging import ROUND_COLUMN
 
 # The corpus table's token ids, with the round each piece trains in.
 ROUNDS_SCHEMA = T.StructType([tables.CORPUS["ids"], T.StructField(ROUND_COLUMN, T.IntegerType(), False)])

@@ -23,11 +23,11 @@ from embedpipe import tables
 from embedpipe.config import PipelineConfig
 from embedpipe.errors import DivergenceError, ModelTooLargeError
 from embedpipe.stage import new_run_id
-from embedpipe.train import checkpoint
+from embedpipe.training import checkpoint
 from embedpipe.vectors.table import write_vector_rows, write_vectors
 
 if TYPE_CHECKING:
-    from embedpipe.train.averaging import RoundResult
+    from embedpipe.training.averaging import RoundResult
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class Training:
     the mean loss (skip-gram: ``loss`` / ``pairs``; GloVe: ``cost`` /
     ``entries``); ``series`` names the list of epoch losses in the checkpoint
     and the vectors' metadata (``losses``, ``costs``). Checkpoints are tables
-    under ``output.path`` (:mod:`embedpipe.train.checkpoint`) in both
+    under ``output.path`` (:mod:`embedpipe.training.checkpoint`) in both
     distributions.
     """
 

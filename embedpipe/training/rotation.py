@@ -63,7 +63,7 @@ from pyspark.sql import functions as F
 from embedpipe import distributed, tables
 from embedpipe.distributed import Shared, TaskRing, share, training_cores
 from embedpipe.kernels.threads import run_parallel
-from embedpipe.train.loop import Health, format_duration, format_rate
+from embedpipe.training.loop import Health, format_duration, format_rate
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ replica p trains only its entries whose context j has ``(j mod P − p) mod P
 accumulators, every partition runs one seeded, shuffled pass over that
 round's entries and sends back the rows it touched, and each row
 (parameters and accumulators alike) becomes the average over the partitions
-that touched it (embedpipe.train.averaging). Under this schedule every row, word
+that touched it (embedpipe.training.averaging). Under this schedule every row, word
 or context, is touched by exactly one replica per round, so the average is
 exact: P replicas compute what one would, in 1/P of the time per round. An
 epoch is P rounds; ``glove.sync_per_epoch = k`` splits each stratum into k.
@@ -52,8 +52,8 @@ from embedpipe.kernels.blocks import assign_blocks, derive_seed
 from embedpipe.kernels.glove import combine_output, glove_epoch, glove_epoch_hogwild, init_params, shuffled_order
 from embedpipe.kernels.rows import init_uniform_rows, local_index
 from embedpipe.stage import StageResult, fingerprint
-from embedpipe.train.averaging import train_with_averaging
-from embedpipe.train.loop import (
+from embedpipe.training.averaging import train_with_averaging
+from embedpipe.training.loop import (
     Health,
     ParamGroup,
     RoundInfo,
@@ -63,8 +63,8 @@ from embedpipe.train.loop import (
     check_model_fits,
     moved_mb_per_epoch,
 )
-from embedpipe.train.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
-from embedpipe.train.schedule import choose_distribution, shard_balance_advice, stratified_schedule
+from embedpipe.training.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
+from embedpipe.training.schedule import choose_distribution, shard_balance_advice, stratified_schedule
 
 log = logging.getLogger(__name__)
 

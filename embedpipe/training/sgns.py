@@ -16,7 +16,7 @@ goes to the one of ``sgns.sync_rounds`` rounds that holds the fewest tokens
 so far, so the partitions' slices of a round are the same size. In a
 round the driver broadcasts both weight matrices, every partition trains
 its slice of that round, and the rows each replica touched
-are merged by ``sgns.merge`` (embedpipe.train.averaging). Seeds come from
+are merged by ``sgns.merge`` (embedpipe.training.averaging). Seeds come from
 (seed, partition, epoch, round), so a run is deterministic for a given seed
 and partition count.
 
@@ -56,8 +56,8 @@ from embedpipe.kernels.rows import init_uniform_rows, local_index
 from embedpipe.kernels.sgns import build_noise_cdf, init_weights, sgns_train_hogwild
 from embedpipe.kernels.subsampling import keep_probabilities
 from embedpipe.stage import StageResult, fingerprint
-from embedpipe.train.averaging import ROUND_COLUMN, RoundResult, train_with_averaging
-from embedpipe.train.loop import (
+from embedpipe.training.averaging import ROUND_COLUMN, RoundResult, train_with_averaging
+from embedpipe.training.loop import (
     Health,
     ParamGroup,
     RoundInfo,
@@ -67,9 +67,9 @@ from embedpipe.train.loop import (
     check_model_fits,
     moved_mb_per_epoch,
 )
-from embedpipe.train.merge import clipped_sum_floor
-from embedpipe.train.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
-from embedpipe.train.schedule import (
+from embedpipe.training.merge import clipped_sum_floor
+from embedpipe.training.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
+from embedpipe.training.schedule import (
     ROUNDS_SCHEMA,
     RoundAssigner,
     choose_distribution,
