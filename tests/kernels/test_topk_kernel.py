@@ -1,0 +1,63 @@
+"""Running top-k lists: any blocking and any merge order give brute force's lists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedpipe.kernels.similarity import normalize_rows, top_k
+from embedpipe.kernels.topk import block_pair_lists, empty_lists, exact_neighbors, merge_lists, offer_block
+
+
+@pytest.fixture(scope="module")
+def unit() -> np.ndarray:
+    rng = np.random.default_rng(5)
+    m = rng.normal(size=(41, 6))
+    m[7] = m[3]  # identical rows: ties go to the lower id
+    m[12] = 0.0
+    return normalize_rows(m)
+
+
+def _reference(unit: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.full((len(unit), k), -1)
+    sims = np.full((len(unit), k), -np.inf)
+    for r in range(len(unit)):
+        i, s = top_k(unit, unit[r], k, exclude=[r])
+        ids[r, : len(i)], sims[r, : len(s)] = i, s
+    return ids, sims
+
+
+def test_exact_neighbors_is_top_k_row_by_row(unit: np.ndarray) -> None:
+    ids, sims = exact_neighbors(unit, np.arange(len(unit)), 5)
+    want_ids, want_sims = _reference(unit, 5)
+    assert np.array_equal(ids, want_ids)
+    assert np.allclose(sims, want_sims, atol=1e-6)
+    assert list(ids[3][:1]) == [7] and list(ids[7][:1]) == [3]
+
+
+@pytest.mark.parametrize("block", [1, 4, 9, 41])
+def test_block_pairs_merged_in_any_order_give_the_same_lists(unit: np.ndarray, block: int) -> None:
+    k = 6
+    starts = list(range(0, len(unit), block))
+    lists = {s: empty_lists(len(unit[s : s + block]), k) for s in starts}
+    rng = np.random.default_rng(block)
+    pairs = [(a, b) for a in starts for b in starts if a <= b]
+    for n in rng.permutation(len(pairs)):
+        a, b = pairs[n]
+        qa, qb = np.arange(a, min(a + block, len(unit))), np.arange(b, min(b + block, len(unit)))
+        (ai, as_), other = block_pair_lists(qa, unit[qa], qb, unit[qb], k, both=a != b)
+        merge_lists(*lists[a], ai, as_)
+        if other is not None:
+            merge_lists(*lists[b], *other)
+    ids = np.concatenate([lists[s][0] for s in starts])
+    want_ids, want_sims = _reference(unit, k)
+    assert np.array_equal(ids, want_ids)
+    assert np.allclose(np.concatenate([lists[s][1] for s in starts]), want_sims, atol=1e-6)
+
+
+def test_fewer_candidates_than_k_leave_empty_slots_and_nan_is_never_kept() -> None:
+    ids, sims = empty_lists(1, 3)
+    offer_block(ids, sims, np.array([[0.5, np.nan, 0.9]], np.float32), np.array([4, 5, 6]), np.array([0]))
+    assert ids.tolist() == [[6, 4, -1]] and sims[0, 2] == -np.inf
+    with pytest.raises(ValueError, match=r"scores \(1, 2\) must be"):
+        offer_block(ids, sims, np.zeros((1, 2), np.float32), np.array([1, 2, 3]), np.array([0]))
