@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "USER_ERRORS",
+    "AnnDependencyError",
     "ConfigError",
     "DeltaNotConfiguredError",
     "DivergenceError",
@@ -65,6 +66,10 @@ class VectorFileError(ValueError):
 
 class PlotDependencyError(ImportError):
     """matplotlib is not installed."""
+
+
+class AnnDependencyError(ImportError):
+    """faiss, which approximate nearest-neighbour indexes need, is not installed."""
 
 
 class DeltaNotConfiguredError(ValueError):

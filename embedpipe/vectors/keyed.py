@@ -22,15 +22,19 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embedpipe import FORMAT_VERSION
 from embedpipe.errors import TableError
 from embedpipe.kernels.similarity import normalize_rows
+from embedpipe.kernels.topk import exact_neighbors
 from embedpipe.vectors import formats
 from embedpipe.vectors.queries import Method, lower_index, rank, resolve_restrict, unknown_word_error
+
+if TYPE_CHECKING:
+    from embedpipe.vectors.ann import AnnIndex
 
 __all__ = ["Vectors"]
 
@@ -63,6 +67,7 @@ class Vectors:
     _unit: np.ndarray | None = field(default=None, init=False, repr=False)
     _exact: dict[str, int] | None = field(default=None, init=False, repr=False)
     _lower: dict[str, int] | None = field(default=None, init=False, repr=False)
+    _index: AnnIndex | None = field(default=None, init=False, repr=False)
 
     @property
     def dim(self) -> int:
@@ -219,7 +224,7 @@ class Vectors:
         return self._unit
 
     def normalized(self) -> Vectors:
-        """A copy whose vectors have unit length (zero vectors stay zero)."""
+        """A copy whose vectors have unit length (zero vectors stay zero); it has no index yet."""
         return replace(self, matrix=self.unit().copy(), metadata={**self.metadata, "normalized": True})
 
     # ---- queries ------------------------------------------------------
@@ -236,6 +241,8 @@ class Vectors:
         topn: int = 10,
         restrict_vocab: int | None = None,
         method: Method = "3cosadd",
+        *,
+        exact: bool | None = None,
     ) -> list[tuple[str, float]]:
         """The ``topn`` words closest to ``positive`` minus ``negative``.
 
@@ -250,6 +257,11 @@ class Vectors:
         restrict_vocab : int, optional
             Only the ``restrict_vocab`` most frequent words are candidate answers.
         method : {"3cosadd", "3cosmul"}, default "3cosadd"
+        exact : bool, optional
+            ``False``: search the approximate index (:meth:`build_index`,
+            built with its defaults if there is none yet). ``True``: brute
+            force. Default: the index when one was built, else brute force.
+            3CosMul and ``restrict_vocab`` are always brute force.
 
         Returns
         -------
@@ -261,6 +273,8 @@ class Vectors:
         ------
         UnknownWordError
             A query word is not in the vocabulary; the message suggests a near one.
+        ValueError
+            ``exact=False`` with 3CosMul or ``restrict_vocab``.
         """
         pos, neg = _as_list(positive), _as_list(negative)
         rows = [self.row(w) for w in (*pos, *neg) if isinstance(w, str)]
@@ -269,9 +283,118 @@ class Vectors:
         def vec(q: str | np.ndarray) -> np.ndarray:
             return unit[self.row(q)] if isinstance(q, str) else np.asarray(q)
 
+        if exact is False and (method != "3cosadd" or restrict_vocab is not None):
+            raise ValueError(
+                "the approximate index answers 3CosAdd over the whole vocabulary only; "
+                "drop exact=False for method='3cosmul' or restrict_vocab"
+            )
+        if self._use_index(exact) and method == "3cosadd" and restrict_vocab is None:
+            if not pos and not neg:
+                raise ValueError("give at least one positive word (3CosMul needs one; 3CosAdd needs any word)")
+            # The query of `rank`'s 3CosAdd: the sum of the unit positive vectors minus the unit negative ones.
+            given = normalize_rows(np.asarray([vec(q) for q in (*pos, *neg)], dtype=np.float64).reshape(-1, self.dim))
+            query = given[: len(pos)].sum(axis=0, dtype=np.float64) - given[len(pos) :].sum(axis=0, dtype=np.float64)
+            ids, sims = self.build_index().search(query[None], topn, exclude=[rows])
+            return [(self.words[j], float(s)) for j, s in zip(ids[0].tolist(), sims[0].tolist(), strict=True) if j >= 0]
         rv = resolve_restrict(restrict_vocab, len(self.words))
         idx, scores = rank(unit[:rv], [vec(q) for q in pos], [vec(q) for q in neg], topn, exclude=rows, method=method)
         return [(self.words[j], float(s)) for j, s in zip(idx.tolist(), scores.tolist(), strict=True)]
+
+    def neighbors(
+        self, words: Sequence[str], topn: int = 10, *, exact: bool | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """The ``topn`` nearest words of each of ``words`` by cosine, in one batch.
+
+        Parameters
+        ----------
+        words : sequence of str
+        topn : int, default 10
+        exact : bool, optional
+            As for :meth:`most_similar`: ``False`` searches the approximate
+            index, ``True`` scores every word (blocks of queries times the
+            whole matrix); default the index when one was built.
+
+        Returns
+        -------
+        list of list of (str, float)
+            Per word, ``(neighbour, cosine)`` best first, the word itself excluded:
+            what ``most_similar(word, topn=topn)`` answers.
+
+        Raises
+        ------
+        UnknownWordError
+            A word is not in the vocabulary.
+        """
+        if isinstance(words, str):
+            raise TypeError("neighbors takes a list of words; for one word use most_similar(word)")
+        if topn < 1:
+            raise ValueError(f"topn must be >= 1, got {topn}")
+        rows = np.array([self.row(w) for w in words], dtype=np.int64)
+        unit = self.unit()
+        if self._use_index(exact):
+            ids, sims = self.build_index().search(unit[rows], topn, exclude=[[r] for r in rows.tolist()])
+        else:
+            ids, sims = exact_neighbors(unit, rows, topn)
+        names = self.words
+        return [
+            [(names[j], float(s)) for j, s in zip(row_ids, row_sims, strict=True) if j >= 0]
+            for row_ids, row_sims in zip(ids.tolist(), sims.tolist(), strict=True)
+        ]
+
+    # ---- the approximate index ----------------------------------------
+
+    def build_index(
+        self,
+        *,
+        connectivity: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        threads: int | None = None,
+        rebuild: bool = False,
+    ) -> AnnIndex:
+        """Build (once) an approximate nearest-neighbour index of the unit vectors.
+
+        A faiss HNSW graph (needs ``pip install 'embedpipe[ann]'``). Once
+        built, ``most_similar`` and ``neighbors`` search it unless told
+        ``exact=True``; the cosines they return are still exact, only the
+        choice of the top words is approximate. Brute force needs no index
+        and stays the default until one is built: below a few hundred
+        thousand words it answers one query in milliseconds.
+
+        Parameters
+        ----------
+        connectivity, ef_construction, ef_search, threads
+            See :meth:`embedpipe.vectors.ann.AnnIndex.build`; the defaults
+            reach recall@10 >= 0.99 on wiki17m's skip-gram vectors.
+        rebuild : bool, default False
+            Build again even if an index exists (e.g. with other settings).
+
+        Returns
+        -------
+        AnnIndex
+            Also kept on this object; ``index.ef_search`` may be changed afterwards.
+
+        Raises
+        ------
+        AnnDependencyError
+            faiss is not installed; the message names the install command.
+        """
+        if self._index is None or rebuild:
+            from embedpipe.vectors.ann import AnnIndex
+
+            self._index = AnnIndex.build(
+                self.unit(), connectivity=connectivity, ef_construction=ef_construction, ef_search=ef_search,
+                threads=threads,
+            )  # fmt: skip
+        return self._index
+
+    @property
+    def index(self) -> AnnIndex | None:
+        """The approximate index, once :meth:`build_index` has built it."""
+        return self._index
+
+    def _use_index(self, exact: bool | None) -> bool:
+        return exact is False or (exact is None and self._index is not None)
 
     def doesnt_match(self, words: Iterable[str]) -> str:
         """The word furthest from the mean of the given words' unit vectors (gensim's rule)."""

@@ -1,0 +1,97 @@
+"""Vectors' batch neighbours and approximate index against brute force (numpy and faiss, no Spark)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from embedpipe import Vectors
+from embedpipe.errors import AnnDependencyError, UnknownWordError
+
+N, DIM, CLUSTERS = 3000, 24, 300  # 300 planted groups of 10 words: each word's 9 neighbours are its group
+
+
+@pytest.fixture(scope="module")
+def planted() -> Vectors:
+    rng = np.random.default_rng(11)
+    centres = rng.normal(size=(CLUSTERS, DIM))
+    members = np.repeat(np.arange(CLUSTERS), N // CLUSTERS)
+    rng.shuffle(members)
+    matrix = centres[members] + 0.15 * rng.normal(size=(N, DIM))
+    v = Vectors.from_arrays([f"w{i}" for i in range(N)], matrix.astype(np.float32))
+    v.metadata["groups"] = members
+    return v
+
+
+def _ids(v: Vectors, hits: list[list[tuple[str, float]]]) -> list[list[int]]:
+    return [[v.row(w) for w, _ in h] for h in hits]
+
+
+def test_exact_batch_is_most_similar_word_by_word(planted: Vectors) -> None:
+    words = [f"w{i}" for i in range(0, N, 97)]
+    batch = planted.neighbors(words, 10, exact=True)
+    for word, hits in zip(words, batch, strict=True):
+        one = planted.most_similar(word, topn=10)
+        assert [w for w, _ in hits] == [w for w, _ in one]
+        assert np.allclose([s for _, s in hits], [s for _, s in one], atol=1e-6)
+        assert word not in [w for w, _ in hits]
+
+
+def test_the_index_finds_the_planted_neighbours_as_brute_force_does(planted: Vectors) -> None:
+    pytest.importorskip("faiss")
+    v = Vectors.from_arrays(planted.words, planted.matrix)  # a fresh object: no index yet
+    words = v.words[::7]
+    exact = _ids(v, v.neighbors(words, 10, exact=True))
+    v.build_index()
+    approx_hits = v.neighbors(words, 10)  # an index was built: it answers by default
+    approx = _ids(v, approx_hits)
+    overlap = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
+    assert overlap >= 0.95
+    groups = planted.metadata["groups"]
+    found = np.mean([np.mean(groups[a[:9]] == groups[v.row(w)]) for w, a in zip(words, approx, strict=True)])
+    assert found >= 0.95  # the planted group is each word's top 9
+    for w, hits in zip(words, approx_hits, strict=True):  # exact cosines, best first, never the word itself
+        assert w not in [x for x, _ in hits]
+        sims = [s for _, s in hits]
+        assert sims == sorted(sims, reverse=True)
+        assert np.allclose(sims, [v.similarity(w, x) for x, _ in hits], atol=1e-6)
+
+
+def test_most_similar_through_the_index_and_its_limits(planted: Vectors) -> None:
+    pytest.importorskip("faiss")
+    v = Vectors.from_arrays(planted.words, planted.matrix)
+    assert v.index is None
+    exact = v.most_similar(positive=["w1", "w2"], negative=["w3"], topn=5)
+    approx = v.most_similar(positive=["w1", "w2"], negative=["w3"], topn=5, exact=False)  # builds the index
+    assert v.index is not None and len(v.index) == N
+    assert [w for w, _ in approx] == [w for w, _ in exact]
+    assert np.allclose([s for _, s in approx], [s for _, s in exact], atol=1e-6)
+    with pytest.raises(ValueError, match="3CosAdd over the whole vocabulary only"):
+        v.most_similar("w1", exact=False, method="3cosmul")
+    with pytest.raises(ValueError, match="3CosAdd over the whole vocabulary only"):
+        v.most_similar("w1", exact=False, restrict_vocab=100)
+    assert len(v.most_similar("w1", restrict_vocab=100)) == 10  # brute force, index or not
+    with pytest.raises(UnknownWordError, match="did you mean 'w17'"):
+        v.neighbors(["w17", "w17x"], exact=False)
+    with pytest.raises(TypeError, match="a list of words"):
+        v.neighbors("w17")
+
+
+def test_a_tiny_vocabulary_gives_every_other_word(planted: Vectors) -> None:
+    pytest.importorskip("faiss")
+    v = Vectors.from_arrays(["a", "b", "c"], planted.matrix[:3])
+    assert [len(h) for h in v.neighbors(["a", "b"], 5, exact=True)] == [2, 2]
+    v.build_index()
+    assert {w for w, _ in v.neighbors(["a"], 5)[0]} == {"b", "c"}
+
+
+def test_without_faiss_the_error_names_the_install_command(planted: Vectors, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if it were not installed
+    v = Vectors.from_arrays(planted.words[:50], planted.matrix[:50])
+    with pytest.raises(AnnDependencyError, match=r"pip install 'embedpipe\[ann\]'"):
+        v.build_index()
+    with pytest.raises(AnnDependencyError, match=r"pip install 'embedpipe\[ann\]'"):
+        v.neighbors(["w1"], exact=False)
+    assert len(v.neighbors(["w1"], 3)) == 1  # brute force needs no faiss
