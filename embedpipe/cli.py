@@ -7,6 +7,8 @@ ingest, vocab, encode, cooccur, glove, sgns, evaluate, export
             run one stage
 import      a pretrained vectors file becomes a model of the vectors table
 neighbors   nearest words of a word
+neighbors-table
+            the neighbors stage: every word's nearest words into the neighbors table
 analogy     A is to B as C is to ?
 
 neighbors and analogy start no JVM when delta-rs reads output.path (a local
@@ -39,6 +41,7 @@ EPILOG = """examples:
   embedpipe evaluate conf/demo.yaml --json
   embedpipe export conf/demo.yaml --model sgns --format word2vec --out vectors.txt
   embedpipe neighbors conf/demo.yaml --model sgns king -k 5
+  embedpipe neighbors-table conf/demo.yaml --set neighbors.k=20
   embedpipe analogy conf/demo.yaml --model sgns man king woman
   embedpipe import conf/demo.yaml glove.6B.100d.txt --format glove --name glove6b
   embedpipe evaluate conf/demo.yaml --model sgns --model glove6b
@@ -124,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="NAME", default="sgns", help=model_help)
     p.add_argument("word")
     p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    p = add(
+        "neighbors-table",
+        "the neighbors stage: every word's neighbors.k nearest words of neighbors.model into the neighbors "
+        "table, on the executors",
+    )
+    p.add_argument("--force", action="store_true", help="recompute even when up to date")
     p = add("analogy", "A is to B as C is to ? (3CosAdd)")
     p.add_argument("--model", metavar="NAME", default="sgns", help=model_help)
     p.add_argument("a")
@@ -186,14 +195,15 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
                     else:
                         print(format_table(st["stats"]["results"]))
         return 0
-    if cmd in STAGES and cmd not in ("evaluate", "export"):
+    stage = "neighbors" if cmd == "neighbors-table" else cmd  # `embedpipe neighbors` is the one-word query
+    if stage in STAGES and stage not in ("evaluate", "export"):
         import dataclasses
 
         from embedpipe.pipeline import run_pipeline
 
         # A one-stage pipeline, so a stage run alone (as Airflow and Databricks
         # tasks do) also leaves its run summary with the stage's counters.
-        one = dataclasses.replace(cfg, stages=(cmd,))
+        one = dataclasses.replace(cfg, stages=(stage,))
         summary = run_pipeline(spark, one, resume=getattr(args, "resume", False), force=args.force)
         print(json.dumps(summary["stages"][0], default=str))
         return 0

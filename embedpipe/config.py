@@ -1,8 +1,9 @@
 """Typed, frozen configuration: one dataclass per stage, loaded from YAML.
 
 A config file is a YAML mapping of sections (``input``, ``output``, ``spark``,
-``clean``, ``vocab``, ``cooccur``, ``glove``, ``sgns``, ``eval``) plus the
-top-level ``stages`` list. Loading does three things before any Spark work:
+``clean``, ``vocab``, ``cooccur``, ``glove``, ``sgns``, ``eval``, ``export``,
+``neighbors``) plus the top-level ``stages`` list. Loading does three things
+before any Spark work:
 
 1. rejects unknown sections and keys, naming the key and the valid ones;
 2. applies ``--set section.key=value`` overrides, each value parsed as YAML;
@@ -36,7 +37,9 @@ import yaml
 
 from embedpipe.errors import ConfigError
 
-STAGES: tuple[str, ...] = ("ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate", "export")
+STAGES: tuple[str, ...] = (
+    "ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate", "export", "neighbors"
+)
 PACKAGE_DATA_SCHEME = "embedpipe://"
 
 
@@ -284,6 +287,18 @@ class ExportConfig(Section):
     out: str = setting("", "file to write (empty: under output.path/export/)")
 
 
+@dataclass(frozen=True, kw_only=True)
+class NeighborsConfig(Section):
+    """The neighbors stage: every word's nearest words, scored blockwise on the executors."""
+
+    NAME: ClassVar[str] = "neighbors"
+    model: str = setting("sgns", "model whose neighbours the neighbors stage writes")
+    k: int = setting(10, "neighbours per word", ge=1, le=1000)
+    block_rows: int = setting(
+        0, "words per block of the all-pairs search (0 = auto: blocks of about 8 MB)", ge=0
+    )
+
+
 # Keys that moved to the stage that reads them, so a stage's fingerprint covers only its own section.
 MOVED_KEYS: dict[str, str] = {"glove.window": "cooccur.window"}
 
@@ -305,6 +320,7 @@ class PipelineConfig:
     sgns: SgnsConfig = field(default_factory=SgnsConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    neighbors: NeighborsConfig = field(default_factory=NeighborsConfig)
     stages: Sequence[str] = DEFAULT_STAGES
     # Folder of the config file; relative paths were resolved against it.
     base_dir: str = ""
@@ -611,6 +627,8 @@ def validate(cfg: PipelineConfig) -> None:
     _check(not bad_models, f"eval.models: {'; '.join(bad_models)}")
     export_model = model_name_problem(cfg.export.model)
     _check(export_model is None, f"export.model: {export_model}")
+    neighbors_model = model_name_problem(cfg.neighbors.model)
+    _check(neighbors_model is None, f"neighbors.model: {neighbors_model}")
     if "ingest" in cfg.stages and cfg.input.format != "dataframe":
         _check(bool(cfg.input.path), "input.path is empty; set it to a file, folder or glob of the corpus")
 

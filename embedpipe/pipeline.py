@@ -40,7 +40,7 @@ from embedpipe.errors import InputError
 from embedpipe.ingest.stage import list_local_files
 from embedpipe.stage import StageResult, fingerprint, new_run_id
 from embedpipe.training import glove, sgns
-from embedpipe.vectors import export
+from embedpipe.vectors import export, neighbors
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ STAGE_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
     "sgns": (("sgns", "spark.partitions"), ("vocab", "corpus"), ("vectors",)),
     "evaluate": (("eval",), ("vectors",), ("evaluation",)),
     "export": (("export",), ("vectors",), ()),
+    "neighbors": (("neighbors",), ("vectors",), ("neighbors",)),
 }
 
 
@@ -93,6 +94,7 @@ def stage_runner(
         "sgns": lambda s, c: sgns.run(s, c, resume=resume),
         "evaluate": evaluate.run,
         "export": export.run,
+        "neighbors": neighbors.run,
     }
     return runners[name]
 

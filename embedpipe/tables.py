@@ -87,6 +87,21 @@ VECTORS = T.StructType(
         T.StructField("count", T.LongType(), False),
     ]
 )
+# Every word's nearest words by cosine (the neighbors stage), partitioned by
+# model like vectors; run_id is the vectors' run the neighbours were found in.
+NEIGHBORS = T.StructType(
+    [
+        T.StructField("model", T.StringType(), False),
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("word", T.StringType(), False),
+        T.StructField("id", T.IntegerType(), False),
+        # 1 = the nearest; ties in similarity go to the lower (more frequent) id.
+        T.StructField("rank", T.IntegerType(), False),
+        T.StructField("neighbor", T.StringType(), False),
+        T.StructField("neighbor_id", T.IntegerType(), False),
+        T.StructField("similarity", T.FloatType(), False),
+    ]
+)
 EVALUATION = T.StructType(
     [
         T.StructField("run_id", T.StringType(), False),
@@ -124,6 +139,7 @@ SCHEMAS: dict[str, T.StructType] = {
     "cooccurrence": COOCCURRENCE,
     "vectors": VECTORS,
     "evaluation": EVALUATION,
+    "neighbors": NEIGHBORS,
 }
 
 
@@ -204,6 +220,7 @@ def read(spark: SparkSession, root: str, name: str, *, version: int | None = Non
             "cooccurrence": "cooccur",
             "vectors": "glove or sgns",
             "evaluation": "evaluate",
+            "neighbors": "neighbors",
             **{table: f"{model} (it writes one after each epoch)" for model, table in CHECKPOINTS.items()},
         }[name]
         raise TableError(f"table {name!r} not found at {path}; run the {producer} stage first")

@@ -26,6 +26,7 @@ STAGES = {
     "sgns": ("embedpipe.training.sgns",),
     "evaluate": ("embedpipe.evaluate",),
     "export": ("embedpipe.vectors.export",),
+    "neighbors": ("embedpipe.vectors.neighbors",),
 }
 ENTRY_POINTS = ("embedpipe.cli", "embedpipe.pipeline", "embedpipe.deploy", "embedpipe.doctor", "embedpipe.api",
                 "embedpipe.ml")  # fmt: skip
