@@ -1,0 +1,218 @@
+"""Approximate nearest neighbours against brute force on a model's vectors.
+
+    python -m bench.ann --table /tmp/ann_w17 --model sgns --queries 10000 --out DIR [--compare]
+
+Reads the model with delta-rs (``Vectors.from_table``), draws ``--queries``
+words uniformly from the whole vocabulary (seeded), and measures:
+
+* brute force, as embedpipe ships it: ``Vectors.neighbors(words, 10,
+  exact=True)`` (one batch: blocks of queries times the whole matrix, a
+  running top-10), and ``most_similar(word)`` called once per word;
+* the index: ``Vectors.build_index()`` (its build time) and
+  ``Vectors.neighbors(words, 10, exact=False)``;
+* recall@10: the share of each word's exact top 10 found in its
+  approximate top 10, averaged over the queries.
+
+``--compare`` first measures the three candidate libraries directly (faiss
+HNSW and IVF, hnswlib, usearch) on the same unit vectors, queries and
+threads: build time, batch query time and recall@10 at a few search
+settings. That is how the index's library was chosen.
+
+Writes ``DIR/results.json`` and ``DIR/report.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedpipe import Vectors
+from embedpipe.kernels.topk import exact_neighbors
+
+TOPN = 10
+
+
+def recall(exact: np.ndarray, approx: np.ndarray) -> float:
+    """Mean share of each row's exact ids found among its approximate ids."""
+    hits = [len(set(e.tolist()) & set(a.tolist())) / len(e) for e, a in zip(exact, approx, strict=True)]
+    return float(np.mean(hits))
+
+
+def drop_self(ids: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` ids of each row other than the query row itself."""
+    out = np.empty((len(rows), k), dtype=np.int64)
+    for i, (r, found) in enumerate(zip(rows, ids, strict=True)):
+        kept = [int(x) for x in found if x != r and x >= 0][:k]
+        out[i, : len(kept)] = kept
+        out[i, len(kept) :] = -1
+    return out
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t0
+
+
+# ---- the candidate libraries, called directly ---------------------------------------------
+
+
+def faiss_hnsw(unit: np.ndarray, threads: int, m: int = 32, efc: int = 200) -> tuple[Any, Callable]:
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+    index = faiss.IndexHNSWFlat(unit.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = efc
+    index.add(unit)
+
+    def search(q: np.ndarray, k: int, ef: int) -> np.ndarray:
+        index.hnsw.efSearch = ef
+        return index.search(q, k)[1]
+
+    return index, search
+
+
+def faiss_ivf(unit: np.ndarray, threads: int, nlist: int = 1024) -> tuple[Any, Callable]:
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+    quantizer = faiss.IndexFlatIP(unit.shape[1])
+    index = faiss.IndexIVFFlat(quantizer, unit.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+    index.train(unit)
+    index.add(unit)
+
+    def search(q: np.ndarray, k: int, nprobe: int) -> np.ndarray:
+        index.nprobe = nprobe
+        return index.search(q, k)[1]
+
+    return index, search
+
+
+def hnswlib_hnsw(unit: np.ndarray, threads: int, m: int = 32, efc: int = 200) -> tuple[Any, Callable]:
+    import hnswlib
+
+    index = hnswlib.Index(space="ip", dim=unit.shape[1])
+    index.init_index(max_elements=unit.shape[0], ef_construction=efc, M=m)
+    index.add_items(unit, np.arange(unit.shape[0]), num_threads=threads)
+
+    def search(q: np.ndarray, k: int, ef: int) -> np.ndarray:
+        index.set_ef(max(ef, k))
+        return index.knn_query(q, k=k, num_threads=threads)[0]
+
+    return index, search
+
+
+def usearch_hnsw(unit: np.ndarray, threads: int, m: int = 32, efc: int = 200) -> tuple[Any, Callable]:
+    from usearch.index import Index
+
+    index = Index(ndim=unit.shape[1], metric="ip", dtype="f32", connectivity=m, expansion_add=efc)
+    index.add(np.arange(unit.shape[0]), unit, threads=threads)
+
+    def search(q: np.ndarray, k: int, ef: int) -> np.ndarray:
+        index.expansion_search = ef
+        return index.search(q, k, threads=threads).keys
+
+    return index, search
+
+
+CANDIDATES: dict[str, tuple[str, Callable, str, list[int]]] = {
+    # name: (distribution, builder, search knob, knob values)
+    "faiss HNSW (M=32, efC=200)": ("faiss-cpu", faiss_hnsw, "efSearch", [32, 64, 128, 256]),
+    "faiss IVF-Flat (1024 lists)": ("faiss-cpu", faiss_ivf, "nprobe", [8, 16, 32, 64]),
+    "hnswlib (M=32, efC=200)": ("hnswlib", hnswlib_hnsw, "ef", [32, 64, 128, 256]),
+    "usearch (M=32, efC=200)": ("usearch", usearch_hnsw, "expansion_search", [32, 64, 128, 256]),
+}
+
+
+def compare(unit: np.ndarray, rows: np.ndarray, exact: np.ndarray, threads: int) -> list[dict[str, Any]]:
+    out = []
+    q = np.ascontiguousarray(unit[rows])
+    for name, (dist, build, knob, values) in CANDIDATES.items():
+        try:
+            version = importlib.metadata.version(dist)
+            (_, search), build_s = _timed(lambda b=build: b(unit, threads))
+        except ImportError as e:
+            out.append({"library": name, "error": str(e)})
+            continue
+        for v in values:
+            found, secs = _timed(lambda s=search, v=v: s(q, TOPN + 1, v))
+            r = recall(exact, drop_self(np.asarray(found), rows, TOPN))
+            row = {"library": name, "version": version, "build_s": round(build_s, 2), knob: v,
+                   "query_s": round(secs, 3), "recall@10": round(r, 4)}  # fmt: skip
+            out.append(row)
+            print(f"[ann] {json.dumps(row)}", file=sys.stderr, flush=True)
+    return out
+
+
+# ---- embedpipe's own API ---------------------------------------------------------------------------
+
+
+def measure(vec: Vectors, words: list[str], rows: np.ndarray, loop_words: int) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    exact, res["exact_batch_s"] = _timed(lambda: vec.neighbors(words, TOPN, exact=True))
+    sample = words[:loop_words]
+    _, loop_s = _timed(lambda: [vec.most_similar(w, topn=TOPN) for w in sample])
+    res["most_similar_loop_words"] = len(sample)
+    res["most_similar_loop_s"] = loop_s
+    res["most_similar_loop_s_per_10000"] = loop_s * 10000 / len(sample)
+    index, res["build_s"] = _timed(lambda: vec.build_index())
+    res["index"] = index.describe()
+    approx, res["index_batch_s"] = _timed(lambda: vec.neighbors(words, TOPN, exact=False))
+    to_ids = {w: i for i, w in enumerate(vec.words)}
+    e = np.array([[to_ids[w] for w, _ in hits] for hits in exact])
+    a = np.array([[to_ids[w] for w, _ in hits] + [-1] * (TOPN - len(hits)) for hits in approx])
+    res["recall@10"] = recall(e, a)
+    res["speedup_vs_exact_batch"] = res["exact_batch_s"] / res["index_batch_s"]
+    res["speedup_vs_most_similar_loop"] = res["most_similar_loop_s_per_10000"] / res["index_batch_s"] * (
+        len(words) / 10000
+    )
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--table", required=True, help="output.path of a run (or its vectors table)")
+    ap.add_argument("--model", default="sgns")
+    ap.add_argument("--queries", type=int, default=10000)
+    ap.add_argument("--loop-words", type=int, default=2000, help="words of the most_similar loop (timed, scaled)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--compare", action="store_true", help="also measure the candidate libraries directly")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    threads = os.cpu_count() or 1
+    vec, load_s = _timed(lambda: Vectors.from_table(args.table, args.model))
+    rng = np.random.default_rng(args.seed)
+    rows = np.sort(rng.choice(len(vec), size=min(args.queries, len(vec)), replace=False))
+    words = [vec.words[r] for r in rows]
+    results: dict[str, Any] = {
+        "command": "python -m bench.ann " + " ".join(argv or sys.argv[1:]),
+        "cores": os.cpu_count(),
+        "vocab": len(vec),
+        "dim": vec.dim,
+        "queries": len(words),
+        "load_s": round(load_s, 2),
+    }
+    if args.compare:
+        unit = vec.unit()
+        (exact, _), exact_s = _timed(lambda: exact_neighbors(unit, rows, TOPN))
+        results["compare_exact_s"] = round(exact_s, 3)
+        results["compare"] = compare(unit, rows, exact.astype(np.int64), threads)
+        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    results["embedpipe"] = measure(vec, words, rows, args.loop_words)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
