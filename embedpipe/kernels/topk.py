@@ -49,12 +49,18 @@ def _offer(ids: np.ndarray, sims: np.ndarray, r: int, cid: int, s: float) -> Non
 def _offer_block(
     ids: np.ndarray, sims: np.ndarray, scores: np.ndarray, cand: np.ndarray, query: np.ndarray
 ) -> None:  # pragma: no cover - compiled
+    last = ids.shape[1] - 1
     for r in range(scores.shape[0]):
         q = query[r]
+        floor = sims[r, last]  # the k-th score: most candidates fall below it and cost one comparison
         for j in range(scores.shape[1]):
+            s = scores[r, j]
+            if s < floor:
+                continue
             c = cand[j]
             if c != q:
-                _offer(ids, sims, r, c, scores[r, j])
+                _offer(ids, sims, r, c, s)
+                floor = sims[r, last]
 
 
 @numba.njit(cache=True, nogil=True)
