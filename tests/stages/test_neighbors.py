@@ -11,10 +11,11 @@ from pyspark.sql import functions as F
 from embedpipe import tables
 from embedpipe.cli import main
 from embedpipe.config import build_config
+from embedpipe.distributed import session_conf
 from embedpipe.errors import ConfigError
 from embedpipe.pipeline import run_stage
 from embedpipe.vectors import write_vectors
-from embedpipe.vectors.neighbors import run
+from embedpipe.vectors.neighbors import _plan, run
 
 N, DIM, K = 53, 8, 4  # 53 words in blocks of 7: 8 blocks, the last one of 4 rows
 
@@ -136,3 +137,16 @@ def test_the_readme_example_runs_as_written(spark, tmp_path, monkeypatch):
     assert [w for w, _ in scope["v"].neighbors(["france"], topn=5)[0]] == [
         w for w, _ in scope["v"].most_similar("france", topn=5, exact=True)
     ]
+
+
+def test_block_pairs_meet_in_a_nested_loop_never_a_broadcast(spark, root, capsys):
+    # A broadcast goes through the driver; even when Spark would broadcast the blocks, they are not.
+    vectors = tables.read(spark, root, "vectors").filter(F.col("model") == "sgns").select("id", "vector")
+    with session_conf(spark, "spark.sql.autoBroadcastJoinThreshold", str(1 << 30)):
+        blocks, lists = _plan(spark, vectors, vocab=N, dim=DIM, k=K, block_rows=7)
+        try:
+            lists.explain()
+        finally:
+            blocks.unpersist()
+    plan = capsys.readouterr().out
+    assert "CartesianProduct" in plan and "Broadcast" not in plan
