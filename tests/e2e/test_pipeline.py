@@ -158,7 +158,8 @@ def test_bad_config_fails_fast_with_the_key_and_the_fix(tmp_path):
 def test_help_lists_the_commands():
     done = cli("--help")
     assert done.returncode == 0
-    commands = ("run", "ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate", "export", "neighbors")
+    commands = ("run", "ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate", "export", "neighbors",
+                "neighbors-table")
     for cmd in (*commands, "analogy", "import"):
         assert cmd in done.stdout
 
