@@ -10,6 +10,7 @@ neighbors   nearest words of a word
 neighbors-table
             the neighbors stage: every word's nearest words into the neighbors table
 analogy     A is to B as C is to ?
+align       map one model onto another (orthogonal Procrustes) and score the map
 
 neighbors and analogy start no JVM when delta-rs reads output.path (a local
 path, s3://, s3a://, abfss://, gs:// ...); on hdfs://, viewfs:// or dbfs:/
@@ -27,6 +28,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from embedpipe import __version__
 from embedpipe.config import STAGES, PipelineConfig, load_config
@@ -45,6 +47,7 @@ EPILOG = """examples:
   embedpipe analogy conf/demo.yaml --model sgns man king woman
   embedpipe import conf/demo.yaml glove.6B.100d.txt --format glove --name glove6b
   embedpipe evaluate conf/demo.yaml --model sgns --model glove6b
+  embedpipe align conf/demo.yaml --source glove --target sgns --name glove-on-sgns
 """
 
 
@@ -112,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="file format (default export.format)",
     )
     p.add_argument("--out", help="output file (default <output.path>/export/<model>.<ext>)")
+    p.add_argument("--normalize", action="store_true", help="write unit-length vectors")
     p = add("import", "a pretrained vectors file becomes a model of the vectors table")
     p.add_argument("file", metavar="FILE", help="a local word2vec, GloVe or fastText .vec file")
     p.add_argument(
@@ -139,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b")
     p.add_argument("c")
     p.add_argument("-k", type=int, default=1, help="how many answers (default 1)")
+    p = add("align", "map one model onto another with orthogonal Procrustes; score it and write the mapped model")
+    p.add_argument("--source", required=True, metavar="MODEL[@RUN]", help="the model mapped (a run: MODEL@RUN_ID)")
+    p.add_argument("--target", required=True, metavar="MODEL[@RUN]", help="the model mapped onto")
+    p.add_argument("--name", help="the aligned model's name in the vectors table (default <source>-aligned)")
+    p.add_argument("--dictionary", metavar="FILE", help="anchor word pairs, two columns (default align.dictionary)")
+    p.add_argument("--json", action="store_true", help="print the scores and moved words as JSON")
     return parser
 
 
@@ -173,6 +183,8 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         return _query(args, cfg)  # no JVM where delta-rs reads the table
     if args.command == "import":
         return _import(args, cfg)
+    if args.command == "align":
+        return _align(args, cfg)
     from embedpipe.session import get_session
 
     spark = get_session(cfg.spark)
@@ -224,7 +236,7 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     if cmd == "export":
         from embedpipe.vectors import export
 
-        result = export.run(spark, cfg, model=args.model, fmt=args.fmt, out=args.out)
+        result = export.run(spark, cfg, model=args.model, fmt=args.fmt, out=args.out, normalize=args.normalize)
         print(result.stats["path"])
         return 0
     raise AssertionError(cmd)  # pragma: no cover - argparse restricts commands
@@ -250,6 +262,33 @@ def _import(args: argparse.Namespace, cfg: PipelineConfig) -> int:
 
     result = pretrained.import_vectors(get_session(cfg.spark), cfg, vec, args.name)
     print(json.dumps(result.to_dict(), default=str))
+    return 0
+
+
+def _session(cfg: PipelineConfig) -> Any:
+    from embedpipe.session import get_session  # imported when needed: it loads pyspark
+
+    return get_session(cfg.spark)
+
+
+def _align(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    import dataclasses
+
+    from embedpipe import align
+
+    if args.dictionary:
+        from embedpipe.config import resolve_path
+
+        cfg = dataclasses.replace(
+            cfg, align=dataclasses.replace(cfg.align, dictionary=resolve_path(args.dictionary, "."))
+        )
+    # Read and align before the write starts Spark: a bad name, model or dictionary costs no JVM.
+    prepared = align.prepare(cfg, args.source, args.target, args.name, lambda: _session(cfg))
+    result = align.run(_session(cfg), cfg, source=args.source, target=args.target, prepared=prepared)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(align.format_report(result.stats))
     return 0
 
 

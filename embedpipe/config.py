@@ -299,6 +299,20 @@ class NeighborsConfig(Section):
     )
 
 
+class AlignConfig(Section):
+    """``embedpipe align``: orthogonal Procrustes from one model onto another."""
+
+    NAME: ClassVar[str] = "align"
+    anchors: int = setting(5000, "anchor words: the most frequent words both models share", ge=2)
+    held_out: int = setting(1000, "anchors held out (seeded) to score the map; the rest fit it", ge=1)
+    dictionary: str = setting("", "a file of source-target word pairs as anchors instead (empty: shared words)")
+    seed: int = setting(1, "seed of the fit/held-out split")
+    search: int = setting(30000, "retrieval candidates: the target's most frequent words", ge=1)
+    csls_k: int = setting(10, "neighbours of CSLS's hubness correction", ge=1, le=1000)
+    moved: int = setting(20, "words listed that moved most", ge=0)
+    moved_among: int = setting(5000, "moved words are sought among this many frequent shared words", ge=1)
+
+
 # Keys that moved to the stage that reads them, so a stage's fingerprint covers only its own section.
 MOVED_KEYS: dict[str, str] = {"glove.window": "cooccur.window"}
 
@@ -321,6 +335,7 @@ class PipelineConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     neighbors: NeighborsConfig = field(default_factory=NeighborsConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
     stages: Sequence[str] = DEFAULT_STAGES
     # Folder of the config file; relative paths were resolved against it.
     base_dir: str = ""
@@ -572,7 +587,8 @@ def _resolve_paths(cfg: PipelineConfig, base_dir: Path) -> PipelineConfig:
     exp = cfg.export
     if exp.out:
         exp = dataclasses.replace(exp, out=resolve_path(exp.out, base_dir))
-    return dataclasses.replace(cfg, input=inp, output=out, eval=ev, export=exp)
+    al = dataclasses.replace(cfg.align, dictionary=resolve_path(cfg.align.dictionary, base_dir))
+    return dataclasses.replace(cfg, input=inp, output=out, eval=ev, export=exp, align=al)
 
 
 # ---------------------------------------------------------------------------
@@ -629,6 +645,11 @@ def validate(cfg: PipelineConfig) -> None:
     _check(export_model is None, f"export.model: {export_model}")
     neighbors_model = model_name_problem(cfg.neighbors.model)
     _check(neighbors_model is None, f"neighbors.model: {neighbors_model}")
+    _check(
+        cfg.align.held_out < cfg.align.anchors,
+        f"align.held_out ({cfg.align.held_out}) must be below align.anchors ({cfg.align.anchors}), "
+        "so some anchors are left to fit the map",
+    )
     if "ingest" in cfg.stages and cfg.input.format != "dataframe":
         _check(bool(cfg.input.path), "input.path is empty; set it to a file, folder or glob of the corpus")
 

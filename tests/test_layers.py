@@ -27,6 +27,8 @@ STAGES = {
     "evaluate": ("embedpipe.evaluate",),
     "export": ("embedpipe.vectors.export",),
     "neighbors": ("embedpipe.vectors.neighbors",),
+    "align": ("embedpipe.align",),
+    "bias": ("embedpipe.bias",),
 }
 ENTRY_POINTS = ("embedpipe.cli", "embedpipe.pipeline", "embedpipe.deploy", "embedpipe.doctor", "embedpipe.api",
                 "embedpipe.ml")  # fmt: skip

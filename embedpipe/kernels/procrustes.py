@@ -132,9 +132,19 @@ def nearest(
         s = src[q[start : start + _BLOCK]] @ tgt.T
         if method == "csls":
             s = 2 * s - r_src[start : start + s.shape[0], None] - penalty[None, :]
-        # A stable sort of -s gives the lower row first among ties.
-        out[start : start + s.shape[0]] = np.argsort(-s, axis=1, kind="stable")[:, :topn]
+        out[start : start + s.shape[0]] = _top(s, topn)
     return out
+
+
+def _top(s: np.ndarray, n: int) -> np.ndarray:
+    """Column indices of each row's ``n`` highest scores, best first, the lower index first among ties."""
+    if n < s.shape[1]:
+        part = np.argpartition(-s, n - 1, axis=1)[:, :n]
+    else:
+        part = np.broadcast_to(np.arange(s.shape[1]), s.shape)
+    vals = np.take_along_axis(s, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    return np.take_along_axis(part, order, axis=1).astype(np.int64)
 
 
 def precision_at(answers: np.ndarray, query_of_pair: np.ndarray, gold: np.ndarray, k: int) -> float:

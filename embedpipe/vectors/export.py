@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 
 from embedpipe import distributed, paths, tables
 from embedpipe.config import PipelineConfig
+from embedpipe.kernels.similarity import normalize_rows
 from embedpipe.stage import StageResult
 from embedpipe.vectors.formats import VectorFileWriter
 from embedpipe.vectors.table import read_vectors
@@ -48,6 +49,7 @@ def run(
     model: str | None = None,
     fmt: str | None = None,
     out: str | None = None,
+    normalize: bool = False,
 ) -> StageResult:
     """Export stage: write one model's vectors to a file.
 
@@ -55,6 +57,7 @@ def run(
     time, so the driver never holds the model. A local ``out`` is written
     under a temporary name and renamed; a URI (``s3a://``, ``hdfs://`` ...)
     is written to local scratch first and published through Hadoop.
+    ``normalize`` writes unit-length vectors (zero vectors stay zero).
     """
     t0 = time.perf_counter()
     model = model or cfg.export.model
@@ -72,7 +75,7 @@ def run(
         try:
             writer = VectorFileWriter(fh, fmt, rows, head.dim)
             for words, matrix in _stream(spark, cfg.output.path, model, head.dim):
-                writer.write(words, matrix)
+                writer.write(words, normalize_rows(matrix) if normalize else matrix)
             writer.close()
         except BaseException:
             os.unlink(fh.name)
@@ -86,7 +89,8 @@ def run(
             os.unlink(fh.name)
     seconds = time.perf_counter() - t0
     log.info("export: %d %s vectors (dim %d) written to %s as %s", rows, model, head.dim, path, fmt)
-    return StageResult("export", head.run_id, seconds, rows=rows, stats={"path": path, "format": fmt})
+    stats = {"path": path, "format": fmt, "normalized": normalize}
+    return StageResult("export", head.run_id, seconds, rows=rows, stats=stats)
 
 
 def _count(spark: SparkSession, root: str, model: str) -> int:
