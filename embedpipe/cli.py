@@ -11,6 +11,7 @@ neighbors-table
             the neighbors stage: every word's nearest words into the neighbors table
 analogy     A is to B as C is to ?
 align       map one model onto another (orthogonal Procrustes) and score the map
+bias        WEAT tests and a gender direction of a model
 
 neighbors and analogy start no JVM when delta-rs reads output.path (a local
 path, s3://, s3a://, abfss://, gs:// ...); on hdfs://, viewfs:// or dbfs:/
@@ -48,6 +49,7 @@ EPILOG = """examples:
   embedpipe import conf/demo.yaml glove.6B.100d.txt --format glove --name glove6b
   embedpipe evaluate conf/demo.yaml --model sgns --model glove6b
   embedpipe align conf/demo.yaml --source glove --target sgns --name glove-on-sgns
+  embedpipe bias conf/demo.yaml --model sgns
 """
 
 
@@ -149,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="the aligned model's name in the vectors table (default <source>-aligned)")
     p.add_argument("--dictionary", metavar="FILE", help="anchor word pairs, two columns (default align.dictionary)")
     p.add_argument("--json", action="store_true", help="print the scores and moved words as JSON")
+    p = add("bias", "WEAT tests, a gender direction and its most extreme words; appends to the bias table")
+    p.add_argument("--model", required=True, metavar="MODEL[@RUN]", help="the model measured (a run: MODEL@RUN_ID)")
+    p.add_argument("--words", metavar="FILE", help="words to project, one a line (default bias.words: occupations)")
+    p.add_argument("--name", help="with bias.debias=neutralize: the debiased model's name (default <model>-debiased)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
     return parser
 
 
@@ -185,6 +192,8 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         return _import(args, cfg)
     if args.command == "align":
         return _align(args, cfg)
+    if args.command == "bias":
+        return _bias(args, cfg)
     from embedpipe.session import get_session
 
     spark = get_session(cfg.spark)
@@ -289,6 +298,25 @@ def _align(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print(align.format_report(result.stats))
+    return 0
+
+
+def _bias(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    import dataclasses
+
+    from embedpipe import bias
+
+    if args.words:
+        from embedpipe.config import resolve_path
+
+        cfg = dataclasses.replace(cfg, bias=dataclasses.replace(cfg.bias, words=resolve_path(args.words, ".")))
+    # Read and measure before the writes start Spark: a bad test, model or word file costs no JVM.
+    prepared = bias.prepare(cfg, args.model, args.name, lambda: _session(cfg))
+    result = bias.run(_session(cfg), cfg, model=args.model, prepared=prepared)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(bias.format_report(result.stats))
     return 0
 
 

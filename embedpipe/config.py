@@ -313,6 +313,24 @@ class AlignConfig(Section):
     moved_among: int = setting(5000, "moved words are sought among this many frequent shared words", ge=1)
 
 
+@dataclass(frozen=True, kw_only=True)
+class BiasConfig(Section):
+    """``embedpipe bias``: WEAT tests, a gender direction, and optional debiasing."""
+
+    NAME: ClassVar[str] = "bias"
+    tests: Sequence[str] = setting(
+        ("flowers_insects", "instruments_weapons", "career_family", "math_arts", "science_arts"),
+        "WEAT tests to run (shipped: see README)",
+    )
+    permutations: int = setting(100_000, "sampled partitions of the p-value when exact is too many", ge=100)
+    exact_max: int = setting(1_000_000, "enumerate every partition when there are at most this many", ge=1)
+    seed: int = setting(1, "seed of the sampled p-value")
+    pairs: str = setting("", "definitional pairs of the gender direction (empty: Bolukbasi et al.'s ten)")
+    words: str = setting("", "words to project on the direction (empty: the shipped occupations)")
+    top: int = setting(10, "most extreme words listed at each end", ge=1)
+    debias: Literal["none", "neutralize"] = setting("none", "neutralize: write a debiased model to vectors")
+
+
 # Keys that moved to the stage that reads them, so a stage's fingerprint covers only its own section.
 MOVED_KEYS: dict[str, str] = {"glove.window": "cooccur.window"}
 
@@ -336,6 +354,7 @@ class PipelineConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     neighbors: NeighborsConfig = field(default_factory=NeighborsConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
+    bias: BiasConfig = field(default_factory=BiasConfig)
     stages: Sequence[str] = DEFAULT_STAGES
     # Folder of the config file; relative paths were resolved against it.
     base_dir: str = ""
@@ -588,7 +607,10 @@ def _resolve_paths(cfg: PipelineConfig, base_dir: Path) -> PipelineConfig:
     if exp.out:
         exp = dataclasses.replace(exp, out=resolve_path(exp.out, base_dir))
     al = dataclasses.replace(cfg.align, dictionary=resolve_path(cfg.align.dictionary, base_dir))
-    return dataclasses.replace(cfg, input=inp, output=out, eval=ev, export=exp, align=al)
+    bi = dataclasses.replace(
+        cfg.bias, pairs=resolve_path(cfg.bias.pairs, base_dir), words=resolve_path(cfg.bias.words, base_dir)
+    )
+    return dataclasses.replace(cfg, input=inp, output=out, eval=ev, export=exp, align=al, bias=bi)
 
 
 # ---------------------------------------------------------------------------

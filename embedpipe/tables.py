@@ -112,6 +112,21 @@ EVALUATION = T.StructType(
         T.StructField("coverage", T.DoubleType(), True),
     ]
 )
+# One row per WEAT test of a model (appended by `embedpipe bias`, so runs compare over time).
+BIAS = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("model", T.StringType(), False),
+        T.StructField("model_run_id", T.StringType(), False),
+        T.StructField("test", T.StringType(), False),
+        # null when a set has fewer than 2 words in the model
+        T.StructField("effect_size", T.DoubleType(), True),
+        T.StructField("p_value", T.DoubleType(), True),
+        T.StructField("n_found", T.IntegerType(), False),  # the test's words the model holds
+        T.StructField("n_words", T.IntegerType(), False),  # the test's words
+        T.StructField("time", T.TimestampType(), False),
+    ]
+)
 
 # A model in blocks: the rows of one side (0 = input/word rows, 1 = output/context
 # rows; under averaging, a parameter group) of one block, as raw bytes: ``ids``
@@ -140,6 +155,7 @@ SCHEMAS: dict[str, T.StructType] = {
     "vectors": VECTORS,
     "evaluation": EVALUATION,
     "neighbors": NEIGHBORS,
+    "bias": BIAS,
 }
 
 
@@ -221,6 +237,7 @@ def read(spark: SparkSession, root: str, name: str, *, version: int | None = Non
             "vectors": "glove or sgns",
             "evaluation": "evaluate",
             "neighbors": "neighbors",
+            "bias": "bias (embedpipe bias CONF --model M)",
             **{table: f"{model} (it writes one after each epoch)" for model, table in CHECKPOINTS.items()},
         }[name]
         raise TableError(f"table {name!r} not found at {path}; run the {producer} stage first")
