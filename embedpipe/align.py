@@ -108,7 +108,7 @@ def read_dictionary(path: str) -> list[tuple[str, str]]:
 
 def _shared_anchors(source: Vectors, target: Vectors, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows (source, target) of the first ``limit`` source words that the target holds exactly."""
-    index = {}
+    index: dict[str, int] = {}
     for row, w in enumerate(target.words):
         index.setdefault(w, row)
     src, tgt = [], []
