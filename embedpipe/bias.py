@@ -257,7 +257,8 @@ def format_report(stats: dict[str, Any]) -> str:
             lines.append(f"{r['test']:<{width}}  {'-':>6}  {'-':>8}  {words:>7}  (a set has fewer than 2 words)")
             continue
         how = "exact" if r["exact"] else "sampled"
-        lines.append(f"{r['test']:<{width}}  {r['effect_size']:>+6.2f}  {r['p_value']:>8.4f}  {words:>7}  {how}")
+        p = "<0.0001" if r["p_value"] < 1e-4 else f"{r['p_value']:.4f}"  # sampled p can be 1/(permutations+1)
+        lines.append(f"{r['test']:<{width}}  {r['effect_size']:>+6.2f}  {p:>8}  {words:>7}  {how}")
     d = stats["direction"]
     lines.append("")
     if "share" not in d:
