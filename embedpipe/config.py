@@ -299,6 +299,7 @@ class NeighborsConfig(Section):
     )
 
 
+@dataclass(frozen=True, kw_only=True)
 class AlignConfig(Section):
     """``embedpipe align``: orthogonal Procrustes from one model onto another."""
 
