@@ -40,6 +40,7 @@ from pyspark.sql import types as T
 from embedpipe import tables
 from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
+from embedpipe.distributed import route_keys
 from embedpipe.kernels.cooccur import iter_cooccurrence_triples, pack_by_bucket, sum_partial_counts
 from embedpipe.stage import StageResult, new_run_id
 
@@ -84,25 +85,6 @@ def sum_buckets(shards: int, partitions: int, tokens: int, window: int, memory_b
     need = -(-2 * window * tokens * SUM_BYTES_PER_ENTRY // max(memory_bytes, 1))
     at_least = max(partitions, need, 1)
     return shards * -(-at_least // shards)
-
-
-def route_keys(spark: SparkSession, buckets: int) -> list[int]:
-    """For each bucket b, a bigint that Spark's hash partitioning into
-    ``buckets`` partitions sends to partition b.
-
-    Spark's hash of a few small numbers collides (4 shards into 4 tasks once
-    put 3 of them in one task and left 2 empty). Asking Spark's own ``hash``
-    which keys land where gives each bucket a task of its own, with the
-    DataFrame shuffle (primitive bytes, no Python objects) doing the routing.
-    """
-    found: dict[int, int] = {}
-    limit = 16 * buckets
-    while len(found) < buckets:
-        landed = spark.range(limit).select(F.expr(f"pmod(hash(id), {buckets})").alias("p"), "id")
-        for row in landed.groupBy("p").agg(F.min("id").alias("id")).collect():
-            found.setdefault(int(row["p"]), int(row["id"]))
-        limit *= 4
-    return [found[b] for b in range(buckets)]
 
 
 def make_counter(vocab_size: int, window: int, harmonic: bool, memory_bytes: int, routes: list[int]):  # type: ignore[no-untyped-def]

@@ -15,7 +15,8 @@ from typing import Any, Generic, TypeVar
 
 from pyspark import StorageLevel, TaskContext
 from pyspark.resource import ResourceProfile, ResourceProfileBuilder, TaskResourceRequests
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from embedpipe.errors import ConfigError
 
@@ -322,3 +323,71 @@ class TaskRing:
         if self._settled is not None:
             self._settled.unpersist(blocking=False)
         self._settled = None
+
+
+def route_keys(spark: SparkSession, buckets: int) -> list[int]:
+    """For each bucket b, a bigint that Spark's hash partitioning into
+    ``buckets`` partitions sends to partition b.
+
+    Spark's hash of a few small numbers collides (4 shards into 4 tasks once
+    put 3 of them in one task and left 2 empty). Asking Spark's own ``hash``
+    which keys land where gives each bucket a task of its own, with the
+    DataFrame shuffle (primitive bytes, no Python objects) doing the routing.
+    """
+    found: dict[int, int] = {}
+    limit = 16 * buckets
+    while len(found) < buckets:
+        landed = spark.range(limit).select(F.expr(f"pmod(hash(id), {buckets})").alias("p"), "id")
+        for row in landed.groupBy("p").agg(F.min("id").alias("id")).collect():
+            found.setdefault(int(row["p"]), int(row["id"]))
+        limit *= 4
+    return [found[b] for b in range(buckets)]
+
+
+# Sampled keys per range when cutting a DataFrame into ordered ranges: enough
+# that the ranges' weights stay within a few percent of each other.
+RANGE_SAMPLE_PER_PART = 256
+
+
+def contiguous_ranges(spark: SparkSession, df: DataFrame, parts: int, keys: list[str], weight: Column) -> DataFrame:
+    """``df`` in ``parts`` partitions: partition p holds the p-th range of the
+    rows ordered by ``keys``, sorted, the ranges balanced by ``weight``.
+
+    Spark's ``repartitionByRange`` does this from a sample seeded with the
+    RDD's id, which differs between sessions, so the same table was cut
+    differently in another process (and skip-gram trained other vectors).
+    Here the sample is the rows whose keys hash to 0 modulo a stride, and the
+    ranges go to their partitions through :func:`route_keys`: the same cut in
+    every session.
+    """
+    rows = df.count()
+    stride = max(1, rows // (RANGE_SAMPLE_PER_PART * parts))
+    picked = df.where(F.pmod(F.xxhash64(*keys), F.lit(stride)) == 0).select(*keys, weight.alias("_w")).collect()
+    sample = sorted((tuple(r[k] for k in keys), float(r["_w"])) for r in picked)
+    total = sum(w for _, w in sample)
+    bounds: list[tuple[Any, ...]] = []
+    seen, at = 0.0, 0
+    for k in range(1, parts):  # the first sampled key past k/parts of the weight starts range k
+        while at < len(sample) and seen + sample[at][1] <= total * k / parts:
+            seen += sample[at][1]
+            at += 1
+        if at < len(sample):
+            bounds.append(sample[at][0])
+    part = F.lit(0)
+    for bound in bounds:
+        part = part + F.when(_at_or_past(keys, bound), 1).otherwise(0)
+    routes = F.array(*[F.lit(r).cast("bigint") for r in route_keys(spark, parts)])
+    return (
+        df.withColumn("_range", F.element_at(routes, part + 1))
+        .repartition(parts, "_range")
+        .sortWithinPartitions(*keys)
+        .drop("_range")
+    )
+
+
+def _at_or_past(keys: list[str], bound: tuple[Any, ...]) -> Column:
+    """Rows whose ``keys`` sort at or after ``bound`` (lexicographic)."""
+    head, value = F.col(keys[0]), F.lit(bound[0])
+    if len(keys) == 1:
+        return head >= value
+    return (head > value) | ((head == value) & _at_or_past(keys[1:], bound[1:]))

@@ -41,7 +41,7 @@ from pyspark.sql import functions as F
 from embedpipe import tables
 from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
-from embedpipe.distributed import Shared, partition_id, share, training_cores
+from embedpipe.distributed import Shared, contiguous_ranges, partition_id, share, training_cores
 from embedpipe.kernels.blocks import (
     assign_blocks,
     attached_cap,
@@ -258,9 +258,7 @@ def _train_rotation(
     # scored 0.006 to 0.024 lower on WordSim-353 at 8 blocks in the one-process
     # emulation of this engine (bench/results/2026-12-03-sgns-corpus-order).
     corpus = (
-        tables.read(spark, cfg.output.path, "corpus")
-        .repartitionByRange(P, "line_id", "piece")
-        .sortWithinPartitions("line_id", "piece")
+        contiguous_ranges(spark, tables.read(spark, cfg.output.path, "corpus"), P, ["line_id", "piece"], F.size("ids"))
         .select("ids")
         .persist()
     )
