@@ -1,10 +1,10 @@
-"""The README's examples of align, bias and export --normalize run, and print what the README shows.
+"""The examples of docs/vector-tools.md (align, bias, export --normalize) run and print what the page shows.
 
 Each ``embedpipe ...`` line of the bash blocks in the sections "Aligning two
 models" and "Bias probes" runs on a small vectors table with a ``glove`` and
 an ``sgns`` model (the demo's names and sizes differ; the commands are the
-README's own). Where the README shows the output, the report's lines that
-are not list entries (indented) must begin as the README's do.
+page's own). Where the page shows the output, the report's lines that
+are not list entries (indented) must begin as the page's do.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def _section(readme: str, heading: str) -> str:
 
 
 def examples() -> list[tuple[str, str | None]]:
-    """(command, the output block that follows its bash block or None) for each README example."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    """(command, the output block that follows its bash block or None) for each documented example."""
+    readme = (REPO / "docs" / "vector-tools.md").read_text(encoding="utf-8")
     found = []
     for heading in SECTIONS:
         blocks = re.findall(r"```(\w*)\n(.*?)```", _section(readme, heading), flags=re.S)
@@ -80,7 +80,7 @@ def test_the_readme_has_examples_with_output():
 
 
 def test_readme_examples_run_in_order(root, tmp_path, capsys):
-    # In the README's order, as a reader types them: a later example uses what an earlier one wrote
+    # In the page's order, as a reader types them: a later example uses what an earlier one wrote
     # (export reads the model that align wrote).
     for command, shown in examples():
         args = shlex.split(command)[1:]
