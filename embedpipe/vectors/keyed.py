@@ -177,7 +177,7 @@ class Vectors:
                     f"no run {run_id!r} of model {model!r} in the history of {uri}; runs present: {runs or 'none'}"
                 )
             dt.load_as_version(mine[0][0])
-        t = _scan(dt, ["run_id", "word", "id", "vector", "count"], model).sort_by("id")
+        t = _scan(dt, ["run_id", "word", "id", "vector", "count"], model)
         if t.num_rows == 0:
             present = sorted(set(_scan(dt, ["model"]).column("model").to_pylist()))
             raise TableError(
@@ -463,15 +463,48 @@ def _as_list(q: str | np.ndarray | Sequence[str | np.ndarray] | None) -> list[st
 def _scan(dt: Any, columns: list[str], model: str | None = None) -> Any:
     """The table's ``columns`` (of ``model``'s rows) as a pyarrow Table.
 
-    Scanned in this thread: a threaded pyarrow scan of a delta-rs dataset
-    can leave a worker thread that aborts the process at exit ("terminate
-    called without an active exception", exit 134) with pyarrow 26 and
-    deltalake 1.6.
+    A local table that needs no reader feature (reader version 1: no deletion
+    vectors, no column mapping) is read file by file with ``pyarrow.parquet``:
+    importing ``pyarrow.dataset`` imports pandas, about a second of a fresh
+    process's query. Otherwise the scan is delta-rs's pyarrow dataset, in this
+    thread: a threaded scan can leave a worker thread that aborts the process
+    at exit ("terminate called without an active exception", exit 134) with
+    pyarrow 26 and deltalake 1.6.
     """
+    partition_columns = dt.metadata().partition_columns
+    if dt.protocol().min_reader_version == 1 and "model" not in columns and partition_columns == ["model"]:
+        files = dt.file_uris(partition_filters=None if model is None else [("model", "=", model)])
+        if files and all(_is_local(f) for f in files):
+            return _read_local_files(files, columns)
     import pyarrow.dataset as ds
 
     where = None if model is None else ds.field("model") == model
     return dt.to_pyarrow_dataset().to_table(columns=columns, filter=where, use_threads=False)
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith("/") or uri.startswith("file:")
+
+
+def _read_local_files(files: list[str], columns: list[str]) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # ParquetFile, not read_table: read_table goes through pyarrow.dataset.
+    parts = [pq.ParquetFile(f.removeprefix("file://").removeprefix("file:")).read(columns=columns) for f in files]
+    return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+
+
+def _numpy(column: Any) -> np.ndarray:
+    """A primitive Arrow column without nulls as numpy, read from its buffer:
+    pyarrow's ``to_numpy`` imports pandas, about a second of a fresh query."""
+    arr = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    if arr.null_count:
+        return arr.to_numpy(zero_copy_only=False)
+    import pyarrow.types as pat
+
+    dtype = np.dtype(f"{'f' if pat.is_floating(arr.type) else 'i'}{arr.type.bit_width // 8}")
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=arr.offset + len(arr))[arr.offset :]
 
 
 def _parse_metadata(raw: str | None) -> dict[str, Any]:
@@ -483,11 +516,13 @@ def _parse_metadata(raw: str | None) -> dict[str, Any]:
 
 
 def vectors_from_rows(t: Any, model: str, meta: dict[str, Any], *, subset: bool = False) -> Vectors:
-    """A :class:`Vectors` from a ``vectors`` table's rows of one model (a pyarrow Table sorted by id).
+    """A :class:`Vectors` from a ``vectors`` table's rows of one model (a pyarrow Table, in any order).
 
-    Checks that the rows are one run, that their ids are ``0..V-1`` (or ascending
+    Checks that the rows are one run, that their ids are ``0..V-1`` (or distinct
     for a ``subset``), and that they match the commit ``meta`` (format version,
-    dim, vocabulary size).
+    dim, vocabulary size). Rows are put in id order in numpy: Arrow's
+    ``sort_by`` gathers the list column row by row (most of a second for 68k
+    vectors, in a query that should take about one).
     """
     model_runs = set(t.column("run_id").to_pylist())
     if len(model_runs) != 1:
@@ -495,8 +530,14 @@ def vectors_from_rows(t: Any, model: str, meta: dict[str, Any], *, subset: bool 
     run_id = model_runs.pop()
     vec = t.column("vector").combine_chunks()
     dim = len(vec[0].values) if t.num_rows else 0
-    matrix = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(t.num_rows, dim)
-    ids = t.column("id").to_numpy()
+    matrix = _numpy(vec.flatten()).astype(np.float32).reshape(t.num_rows, dim)
+    ids = _numpy(t.column("id"))
+    words = t.column("word").to_pylist()
+    counts = np.array(_numpy(t.column("count")))  # writable, as Vectors.from_arrays gives
+    if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
+        order = np.argsort(ids, kind="stable")
+        ids, matrix, counts = ids[order], matrix[order], counts[order]
+        words = [words[i] for i in order]
     if subset:
         if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
             raise TableError(f"vectors of {model!r} repeat ids; re-run the {model} stage")
@@ -517,8 +558,8 @@ def vectors_from_rows(t: Any, model: str, meta: dict[str, Any], *, subset: bool 
     return Vectors(
         model=model,
         run_id=run_id,
-        words=t.column("word").to_pylist(),
-        counts=t.column("count").to_numpy(),
+        words=words,
+        counts=counts,
         matrix=matrix,
         metadata=meta,
         ids=ids.astype(np.int64) if subset else None,
