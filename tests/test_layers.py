@@ -1,7 +1,8 @@
 """The layering of the house, read from the source (no imports are executed).
 
 - kernels import numpy and numba only: no pyspark, no config, nothing with I/O;
-- no stage imports another stage, nor the CLI or the pipeline;
+- no stage imports another stage, nor the CLI or the pipeline (ingest's
+  cleaning rules are shared plumbing: embed tokenizes by them too);
 - the engine and the shared plumbing import no stage and no entry point;
 - every SparkContext or RDD use sits in embedpipe/distributed.py, so a Spark
   Connect session (which has neither) can run everything else.
@@ -29,12 +30,17 @@ STAGES = {
     "neighbors": ("embedpipe.vectors.neighbors",),
     "align": ("embedpipe.align",),
     "bias": ("embedpipe.bias",),
+    "embed": ("embedpipe.embed",),
 }
 ENTRY_POINTS = ("embedpipe.cli", "embedpipe.pipeline", "embedpipe.deploy", "embedpipe.doctor", "embedpipe.api",
                 "embedpipe.ml")  # fmt: skip
 ENGINE = ("embedpipe.training.loop", "embedpipe.training.averaging", "embedpipe.training.merge",
           "embedpipe.training.schedule", "embedpipe.training.checkpoint")  # fmt: skip
-PLUMBING = ("embedpipe.config", "embedpipe.tables", "embedpipe.paths", "embedpipe.session", "embedpipe.errors",
+# Shared plumbing that lives in a stage's package: text must become tokens by
+# the same rules wherever it does (ingest tokenizes the corpus with them, embed
+# the texts that must meet that corpus's vocabulary). Checked as plumbing.
+SHARED = ("embedpipe.ingest.cleaning",)
+PLUMBING = (*SHARED, "embedpipe.config", "embedpipe.tables", "embedpipe.paths", "embedpipe.session", "embedpipe.errors",
             "embedpipe.distributed", "embedpipe.batches", "embedpipe.stage", "embedpipe.vectors.table",
             "embedpipe.vectors.queries", "embedpipe.vectors.formats")  # fmt: skip
 # Pure computation only: no Spark, no I/O, no config. Threads are allowed
@@ -73,6 +79,8 @@ def under(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def stage_of(name: str) -> str | None:
+    if under(name, SHARED):
+        return None
     return next((stage for stage, prefixes in STAGES.items() if under(name, prefixes)), None)
 
 
