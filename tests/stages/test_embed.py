@@ -229,3 +229,18 @@ def test_bad_config_is_refused_before_spark_with_the_fix(tmp_path, run_root, cap
     assert code == 2 and "embed.method must be one of" in capsys.readouterr().err
     code = main(["embed", DEMO, "--set", f"output.path={tmp_path / 'none'}", "-q"])
     assert code == 2 and "no vectors table under" in capsys.readouterr().err
+
+
+def test_the_join_path_sums_a_text_whose_rows_straddle_arrow_batches(spark, run_root, texts_table, tmp_path):
+    # Batches of 2 rows cut most texts' (text, word) rows apart; the sums must still be whole.
+    from embedpipe import embed
+    from embedpipe.distributed import session_conf
+
+    out = str(tmp_path / "out")
+    with session_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", "2"):
+        embed.run(spark, _config(run_root, out, input=texts_table, format="parquet", broadcast_mb=0))
+    rows, _ = _read(spark, out)
+    for row, want in zip(rows, brute_force("mean"), strict=True):
+        assert (row["vector"] is None) == (want is None)
+        if want is not None:
+            np.testing.assert_allclose(row["vector"], want, rtol=1e-5, atol=1e-6)
