@@ -168,7 +168,7 @@ class SparkConfig(Section):
 
 @dataclass(frozen=True, kw_only=True)
 class CleanConfig(Section):
-    """How ingest turns raw lines into tokens (rules and order: embedpipe.ingest.cleaning)."""
+    """How ingest turns raw lines into tokens (rules and order: embedpipe.cleaning)."""
 
     NAME: ClassVar[str] = "clean"
     preset: Literal["none", "text8"] = setting(

@@ -59,9 +59,9 @@ from pyspark.sql.utils import AnalysisException
 
 from embedpipe import distributed, paths, tables
 from embedpipe.batches import string_buffers
+from embedpipe.cleaning import clean_tokens, given_tokens
 from embedpipe.config import CleanConfig, PipelineConfig
 from embedpipe.errors import ConfigError, InputError, TableError
-from embedpipe.ingest.cleaning import clean_tokens, given_tokens
 from embedpipe.kernels.lookup import build_word_table, encode_texts
 from embedpipe.kernels.sentences import (
     average,

@@ -1,8 +1,7 @@
 """The layering of the house, read from the source (no imports are executed).
 
 - kernels import numpy and numba only: no pyspark, no config, nothing with I/O;
-- no stage imports another stage, nor the CLI or the pipeline (ingest's
-  cleaning rules are shared plumbing: embed tokenizes by them too);
+- no stage imports another stage, nor the CLI or the pipeline;
 - the engine and the shared plumbing import no stage and no entry point;
 - every SparkContext or RDD use sits in embedpipe/distributed.py, so a Spark
   Connect session (which has neither) can run everything else.
@@ -36,13 +35,11 @@ ENTRY_POINTS = ("embedpipe.cli", "embedpipe.pipeline", "embedpipe.deploy", "embe
                 "embedpipe.ml")  # fmt: skip
 ENGINE = ("embedpipe.training.loop", "embedpipe.training.averaging", "embedpipe.training.merge",
           "embedpipe.training.schedule", "embedpipe.training.checkpoint")  # fmt: skip
-# Shared plumbing that lives in a stage's package: text must become tokens by
-# the same rules wherever it does (ingest tokenizes the corpus with them, embed
-# the texts that must meet that corpus's vocabulary). Checked as plumbing.
-SHARED = ("embedpipe.ingest.cleaning",)
-PLUMBING = (*SHARED, "embedpipe.config", "embedpipe.tables", "embedpipe.paths", "embedpipe.session", "embedpipe.errors",
-            "embedpipe.distributed", "embedpipe.batches", "embedpipe.stage", "embedpipe.vectors.table",
-            "embedpipe.vectors.queries", "embedpipe.vectors.formats")  # fmt: skip
+# embedpipe.cleaning is plumbing, not ingest's own: text becomes tokens by the same
+# rules wherever it does (ingest the corpus, embed the texts that meet its vocabulary).
+PLUMBING = ("embedpipe.cleaning", "embedpipe.config", "embedpipe.tables", "embedpipe.paths", "embedpipe.session",
+            "embedpipe.errors", "embedpipe.distributed", "embedpipe.batches", "embedpipe.stage",
+            "embedpipe.vectors.table", "embedpipe.vectors.queries", "embedpipe.vectors.formats")  # fmt: skip
 # Pure computation only: no Spark, no I/O, no config. Threads are allowed
 # (functools, concurrent.futures): the kernels release the GIL, and running
 # them on a task's cores is still a function of arrays (kernels/threads.py).
@@ -79,8 +76,6 @@ def under(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def stage_of(name: str) -> str | None:
-    if under(name, SHARED):
-        return None
     return next((stage for stage, prefixes in STAGES.items() if under(name, prefixes)), None)
 
 
