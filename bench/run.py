@@ -80,8 +80,8 @@ def text8_sample(out_dir: Path) -> Path:
     """The shipped sample in text8 form, so every tool reads identical tokens."""
     import pyarrow as pa
 
+    from embedpipe.cleaning import clean_tokens
     from embedpipe.config import CleanConfig
-    from embedpipe.ingest.cleaning import clean_tokens
 
     with gzip.open(SAMPLE, "rt", encoding="utf-8") as fh:
         lines = fh.read().splitlines()

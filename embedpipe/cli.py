@@ -12,6 +12,7 @@ neighbors-table
 analogy     A is to B as C is to ?
 align       map one model onto another (orthogonal Procrustes) and score the map
 bias        WEAT tests and a gender direction of a model
+embed       a vector for each text of a file or table, into the doc_vectors table
 
 neighbors and analogy start no JVM when delta-rs reads output.path (a local
 path, s3://, s3a://, abfss://, gs:// ...); on hdfs://, viewfs:// or dbfs:/
@@ -50,6 +51,7 @@ EPILOG = """examples:
   embedpipe evaluate conf/demo.yaml --model sgns --model glove6b
   embedpipe align conf/demo.yaml --source glove --target sgns --name glove-on-sgns
   embedpipe bias conf/demo.yaml --model sgns
+  embedpipe embed conf/demo.yaml --method sif --set embed.input=texts.txt.gz
 """
 
 
@@ -156,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--words", metavar="FILE", help="words to project, one a line (default bias.words: occupations)")
     p.add_argument("--name", help="with bias.debias=neutralize: the debiased model's name (default <model>-debiased)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p = add("embed", "a vector for each text of embed.input (mean, tfidf or SIF) into the doc_vectors table")
+    p.add_argument("--method", choices=["mean", "tfidf", "sif"], help="how words are weighted (default embed.method)")
+    p.add_argument("--json", action="store_true", help="print the stage's result as JSON")
     return parser
 
 
@@ -194,6 +199,8 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         return _align(args, cfg)
     if args.command == "bias":
         return _bias(args, cfg)
+    if args.command == "embed":
+        return _embed(args, cfg)
     from embedpipe.session import get_session
 
     spark = get_session(cfg.spark)
@@ -317,6 +324,22 @@ def _bias(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print(bias.format_report(result.stats))
+    return 0
+
+
+def _embed(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    import dataclasses
+
+    from embedpipe import embed
+
+    if args.method:
+        cfg = dataclasses.replace(cfg, embed=dataclasses.replace(cfg.embed, method=args.method))
+    embed.check(cfg)  # a missing input or vectors table costs no JVM
+    result = embed.run(_session(cfg), cfg)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(embed.format_report(result.stats))
     return 0
 
 

@@ -2,8 +2,8 @@
 
 A config file is a YAML mapping of sections (``input``, ``output``, ``spark``,
 ``clean``, ``vocab``, ``cooccur``, ``glove``, ``sgns``, ``eval``, ``export``,
-``neighbors``) plus the top-level ``stages`` list. Loading does three things
-before any Spark work:
+``neighbors``, ``align``, ``bias``, ``embed``) plus the top-level ``stages``
+list. Loading does three things before any Spark work:
 
 1. rejects unknown sections and keys, naming the key and the valid ones;
 2. applies ``--set section.key=value`` overrides, each value parsed as YAML;
@@ -41,6 +41,8 @@ STAGES: tuple[str, ...] = (
     "ingest", "vocab", "encode", "cooccur", "glove", "sgns", "evaluate", "export", "neighbors"
 )
 PACKAGE_DATA_SCHEME = "embedpipe://"
+# How a table or file of texts is read: the corpus (input.format) and the texts embed reads (embed.format).
+InputFormat = Literal["text", "parquet", "delta", "jsonl", "dataframe"]
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ class InputConfig(Section):
     NAME: ClassVar[str] = "input"
     path: str = setting("", "file, folder, glob or table path of the corpus (required by ingest)")
     # "dataframe" has no path: the DataFrame comes from Python (embedpipe.train), not from the config.
-    format: Literal["text", "parquet", "delta", "jsonl", "dataframe"] = setting(
+    format: InputFormat = setting(
         "text", "how to read `input.path`; dataframe: the DataFrame given to `embedpipe.train`"
     )
     column: str = setting(
@@ -166,7 +168,7 @@ class SparkConfig(Section):
 
 @dataclass(frozen=True, kw_only=True)
 class CleanConfig(Section):
-    """How ingest turns raw lines into tokens (rules and order: embedpipe.ingest.cleaning)."""
+    """How ingest turns raw lines into tokens (rules and order: embedpipe.cleaning)."""
 
     NAME: ClassVar[str] = "clean"
     preset: Literal["none", "text8"] = setting(
@@ -332,6 +334,26 @@ class BiasConfig(Section):
     debias: Literal["none", "neutralize"] = setting("none", "neutralize: write a debiased model to vectors")
 
 
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedConfig(Section):
+    """``embedpipe embed``: a vector for each text of a table or file, from a model's word vectors."""
+
+    NAME: ClassVar[str] = "embed"
+    method: Literal["mean", "tfidf", "sif"] = setting(
+        "mean", "mean of the known words; tfidf: weighted by the texts' own IDF; sif: Arora et al. 2017"
+    )
+    input: str = setting("", "file, folder, glob or table of the texts (empty: the corpus, as `input.*` reads it)")
+    format: InputFormat = setting("text", "how to read `embed.input` (the formats of `input.format`)")
+    text_column: str = setting("text", "column (parquet, delta, dataframe) or JSON field (jsonl) of the text")
+    key_columns: Sequence[str] = setting((), "columns carried to `doc_vectors` beside `doc_id` (not for text)")
+    model: str = setting("sgns", "model of the vectors table whose word vectors are averaged")
+    vectors: str = setting("", "run folder holding that model's vectors and vocab (empty: `output.path`)")
+    sif_a: float = setting(1e-3, "SIF's a: a word weighs a / (a + p(w)), p(w) from the vocab's counts", gt=0)
+    # Above it the vectors meet the texts in a join instead: slower, but no executor holds the whole model.
+    broadcast_mb: int = setting(512, "ship the word vectors to every executor up to this size, else join", ge=0)
+
+
 # Keys that moved to the stage that reads them, so a stage's fingerprint covers only its own section.
 MOVED_KEYS: dict[str, str] = {"glove.window": "cooccur.window"}
 
@@ -356,6 +378,7 @@ class PipelineConfig:
     neighbors: NeighborsConfig = field(default_factory=NeighborsConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     bias: BiasConfig = field(default_factory=BiasConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
     stages: Sequence[str] = DEFAULT_STAGES
     # Folder of the config file; relative paths were resolved against it.
     base_dir: str = ""
@@ -611,7 +634,10 @@ def _resolve_paths(cfg: PipelineConfig, base_dir: Path) -> PipelineConfig:
     bi = dataclasses.replace(
         cfg.bias, pairs=resolve_path(cfg.bias.pairs, base_dir), words=resolve_path(cfg.bias.words, base_dir)
     )
-    return dataclasses.replace(cfg, input=inp, output=out, eval=ev, export=exp, align=al, bias=bi)
+    em = dataclasses.replace(
+        cfg.embed, input=resolve_path(cfg.embed.input, base_dir), vectors=resolve_path(cfg.embed.vectors, base_dir)
+    )
+    return dataclasses.replace(cfg, input=inp, output=out, eval=ev, export=exp, align=al, bias=bi, embed=em)
 
 
 # ---------------------------------------------------------------------------
@@ -668,6 +694,8 @@ def validate(cfg: PipelineConfig) -> None:
     _check(export_model is None, f"export.model: {export_model}")
     neighbors_model = model_name_problem(cfg.neighbors.model)
     _check(neighbors_model is None, f"neighbors.model: {neighbors_model}")
+    embed_model = model_name_problem(cfg.embed.model)
+    _check(embed_model is None, f"embed.model: {embed_model}")
     _check(
         cfg.align.held_out < cfg.align.anchors,
         f"align.held_out ({cfg.align.held_out}) must be below align.anchors ({cfg.align.anchors}), "

@@ -391,3 +391,19 @@ def _at_or_past(keys: list[str], bound: tuple[Any, ...]) -> Column:
     if len(keys) == 1:
         return head >= value
     return (head > value) | ((head == value) & _at_or_past(keys[1:], bound[1:]))
+
+
+def tree_sum(df: DataFrame, column: str, shape: tuple[int, ...]) -> Any:
+    """The sum of the float64 arrays of ``shape`` held as raw bytes in ``column`` of ``df``'s rows,
+    added up on the executors in a tree (``treeAggregate``), so the driver receives one array,
+    not one per partition."""
+    import numpy as np
+
+    def add(a: Any, b: Any) -> Any:
+        return a + b
+
+    return (
+        df.select(column)
+        .rdd.map(lambda row: np.frombuffer(row[0], dtype=np.float64).reshape(shape))
+        .treeAggregate(np.zeros(shape, dtype=np.float64), add, add, depth=2)
+    )

@@ -15,7 +15,7 @@ import contextvars
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -127,6 +127,15 @@ BIAS = T.StructType(
         T.StructField("time", T.TimestampType(), False),
     ]
 )
+# One row per text of `embedpipe embed` (the text's key columns, if any, sit
+# between doc_id and vector). vector is null for a text with no known word.
+DOC_VECTORS = T.StructType(
+    [
+        T.StructField("doc_id", T.LongType(), False),  # the text's position in the input as read
+        T.StructField("vector", T.ArrayType(T.FloatType()), True),
+        T.StructField("tokens_used", T.IntegerType(), False),  # tokens with a word vector
+    ]
+)
 
 # A model in blocks: the rows of one side (0 = input/word rows, 1 = output/context
 # rows; under averaging, a parameter group) of one block, as raw bytes: ``ids``
@@ -156,7 +165,10 @@ SCHEMAS: dict[str, T.StructType] = {
     "evaluation": EVALUATION,
     "neighbors": NEIGHBORS,
     "bias": BIAS,
+    "doc_vectors": DOC_VECTORS,
 }
+# Tables that also hold columns the user named (tables.write's key_columns).
+KEYED = frozenset({"doc_vectors"})
 
 
 # Session settings that hold for one table's writes only.
@@ -238,6 +250,7 @@ def read(spark: SparkSession, root: str, name: str, *, version: int | None = Non
             "evaluation": "evaluate",
             "neighbors": "neighbors",
             "bias": "bias (embedpipe bias CONF --model M)",
+            "doc_vectors": "embed (embedpipe embed CONF)",
             **{table: f"{model} (it writes one after each epoch)" for model, table in CHECKPOINTS.items()},
         }[name]
         raise TableError(f"table {name!r} not found at {path}; run the {producer} stage first")
@@ -245,7 +258,10 @@ def read(spark: SparkSession, root: str, name: str, *, version: int | None = Non
     if version is not None:
         reader = reader.option("versionAsOf", version)
     df = reader.load(path)
-    _check_schema(name, df.schema, SCHEMAS[name], path)
+    schema = df.schema
+    if name in KEYED:  # the user's key columns are not the schema's to check
+        schema = T.StructType([f for f in schema.fields if f.name in SCHEMAS[name].fieldNames()])
+    _check_schema(name, schema, SCHEMAS[name], path)
     return df
 
 
@@ -277,24 +293,26 @@ def write(
     partition_by: list[str] | None = None,
     replace_where: str | None = None,
     mode: str = "overwrite",
+    key_columns: Sequence[str] = (),
 ) -> None:
     """Write ``df`` as one atomic Delta commit with ``metadata`` attached.
 
     ``replace_where`` replaces only the matching rows (e.g. one model's vectors),
-    ``mode='append'`` adds rows (evaluation history).
+    ``mode='append'`` adds rows (evaluation history). ``key_columns`` are
+    columns of ``df`` outside the schema that the user chose (``doc_vectors``
+    carries each text's keys): written as they are, after the schema's first column.
     """
     expected = SCHEMAS[name]
     current = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-    missing = [f.name for f in expected.fields if f.name not in current]
+    missing = [f.name for f in expected.fields if f.name not in current] + [k for k in key_columns if k not in current]
     if missing:
         raise TableError(f"cannot write table {name!r}: columns {missing} are missing from {sorted(current)}")
     # Cast only what differs: Spark refuses casts that only change nullability.
-    df = df.select(
-        *[
-            df[f.name] if current[f.name] == f.dataType.simpleString() else df[f.name].cast(f.dataType).alias(f.name)
-            for f in expected.fields
-        ]
-    )
+    cols = [
+        df[f.name] if current[f.name] == f.dataType.simpleString() else df[f.name].cast(f.dataType).alias(f.name)
+        for f in expected.fields
+    ]
+    df = df.select(cols[0], *[df[k] for k in key_columns], *cols[1:])
     writer = (
         df.write.format("delta")
         .mode(mode)

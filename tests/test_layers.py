@@ -29,14 +29,17 @@ STAGES = {
     "neighbors": ("embedpipe.vectors.neighbors",),
     "align": ("embedpipe.align",),
     "bias": ("embedpipe.bias",),
+    "embed": ("embedpipe.embed",),
 }
 ENTRY_POINTS = ("embedpipe.cli", "embedpipe.pipeline", "embedpipe.deploy", "embedpipe.doctor", "embedpipe.api",
                 "embedpipe.ml")  # fmt: skip
 ENGINE = ("embedpipe.training.loop", "embedpipe.training.averaging", "embedpipe.training.merge",
           "embedpipe.training.schedule", "embedpipe.training.checkpoint")  # fmt: skip
-PLUMBING = ("embedpipe.config", "embedpipe.tables", "embedpipe.paths", "embedpipe.session", "embedpipe.errors",
-            "embedpipe.distributed", "embedpipe.batches", "embedpipe.stage", "embedpipe.vectors.table",
-            "embedpipe.vectors.queries", "embedpipe.vectors.formats")  # fmt: skip
+# embedpipe.cleaning is plumbing, not ingest's own: text becomes tokens by the same
+# rules wherever it does (ingest the corpus, embed the texts that meet its vocabulary).
+PLUMBING = ("embedpipe.cleaning", "embedpipe.config", "embedpipe.tables", "embedpipe.paths", "embedpipe.session",
+            "embedpipe.errors", "embedpipe.distributed", "embedpipe.batches", "embedpipe.stage",
+            "embedpipe.vectors.table", "embedpipe.vectors.queries", "embedpipe.vectors.formats")  # fmt: skip
 # Pure computation only: no Spark, no I/O, no config. Threads are allowed
 # (functools, concurrent.futures): the kernels release the GIL, and running
 # them on a task's cores is still a function of arrays (kernels/threads.py).

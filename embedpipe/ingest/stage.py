@@ -15,14 +15,14 @@ strings, and nothing is shuffled or cached on the way (both did cost more
 than the cleaning itself on wiki70m).
 
 Cleaning runs inside ``mapInArrow`` with pyarrow's vectorized string kernels
-(embedpipe.ingest.cleaning; the text8 preset is one numba pass over the bytes),
+(embedpipe.cleaning; the text8 preset is one numba pass over the bytes),
 never a Python loop per row or word. Windows of both
 trainers never cross a piece boundary, so a 100 MB one-line corpus loses only
 the pairs that straddle its 10,000-token cuts (as in gensim).
 
 A column of ``array<string>`` (Parquet, Delta or a DataFrame) holds tokens
 already: they are kept as they are, without the cleaning rules
-(:func:`~embedpipe.ingest.cleaning.given_tokens`), so a model trained on a
+(:func:`~embedpipe.cleaning.given_tokens`), so a model trained on a
 Spark ML ``Tokenizer``'s output knows exactly the words it will be asked for.
 
 Bad input never stops the run silently: invalid UTF-8 bytes become U+FFFD and
@@ -50,11 +50,11 @@ from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
 
 from embedpipe import distributed, paths, tables
+from embedpipe.cleaning import clean_tokens, given_tokens, split_pieces
 from embedpipe.config import CleanConfig, InputConfig, PipelineConfig
 from embedpipe.distributed import counters, default_parallelism
 from embedpipe.errors import InputError
 from embedpipe.ingest import textfiles
-from embedpipe.ingest.cleaning import clean_tokens, given_tokens, split_pieces
 from embedpipe.kernels.text8 import has_tokens as text8_has_tokens
 from embedpipe.stage import StageResult, new_run_id
 

@@ -7,7 +7,7 @@ Tokens are the maximal runs of letters and the spelled digits, so
 "x9Y" is ["x", "nine", "y"] and "café" is ["caf"]. A token never crosses
 a row.
 
-This is what ``embedpipe.ingest.cleaning`` did with five Arrow passes (lower-case,
+This is what ``embedpipe.cleaning`` did with five Arrow passes (lower-case,
 spell digits, blank the rest, trim, split); one pass over the bytes does it
 in about half the time (ingest's largest Python cost on text8-form
 corpora), and it needs no chunking of 100 MB lines.

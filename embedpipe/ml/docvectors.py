@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from embedpipe.kernels import sentences
+
 __all__ = ["SIF_A", "Weighting", "document_vectors", "sif_weights"]
 
 Weighting = Literal["mean", "sif"]
@@ -36,13 +38,12 @@ def sif_weights(counts: np.ndarray, a: float = SIF_A) -> np.ndarray:
     ValueError
         The counts are all zero (vectors read from a file carry none).
     """
-    total = float(np.sum(counts))
-    if total <= 0:
+    if float(np.sum(counts)) <= 0:
         raise ValueError(
             "SIF weights need the words' counts, and these vectors carry none (vectors read from a file); "
             "use docVector='mean', or vectors trained by embedpipe"
         )
-    return (a / (a + np.asarray(counts, dtype=np.float64) / total)).astype(np.float64)
+    return sentences.sif_weights(counts, a)
 
 
 def document_vectors(

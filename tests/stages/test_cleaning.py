@@ -1,4 +1,4 @@
-"""Tests for embedpipe.ingest.cleaning (pure pyarrow; no Spark)."""
+"""Tests for embedpipe.cleaning (pure pyarrow; no Spark)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from embedpipe.config import CleanConfig
-from embedpipe.ingest.cleaning import (
+from embedpipe.cleaning import (
     NEGATIONS,
     STOPWORDS,
     clean_tokens,
     split_pieces,
 )
-from embedpipe.ingest.cleaning import passes as cleaning
+from embedpipe.cleaning import passes as cleaning
+from embedpipe.config import CleanConfig
 
 CORPUS_DIR = Path(
     os.environ.get("EMBEDPIPE_CORPUS_DIR", Path(__file__).resolve().parents[3] / "shared/corpus")

@@ -110,7 +110,7 @@ without digits) work inside one huge line.
 
 from __future__ import annotations
 
-from embedpipe.ingest.cleaning.passes import clean_tokens, given_tokens, split_pieces
-from embedpipe.ingest.cleaning.wordlists import NEGATIONS, STOPWORDS, TAG_TOKENS
+from embedpipe.cleaning.passes import clean_tokens, given_tokens, split_pieces
+from embedpipe.cleaning.wordlists import NEGATIONS, STOPWORDS, TAG_TOKENS
 
 __all__ = ["NEGATIONS", "STOPWORDS", "TAG_TOKENS", "clean_tokens", "given_tokens", "split_pieces"]

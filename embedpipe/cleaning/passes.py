@@ -1,6 +1,6 @@
 """The cleaning passes: whole-array Arrow and numpy work on a batch of raw lines.
 
-The rules and their order are in the package docstring (:mod:`embedpipe.ingest.cleaning`).
+The rules and their order are in the package docstring (:mod:`embedpipe.cleaning`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from embedpipe.batches import string_buffers
+from embedpipe.cleaning.wordlists import STOPWORDS, TAG_TOKENS
 from embedpipe.config import CleanConfig
-from embedpipe.ingest.cleaning.wordlists import STOPWORDS, TAG_TOKENS
 from embedpipe.kernels.text8 import DIGIT_WORDS, text8_tokens
 
 # One private-use sentinel character per tag. Private-use characters are
