@@ -29,6 +29,7 @@ STAGES = {
     "neighbors": ("embedpipe.vectors.neighbors",),
     "align": ("embedpipe.align",),
     "bias": ("embedpipe.bias",),
+    "plot": ("embedpipe.maps",),
 }
 ENTRY_POINTS = ("embedpipe.cli", "embedpipe.pipeline", "embedpipe.deploy", "embedpipe.doctor", "embedpipe.api",
                 "embedpipe.ml")  # fmt: skip
