@@ -283,21 +283,26 @@ def _colours(k: int) -> list[str]:
 
 def _draw_png(path: str, title: str, words: list[str], xy: np.ndarray, labels: np.ndarray, info: list[dict],
               colours: list[str]) -> None:  # fmt: skip
+    from matplotlib import patheffects
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     # Drawn on an Agg canvas directly (no pyplot): the backend of a notebook is left alone.
-    fig = Figure(figsize=(13, 10))
+    # The map keeps t-SNE's aspect (one scale on both axes); the figure is as tall as the map needs.
+    span = np.ptp(xy, axis=0) if len(xy) else np.ones(2)
+    height = float(np.clip(9.1 * span[1] / max(span[0], 1e-12), 6.0, 12.0)) + 1.0
+    fig = Figure(figsize=(13, height))
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.02, 0.03, 0.70, 0.90))
+    ax = fig.add_axes((0.02, 0.3 / height, 0.70, (height - 1.0) / height))
     ax.scatter(xy[:, 0], xy[:, 1], c=[colours[c] for c in labels], s=9, linewidths=0, alpha=0.8)
     where = {w: i for i, w in enumerate(words)}
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]  # legible over other clusters' points
     for c in info:
         for w, _ in c["central_on_map"][:_LABELLED]:
             i = where[w]
             ax.annotate(w, tuple(xy[i]), xytext=(2, 2), textcoords="offset points", fontsize=8,
-                        color=colours[c["cluster"]], fontweight="bold")  # fmt: skip
-    ax.set_aspect("equal", adjustable="datalim")  # t-SNE's two axes share one scale
+                        color=colours[c["cluster"]], fontweight="bold", path_effects=halo)  # fmt: skip
+    ax.set_aspect("equal", adjustable="box")  # t-SNE's two axes share one scale
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=10, loc="left", wrap=True)
@@ -305,7 +310,7 @@ def _draw_png(path: str, title: str, words: list[str], xy: np.ndarray, labels: n
     handles = [
         ax.scatter([], [], color=colours[c["cluster"]], s=30, label=text) for c, text in zip(info, lines, strict=True)
     ]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.73, 0.93), fontsize=7.5, frameon=False,
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.73, 1 - 0.7 / height), fontsize=7.5, frameon=False,
                title="cluster: most central words on the map", title_fontsize=8.5, labelspacing=0.6)  # fmt: skip
     fig.savefig(path, dpi=110, format="png")
 
@@ -352,7 +357,8 @@ body {{ font: 14px system-ui, sans-serif; margin: 1em 2em; color: #222; }}
 .wrap {{ display: flex; gap: 2em; align-items: flex-start; }}
 svg {{ width: 62vw; max-width: {_SVG_W}px; height: auto; border: 1px solid #ddd; background: #fff; }}
 svg circle {{ opacity: .8; }}
-svg text {{ font-size: 11px; font-weight: 600; pointer-events: none; }}
+svg text {{ font-size: 11px; font-weight: 600; pointer-events: none; paint-order: stroke; stroke: #fff;
+  stroke-width: 3px; }}
 svg.focus circle:not(.on), svg.focus text:not(.on) {{ opacity: .08; }}
 ul {{ list-style: none; padding: 0; margin: 0; max-width: 30em; }}
 li {{ margin: .35em 0; cursor: default; }}
@@ -434,6 +440,7 @@ def run(
     seconds: dict[str, float] = {"read": p.read_seconds}
 
     tic = time.perf_counter()
+    log.info("plot: k-means (Spark ML, cosine) of %d words into %d clusters", int(p.nonzero.sum()), pc.clusters)
     labels = cluster_words(spark, vec, k=pc.clusters, seed=pc.seed, partitions=cfg.spark.partitions,
                            nonzero=p.nonzero)  # fmt: skip
     seconds["k-means"] = time.perf_counter() - tic
@@ -466,6 +473,7 @@ def run(
     ]  # fmt: skip
 
     tic = time.perf_counter()
+    log.info("plot: t-SNE of the %d most frequent words", len(on_map))
     xy = map_words(unit[on_map], perplexity=pc.perplexity, iterations=pc.iterations, seed=pc.seed)
     seconds["t-SNE"] = time.perf_counter() - tic
 
