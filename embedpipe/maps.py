@@ -274,7 +274,10 @@ def _colours(k: int) -> list[str]:
     if k <= 10:
         cols = matplotlib.colormaps["tab10"].colors  # type: ignore[attr-defined]
     elif k <= 20:
-        cols = matplotlib.colormaps["tab20"].colors  # type: ignore[attr-defined]
+        # tab20 pairs a dark and a light shade of each hue: all the dark ones first, so that
+        # neighbouring clusters differ in hue.
+        tab20 = matplotlib.colormaps["tab20"].colors  # type: ignore[attr-defined]
+        cols = [*tab20[0::2], *tab20[1::2]]
     else:
         cmap = matplotlib.colormaps["hsv"]
         cols = [cmap(i / k) for i in range(k)]
@@ -322,8 +325,9 @@ def _html_page(title: str, words: list[str], xy: np.ndarray, labels: np.ndarray,
     span = np.where(hi - lo > 0, hi - lo, 1.0)
     inner = np.array([_SVG_W - 2 * _SVG_PAD, _SVG_H - 2 * _SVG_PAD], dtype=np.float64)
     scale = float(np.min(inner / span))  # one scale for both axes keeps t-SNE's distances
-    px = _SVG_PAD + (xy[:, 0] - lo[0]) * scale
-    py = _SVG_H - _SVG_PAD - (xy[:, 1] - lo[1]) * scale  # SVG's y points down
+    slack = (inner - span * scale) / 2  # centred along the axis with room to spare
+    px = _SVG_PAD + slack[0] + (xy[:, 0] - lo[0]) * scale
+    py = _SVG_H - _SVG_PAD - slack[1] - (xy[:, 1] - lo[1]) * scale  # SVG's y points down
     e = html.escape
     points, names = [], []
     where = {w: i for i, w in enumerate(words)}
