@@ -198,7 +198,7 @@ def cluster_words(
         spark.createDataFrame(table)
         .repartition(partitions, F.col("row") % partitions)
         .sortWithinPartitions("row")
-        .select("row", array_to_vector("vector").alias("features"))
+        .select("row", array_to_vector(F.col("vector")).alias("features"))
         .cache()
     )
     try:
@@ -332,9 +332,9 @@ def _html_page(title: str, words: list[str], xy: np.ndarray, labels: np.ndarray,
     points, names = [], []
     where = {w: i for i, w in enumerate(words)}
     for i, w in enumerate(words):
-        c = int(labels[i])
+        label = int(labels[i])
         points.append(
-            f'<circle cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="3" fill="{colours[c]}" data-c="{c}">'
+            f'<circle cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="3" fill="{colours[label]}" data-c="{label}">'
             f"<title>{e(w)}</title></circle>"
         )
     for c in info:

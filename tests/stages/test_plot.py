@@ -213,3 +213,12 @@ def test_bad_input_fails_before_spark_starts(plotted, tmp_path):
     for (_, what, fix), line in zip(cases, errors, strict=True):
         assert what in line and fix in line, line
     assert "PYSPARK False" in done.stderr
+
+
+def test_a_missing_plot_package_names_the_extra_to_install(monkeypatch):
+    from embedpipe.errors import PlotDependencyError
+    from embedpipe.maps import require_dependencies
+
+    monkeypatch.setitem(sys.modules, "openTSNE", None)  # `import openTSNE` now fails as when it is not installed
+    with pytest.raises(PlotDependencyError, match=r"pip install embedpipe\[plot\] \(missing: openTSNE\)"):
+        require_dependencies()
