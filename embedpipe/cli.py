@@ -13,6 +13,7 @@ analogy     A is to B as C is to ?
 align       map one model onto another (orthogonal Procrustes) and score the map
 bias        WEAT tests and a gender direction of a model
 embed       a vector for each text of a file or table, into the doc_vectors table
+plot        a t-SNE map of a model's frequent words, coloured by k-means clusters
 
 neighbors and analogy start no JVM when delta-rs reads output.path (a local
 path, s3://, s3a://, abfss://, gs:// ...); on hdfs://, viewfs:// or dbfs:/
@@ -52,6 +53,7 @@ EPILOG = """examples:
   embedpipe align conf/demo.yaml --source glove --target sgns --name glove-on-sgns
   embedpipe bias conf/demo.yaml --model sgns
   embedpipe embed conf/demo.yaml --method sif --set embed.input=texts.txt.gz
+  embedpipe plot conf/demo.yaml --model sgns --out plots
 """
 
 
@@ -161,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("embed", "a vector for each text of embed.input (mean, tfidf or SIF) into the doc_vectors table")
     p.add_argument("--method", choices=["mean", "tfidf", "sif"], help="how words are weighted (default embed.method)")
     p.add_argument("--json", action="store_true", help="print the stage's result as JSON")
+    p = add(
+        "plot",
+        "a t-SNE map of a model's frequent words coloured by k-means clusters of all its words (PNG, HTML); "
+        "writes the clusters table",
+    )
+    p.add_argument("--model", metavar="MODEL[@RUN]", help="the model mapped (default plot.model)")
+    p.add_argument("--out", metavar="DIR", help="local folder of the PNG, HTML and cluster lists (default plot.out)")
+    p.add_argument("--json", action="store_true", help="print the clusters and files as JSON")
     return parser
 
 
@@ -171,7 +181,7 @@ def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("py4j", "pyspark", "numba", "urllib3", "matplotlib"):
+    for noisy in ("py4j", "pyspark", "numba", "urllib3", "matplotlib", "openTSNE"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -201,6 +211,8 @@ def _dispatch(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         return _bias(args, cfg)
     if args.command == "embed":
         return _embed(args, cfg)
+    if args.command == "plot":
+        return _plot(args, cfg)
     from embedpipe.session import get_session
 
     spark = get_session(cfg.spark)
@@ -340,6 +352,25 @@ def _embed(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print(embed.format_report(result.stats))
+    return 0
+
+
+def _plot(args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    import dataclasses
+
+    from embedpipe import maps
+
+    if args.out:
+        from embedpipe.config import resolve_path
+
+        cfg = dataclasses.replace(cfg, plot=dataclasses.replace(cfg.plot, out=resolve_path(args.out, ".")))
+    # Check the folder and packages and read the model before Spark starts: a typo costs no JVM.
+    prepared = maps.prepare(cfg, args.model, lambda: _session(cfg))
+    result = maps.run(_session(cfg), cfg, prepared=prepared)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(maps.format_report(result.stats))
     return 0
 
 

@@ -2,8 +2,9 @@
 
 A config file is a YAML mapping of sections (``input``, ``output``, ``spark``,
 ``clean``, ``vocab``, ``cooccur``, ``glove``, ``sgns``, ``eval``, ``export``,
-``neighbors``, ``align``, ``bias``, ``embed``) plus the top-level ``stages``
-list. Loading does three things before any Spark work:
+``neighbors``, and the commands' ``align``, ``bias``, ``embed``, ``plot``)
+plus the top-level ``stages`` list. Loading does three things before any
+Spark work:
 
 1. rejects unknown sections and keys, naming the key and the valid ones;
 2. applies ``--set section.key=value`` overrides, each value parsed as YAML;
@@ -334,7 +335,6 @@ class BiasConfig(Section):
     debias: Literal["none", "neutralize"] = setting("none", "neutralize: write a debiased model to vectors")
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class EmbedConfig(Section):
     """``embedpipe embed``: a vector for each text of a table or file, from a model's word vectors."""
@@ -352,6 +352,20 @@ class EmbedConfig(Section):
     sif_a: float = setting(1e-3, "SIF's a: a word weighs a / (a + p(w)), p(w) from the vocab's counts", gt=0)
     # Above it the vectors meet the texts in a join instead: slower, but no executor holds the whole model.
     broadcast_mb: int = setting(512, "ship the word vectors to every executor up to this size, else join", ge=0)
+
+@dataclass(frozen=True, kw_only=True)
+class PlotConfig(Section):
+    """``embedpipe plot``: a t-SNE map of a model's frequent words, coloured by k-means clusters of all its words."""
+
+    NAME: ClassVar[str] = "plot"
+    model: str = setting("sgns", "model mapped (MODEL or MODEL@RUN; --model)")
+    words: int = setting(2000, "the most frequent words placed on the map", ge=10)
+    clusters: int = setting(20, "k of the k-means (cosine) over all the model's words", ge=2, le=1000)
+    seed: int = setting(1, "seed of k-means and t-SNE")
+    perplexity: float = setting(30.0, "t-SNE perplexity: about how many neighbours each word keeps close", gt=0)
+    iterations: int = setting(500, "t-SNE iterations after its 250 of early exaggeration", ge=1)
+    central: int = setting(8, "most central words listed for each cluster", ge=1, le=1000)
+    out: str = setting("", "local folder of the PNG, HTML and cluster lists (--out)")
 
 
 # Keys that moved to the stage that reads them, so a stage's fingerprint covers only its own section.
@@ -379,6 +393,7 @@ class PipelineConfig:
     align: AlignConfig = field(default_factory=AlignConfig)
     bias: BiasConfig = field(default_factory=BiasConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
+    plot: PlotConfig = field(default_factory=PlotConfig)
     stages: Sequence[str] = DEFAULT_STAGES
     # Folder of the config file; relative paths were resolved against it.
     base_dir: str = ""
@@ -637,7 +652,10 @@ def _resolve_paths(cfg: PipelineConfig, base_dir: Path) -> PipelineConfig:
     em = dataclasses.replace(
         cfg.embed, input=resolve_path(cfg.embed.input, base_dir), vectors=resolve_path(cfg.embed.vectors, base_dir)
     )
-    return dataclasses.replace(cfg, input=inp, output=out, eval=ev, export=exp, align=al, bias=bi, embed=em)
+    pl = dataclasses.replace(cfg.plot, out=resolve_path(cfg.plot.out, base_dir))
+    return dataclasses.replace(
+        cfg, input=inp, output=out, eval=ev, export=exp, align=al, bias=bi, embed=em, plot=pl
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -700,6 +718,20 @@ def validate(cfg: PipelineConfig) -> None:
         cfg.align.held_out < cfg.align.anchors,
         f"align.held_out ({cfg.align.held_out}) must be below align.anchors ({cfg.align.anchors}), "
         "so some anchors are left to fit the map",
+    )
+    p = cfg.plot
+    plot_model = model_name_problem(p.model.partition("@")[0])
+    _check(plot_model is None, f"plot.model: {plot_model}")
+    _check(
+        p.clusters <= p.words,
+        f"plot.words ({p.words}) must be at least plot.clusters ({p.clusters}), so every cluster can show on "
+        f"the map; raise plot.words or lower plot.clusters (e.g. --set plot.clusters={max(2, p.words // 10)})",
+    )
+    # openTSNE would quietly lower it: each word's neighbourhood holds about 3 x perplexity words.
+    _check(
+        3 * p.perplexity < p.words,
+        f"plot.perplexity ({p.perplexity:g}) must be below plot.words / 3 ({p.words / 3:g}); "
+        "lower plot.perplexity or raise plot.words",
     )
     if "ingest" in cfg.stages and cfg.input.format != "dataframe":
         _check(bool(cfg.input.path), "input.path is empty; set it to a file, folder or glob of the corpus")

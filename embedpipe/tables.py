@@ -136,6 +136,18 @@ DOC_VECTORS = T.StructType(
         T.StructField("tokens_used", T.IntegerType(), False),  # tokens with a word vector
     ]
 )
+# Each word's k-means cluster (`embedpipe plot`), partitioned by model like vectors;
+# run_id is the vectors' run that was clustered.
+CLUSTERS = T.StructType(
+    [
+        T.StructField("model", T.StringType(), False),
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("word", T.StringType(), False),
+        T.StructField("id", T.IntegerType(), False),
+        # null for a zero vector: cosine k-means has no place for it
+        T.StructField("cluster", T.IntegerType(), True),
+    ]
+)
 
 # A model in blocks: the rows of one side (0 = input/word rows, 1 = output/context
 # rows; under averaging, a parameter group) of one block, as raw bytes: ``ids``
@@ -166,6 +178,7 @@ SCHEMAS: dict[str, T.StructType] = {
     "neighbors": NEIGHBORS,
     "bias": BIAS,
     "doc_vectors": DOC_VECTORS,
+    "clusters": CLUSTERS,
 }
 # Tables that also hold columns the user named (tables.write's key_columns).
 KEYED = frozenset({"doc_vectors"})
@@ -251,6 +264,7 @@ def read(spark: SparkSession, root: str, name: str, *, version: int | None = Non
             "neighbors": "neighbors",
             "bias": "bias (embedpipe bias CONF --model M)",
             "doc_vectors": "embed (embedpipe embed CONF)",
+            "clusters": "plot (embedpipe plot CONF --model M --out DIR)",
             **{table: f"{model} (it writes one after each epoch)" for model, table in CHECKPOINTS.items()},
         }[name]
         raise TableError(f"table {name!r} not found at {path}; run the {producer} stage first")

@@ -30,6 +30,7 @@ STAGES = {
     "align": ("embedpipe.align",),
     "bias": ("embedpipe.bias",),
     "embed": ("embedpipe.embed",),
+    "plot": ("embedpipe.maps",),
 }
 ENTRY_POINTS = ("embedpipe.cli", "embedpipe.pipeline", "embedpipe.deploy", "embedpipe.doctor", "embedpipe.api",
                 "embedpipe.ml")  # fmt: skip

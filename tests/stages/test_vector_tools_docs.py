@@ -1,7 +1,9 @@
-"""The examples of docs/vector-tools.md (align, bias, export --normalize, embed) run and print what the page shows.
+"""The examples of docs/vector-tools.md (align, bias, export --normalize, embed, plot) run and print what the
+page shows.
 
 Each ``embedpipe ...`` line of the bash blocks in the sections "Aligning two
-models", "Bias probes" and "Sentence and document vectors" runs on a small vectors table with a ``glove`` and
+models", "Bias probes", "Sentence and document vectors" and "Maps of the space"
+runs on a small vectors table with a ``glove`` and
 an ``sgns`` model (the demo's names and sizes differ; the commands are the
 page's own). Where the page shows the output, the report's lines that
 are not list entries (indented) must begin as the page's do.
@@ -21,7 +23,7 @@ from embedpipe.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = str(REPO / "conf" / "demo.yaml")
-SECTIONS = ("## Aligning two models", "## Bias probes", "## Sentence and document vectors")
+SECTIONS = ("## Aligning two models", "## Bias probes", "## Sentence and document vectors", "## Maps of the space")
 
 
 def _section(readme: str, heading: str) -> str:
@@ -75,8 +77,8 @@ def root(spark, tmp_path_factory) -> str:
 def test_the_readme_has_examples_with_output():
     found = examples()
     commands = [shlex.split(c)[1] for c, _ in found]
-    assert {"align", "bias", "export", "embed"} <= set(commands)
-    assert sum(out is not None for _, out in found) >= 2
+    assert {"align", "bias", "export", "embed", "plot"} <= set(commands)
+    assert sum(out is not None for _, out in found) >= 4
 
 
 def test_readme_examples_run_in_order(root, tmp_path, capsys):
