@@ -473,7 +473,8 @@ def _scan(dt: Any, columns: list[str], model: str | None = None) -> Any:
     """
     partition_columns = dt.metadata().partition_columns
     if dt.protocol().min_reader_version == 1 and "model" not in columns and partition_columns == ["model"]:
-        files = dt.file_uris(partition_filters=None if model is None else [("model", "=", model)])
+        # A partition value is exact per file, so pruning on it selects exactly the model's files.
+        files = dt.file_uris(file_pruning_predicate=None if model is None else [("model", "=", model)])
         if files and all(_is_local(f) for f in files):
             return _read_local_files(files, columns)
     import pyarrow.dataset as ds
