@@ -96,7 +96,9 @@ def test_a_matrix_larger_than_the_task_memory_is_flushed_not_grown(spark, tmp_pa
     rng = np.random.default_rng(7)
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
     words = ["".join(rng.choice(letters, 3)) for _ in range(3000)]
-    lines = [" ".join(rng.choice(words, 400)) for _ in range(100)]  # 40k tokens, ~600k distinct pairs
+    # 12k tokens, ~230k distinct pairs (3.5 MB of entries against a 1 MB budget). The summing
+    # buckets grow with the tokens (cooccur.sum_buckets), so a bigger corpus only adds tasks.
+    lines = [" ".join(rng.choice(words, 400)) for _ in range(30)]
     cfg, result = run_stages(spark, tmp_path, write_text("big.txt", "\n".join(lines)), window=10, memory_mb=1)
     pieces = corpus_pieces(spark, cfg)
     want = brute_force(pieces, 10, True)
