@@ -91,8 +91,8 @@ def setting(
     """Declare a config key: its default, one-line doc and range, in one place.
 
     The type comes from the field's annotation (``Literal[...]`` lists the
-    choices). Validation (:meth:`Section.__post_init__`) and the README's
-    configuration table (:func:`reference_table`) both read this declaration.
+    choices). Validation (:meth:`Section.__post_init__`) and the key table of
+    docs/configuration.md (:func:`reference_table`) both read this declaration.
     """
     meta = {"doc": doc, "range": Range(ge=ge, gt=gt, le=le, lt=lt), "range_text": range_text}
     if default_factory is not dataclasses.MISSING:
@@ -759,7 +759,7 @@ def _check_type(key: str, tp: Any, value: Any) -> None:
 
 
 # ---------------------------------------------------------------------------
-# the README's configuration table, generated from the declarations
+# the key table of docs/configuration.md, generated from the declarations
 
 README_TABLE_START = "<!-- config-table:start -->"
 README_TABLE_END = "<!-- config-table:end -->"
@@ -816,8 +816,8 @@ def readme_with_table(readme: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m embedpipe.config [--update-readme README.md]``: print the
-    configuration table, or rewrite it in place between the README's markers."""
+    """``python -m embedpipe.config [--update-readme docs/configuration.md]``: print the
+    key table, or rewrite it in place between the markers of that page."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m embedpipe.config", description=main.__doc__)

@@ -126,15 +126,15 @@ def test_a_section_built_in_python_is_checked_like_one_read_from_yaml():
         SgnsConfig(epochs="5")  # type: ignore[arg-type]
 
 
-def test_readme_configuration_table_is_generated_from_the_declarations():
+def test_the_documented_key_table_is_generated_from_the_declarations():
     from pathlib import Path
 
     from embedpipe.config import readme_with_table
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    assert readme == readme_with_table(readme), (
-        "README.md's configuration table differs from the config declarations; "
-        "run: python -m embedpipe.config --update-readme README.md"
+    page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert page == readme_with_table(page), (
+        "docs/configuration.md's key table differs from the config declarations; "
+        "run: python -m embedpipe.config --update-readme docs/configuration.md"
     )
 
 
