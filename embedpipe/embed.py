@@ -251,6 +251,7 @@ def _model_size(spark: SparkSession, root: str, model: str) -> tuple[int, int]:
         return int(meta["vocab_size"]), int(meta["dim"])
     df = _vectors_frame(spark, root, model)
     row = df.select(F.count("*").alias("n"), F.max(F.size("vector")).alias("dim")).first()
+    assert row is not None  # an aggregate without grouping has one row
     return int(row["n"] or 0), int(row["dim"] or 0)
 
 
@@ -436,15 +437,16 @@ def _pool_join(spark: SparkSession, texts: DataFrame, keys: tuple[str, ...], n_t
                root: str, dim: int, opts: CleanConfig, given: bool) -> DataFrame:  # fmt: skip
     e = cfg.embed
     terms = _term_frame(texts, keys, opts, given)
-    counted = terms.select("doc_id", F.explode("words").alias("word")).groupBy("doc_id", "word")
-    counted = counted.agg(F.count("*").cast("long").alias("times"))
+    by_word = terms.select("doc_id", F.explode("words").alias("word")).groupBy("doc_id", "word")
+    counted = by_word.agg(F.count("*").cast("long").alias("times"))
     vectors = _vectors_frame(spark, root, e.model)
     # The weights are the kernels' formulas (embedpipe.kernels.sentences), written as column expressions.
     if e.method == "mean":
         weighted = vectors.select("word", "vector", F.lit(1.0).alias("weight"))
     elif e.method == "sif":
         with_counts = _word_counts(spark, root, vectors)
-        total = with_counts.agg(F.sum("count")).first()[0] or 0
+        summed = with_counts.agg(F.sum("count")).first()
+        total = (summed[0] if summed is not None else 0) or 0
         if total <= 0:
             _sif_weights(np.zeros(1), e.sif_a, e.model)  # raises, with the advice
         p = F.col("count").cast("double") / F.lit(float(total))

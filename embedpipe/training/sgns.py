@@ -262,7 +262,8 @@ def _train_rotation(
         .select("ids")
         .persist()
     )
-    tokens_of = dict(corpus.groupBy(F.spark_partition_id().alias("p")).agg(F.sum(F.size("ids")).alias("n")).collect())
+    per_partition = corpus.groupBy(F.spark_partition_id().alias("p")).agg(F.sum(F.size("ids")).alias("n"))
+    tokens_of: dict[int, int] = dict(per_partition.collect())
     tokens = [int(tokens_of.get(p) or 0) for p in range(max(tokens_of, default=-1) + 1)]
     first_token = tuple(int(x) for x in np.concatenate(([0], np.cumsum(tokens)[:-1])))
     total_words = sum(tokens)
