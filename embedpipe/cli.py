@@ -299,6 +299,12 @@ def _session(cfg: PipelineConfig) -> Any:
     return get_session(cfg.spark)
 
 
+def _report(result: Any, format_report: Any, *, as_json: bool) -> int:
+    """A vector tool's result on stdout: its report, or ``result.to_dict()`` as JSON."""
+    print(json.dumps(result.to_dict(), indent=2, default=str) if as_json else format_report(result.stats))
+    return 0
+
+
 def _align(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     import dataclasses
 
@@ -313,11 +319,7 @@ def _align(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     # Read and align before the write starts Spark: a bad name, model or dictionary costs no JVM.
     prepared = align.prepare(cfg, args.source, args.target, args.name, lambda: _session(cfg))
     result = align.run(_session(cfg), cfg, source=args.source, target=args.target, prepared=prepared)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        print(align.format_report(result.stats))
-    return 0
+    return _report(result, align.format_report, as_json=args.json)
 
 
 def _bias(args: argparse.Namespace, cfg: PipelineConfig) -> int:
@@ -332,11 +334,7 @@ def _bias(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     # Read and measure before the writes start Spark: a bad test, model or word file costs no JVM.
     prepared = bias.prepare(cfg, args.model, args.name, lambda: _session(cfg))
     result = bias.run(_session(cfg), cfg, model=args.model, prepared=prepared)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        print(bias.format_report(result.stats))
-    return 0
+    return _report(result, bias.format_report, as_json=args.json)
 
 
 def _embed(args: argparse.Namespace, cfg: PipelineConfig) -> int:
@@ -348,11 +346,7 @@ def _embed(args: argparse.Namespace, cfg: PipelineConfig) -> int:
         cfg = dataclasses.replace(cfg, embed=dataclasses.replace(cfg.embed, method=args.method))
     embed.check(cfg)  # a missing input or vectors table costs no JVM
     result = embed.run(_session(cfg), cfg)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        print(embed.format_report(result.stats))
-    return 0
+    return _report(result, embed.format_report, as_json=args.json)
 
 
 def _plot(args: argparse.Namespace, cfg: PipelineConfig) -> int:
@@ -367,11 +361,7 @@ def _plot(args: argparse.Namespace, cfg: PipelineConfig) -> int:
     # Check the folder and packages and read the model before Spark starts: a typo costs no JVM.
     prepared = maps.prepare(cfg, args.model, lambda: _session(cfg))
     result = maps.run(_session(cfg), cfg, prepared=prepared)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        print(maps.format_report(result.stats))
-    return 0
+    return _report(result, maps.format_report, as_json=args.json)
 
 
 def _print_summary(summary: dict[str, object]) -> None:
