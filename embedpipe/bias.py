@@ -3,7 +3,7 @@
 ``embedpipe bias CONF --model MODEL[@RUN] [--words FILE] [--json]``
 
 1. **WEAT** (Caliskan, Bryson and Narayanan 2017): for each test of
-   ``bias.tests`` (shipped in ``embedpipe/data/bias/weat.txt``: flowers vs
+   ``bias.tests`` (from ``bias.sets``, by default ``embedpipe/data/bias/weat.txt``: flowers vs
    insects and instruments vs weapons against pleasant vs unpleasant, male vs
    female names against career vs family, math or science vs arts against
    male vs female terms), the effect size and a one-sided permutation
@@ -173,10 +173,11 @@ def prepare(
         No such model or run.
     """
     ref = parse_ref(model)
-    sets = read_weat_sets()
+    sets = read_weat_sets(cfg.bias.sets or None)
     unknown = [t for t in cfg.bias.tests if t not in sets.tests]
     if unknown:
-        raise ConfigError(f"bias.tests: unknown test {unknown[0]!r}; the shipped tests are {list(sets.tests)}")
+        where = f"the tests of {cfg.bias.sets}" if cfg.bias.sets else "the shipped tests"
+        raise ConfigError(f"bias.tests: unknown test {unknown[0]!r}; {where} are {list(sets.tests)}")
     out_name = None
     if cfg.bias.debias == "neutralize":
         out_name = name or f"{ref.model}-debiased"

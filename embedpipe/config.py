@@ -324,7 +324,10 @@ class BiasConfig(Section):
     NAME: ClassVar[str] = "bias"
     tests: Sequence[str] = setting(
         ("flowers_insects", "instruments_weapons", "career_family", "math_arts", "science_arts"),
-        "WEAT tests to run (shipped: see README)",
+        "WEAT tests to run, by name (those of `bias.sets`)",
+    )
+    sets: str = setting(
+        "", "file of `set NAME: words` and `test NAME: X Y A B` lines (empty: the paper's WEAT 1, 2, 6, 7, 8)"
     )
     permutations: int = setting(100_000, "sampled partitions of the p-value when exact is too many", ge=100)
     exact_max: int = setting(1_000_000, "enumerate every partition when there are at most this many", ge=1)
@@ -647,7 +650,10 @@ def _resolve_paths(cfg: PipelineConfig, base_dir: Path) -> PipelineConfig:
         exp = dataclasses.replace(exp, out=resolve_path(exp.out, base_dir))
     al = dataclasses.replace(cfg.align, dictionary=resolve_path(cfg.align.dictionary, base_dir))
     bi = dataclasses.replace(
-        cfg.bias, pairs=resolve_path(cfg.bias.pairs, base_dir), words=resolve_path(cfg.bias.words, base_dir)
+        cfg.bias,
+        sets=resolve_path(cfg.bias.sets, base_dir),
+        pairs=resolve_path(cfg.bias.pairs, base_dir),
+        words=resolve_path(cfg.bias.words, base_dir),
     )
     em = dataclasses.replace(
         cfg.embed, input=resolve_path(cfg.embed.input, base_dir), vectors=resolve_path(cfg.embed.vectors, base_dir)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from embedpipe import Vectors, tables
 from embedpipe.bias import read_pairs, read_weat_sets, read_words
@@ -113,12 +114,36 @@ def test_bias_cli_finds_planted_biases_appends_rows_and_debiases(spark, tmp_path
     assert float(fair["librarian"] @ g) > 0.3  # a word not listed keeps its lean
     assert np.allclose(fair["librarian"], v.unit()[v.row("librarian")], atol=1e-6)
 
+    # A user's own sets: the shipped targets swapped reverse the effect's sign.
+    shipped = read_weat_sets()
+    own = tmp_path / "my_weat.txt"
+    own.write_text(
+        "".join(
+            f"set {name}: {' '.join(shipped.sets[name])}\n" for name in ("flowers", "insects", "pleasant", "unpleasant")
+        )
+        + "# targets X Y, attributes A B\ntest insects_flowers: insects flowers pleasant unpleasant\n",
+        encoding="utf-8",
+    )
+    code, out, err = run_cli(capsys, "bias", DEMO, "--model", "sgns", "--json", *over,
+                             "--set", f"bias.sets={own}", "--set", "bias.tests=[insects_flowers]")  # fmt: skip
+    assert code == 0, err
+    (mine,) = json.loads(out)["stats"]["weat"]
+    assert mine["test"] == "insects_flowers" and mine["n_found"] == 99
+    assert mine["effect_size"] == pytest.approx(-fi["effect_size"], abs=1e-9)
+
 
 def test_bias_refuses_bad_settings_before_spark(tmp_path):
     root = str(tmp_path / "out")
+    own = tmp_path / "my_weat.txt"
+    own.write_text("set a: x y\nset b: z w\ntest mine: a b a b\n", encoding="utf-8")
     cases = [
         (["--model", "sgns", "--set", "bias.tests=[flowers_insects,nope]"], "unknown test 'nope'"),
         (["--model", "sgns", "--set", "bias.permutations=5"], "bias.permutations must be >= 100"),
+        (
+            ["--model", "sgns", "--set", f"bias.sets={own}"],
+            f"unknown test 'flowers_insects'; the tests of {own} are ['mine']",
+        ),
+        (["--model", "sgns", "--set", f"bias.sets={tmp_path / 'none.txt'}"], "no WEAT sets file"),
         (["--model", "sgns", "--words", str(tmp_path / "none.txt")], "no word list file"),
         (["--model", "sgns", "--set", "bias.debias=neutralize", "--name", "glove"], "reserved for the trained"),
         (["--model", "sgns"], f"no Delta table at {root}"),
