@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pyspark import StorageLevel, TaskContext
+from pyspark import RDD, StorageLevel, TaskContext
 from pyspark.resource import ResourceProfile, ResourceProfileBuilder, TaskResourceRequests
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -286,9 +286,10 @@ class TaskRing:
         self.profile = profile  # reserves each step task's cores (TrainingCores)
         self._settled: Any = None
 
-    def place(self, df: DataFrame, record: Callable[[Any], tuple[int, Any]]) -> Any:
-        """Records ``record(row) -> (task, value)`` of ``df``'s rows, each moved to its task."""
-        return df.rdd.map(record).partitionBy(self.tasks, _task_of)
+    def place(self, rows: DataFrame | RDD[Any], record: Callable[[Any], tuple[int, Any]]) -> Any:
+        """Records ``record(row) -> (task, value)`` of the rows (a DataFrame's, or
+        an RDD's tuples), each moved to its task."""
+        return (rows.rdd if isinstance(rows, DataFrame) else rows).map(record).partitionBy(self.tasks, _task_of)
 
     def add(self, state: Any, extra: Any) -> Any:
         """Both states' records, task by task (no shuffle: both are laid out by task)."""

@@ -30,8 +30,9 @@ sub-epochs s + T, s + 2T, ...: one engine step trains those P / T
 sub-epochs, and only then does each output block move to the task that
 needs it next (:func:`ring_layout`). A round is then T steps whatever P,
 and the task count sets the order of a round's sub-epochs (the cells and
-their seeds do not depend on it). Each step's data joins the tasks at that
-step, read from the epoch's cache. A round's steps run as one Spark job,
+their seeds do not depend on it). The epoch's cells are shuffled once, to
+the task that trains them, and cached there; each step reads its own from
+that cache without moving them again. A round's steps run as one Spark job,
 whose result stays on the executors (``localCheckpoint``).
 
 After every epoch the blocks are written to the checkpoint table under
@@ -56,7 +57,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
-from pyspark import StorageLevel
+from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -268,8 +269,8 @@ class _Step:
     the step. The cells of one sub-epoch share no row, so with ``threads``
     > 1 they train at once with the result of one after another. Then it
     emits its input blocks to itself and each output block to the task that
-    holds it in the next step. Each step's data joins the tasks at that step,
-    so no record is shuffled twice.
+    holds it in the next step. The task's records include all of the epoch's
+    cells of its input blocks (:func:`_cells_by_task`); it keeps its step's.
 
     Records are ``(task, (kind, block, sub, seq, a, b, c))``: for blocks
     ``a``/``b`` are the ids and values; for data ``block`` is the cell's input
@@ -294,13 +295,16 @@ class _Step:
         outs: dict[int, tuple[list[bytes], list[bytes]]] = {}
         data: dict[tuple[int, int], list[tuple[Any, ...]]] = {}
         wanted = {self.round_first + s for s in self.subs}
-        moved = 0  # bytes this task received through the shuffle: its data and the blocks it sends on
+        moved = 0  # bytes through the shuffle for this step: its data (moved once, when cached) and the blocks sent on
         for key, record in records:
             task = key  # every record of a partition carries its task
             kind, block, sub, seq, a, b, c = record
             if kind == _KIND_DATA:
                 if sub not in wanted:
-                    raise RuntimeError(f"task {key} got sub-epoch {sub}'s data in a step of {sorted(wanted)}")
+                    continue  # another step's cell of the same input blocks
+                if block % self.tasks != key:
+                    raise RuntimeError(f"task {key} got the data of input block {block}, which task "
+                                       f"{block % self.tasks} holds")  # fmt: skip
                 data.setdefault((sub, block), []).append((seq, a, b, c))
                 moved += sum(len(x) for x in (a, b, c) if x)
             else:
@@ -373,13 +377,13 @@ class _BlockRecord:
 
 @dataclass(frozen=True)
 class _DataRecord:
-    """A cells row (CELLS_DDL) to the task that holds its input block."""
+    """A cells row (CELLS_DDL, or a tuple in its order) to the task that holds its input block."""
 
     tasks: int
 
     def __call__(self, row: Any) -> tuple[int, tuple[Any, ...]]:
-        block = int(row["task"])
-        return block % self.tasks, (_KIND_DATA, block, int(row["sub"]), int(row["seq"]), row["a"], row["b"], row["c"])
+        block, sub, seq, a, b, c = row
+        return int(block) % self.tasks, (_KIND_DATA, int(block), int(sub), int(seq), a, b, c)
 
 
 def _block_row(record: tuple[int, tuple[Any, ...]]) -> tuple[int, int, bytes, bytes]:
@@ -387,26 +391,19 @@ def _block_row(record: tuple[int, tuple[Any, ...]]) -> tuple[int, int, bytes, by
     return (IN if kind == _KIND_IN else OUT), block, ids, vals
 
 
-def _cached_by_step(spark: SparkSession, cells: DataFrame, blocks: int, per_round: int) -> DataFrame:
-    """``cells`` cached on the executors, with the engine step that trains
-    each row (``step``, counted over the epoch), so that a step reads only
-    its own rows.
+def _cells_by_task(ring: TaskRing, cells: DataFrame | RDD[Any]) -> Any:
+    """The epoch's cells as ring records, each in the partition of the task
+    that trains it, cached on the executors.
 
-    Each step filters on ``step``. The cache keeps min/max statistics per
-    batch of rows and skips the batches a filter excludes; with the rows
-    sorted by step in batches of ``blocks`` rows (about one sub-epoch's
-    cells per corpus batch), a step scans its own data instead of the
-    whole epoch's, which otherwise costs a full pass per step.
+    Every step unions this cache with the ring's blocks. Both are laid out by
+    the ring's partitioner, so the union is narrow: a step reads its task's
+    cells where they are cached and keeps its own sub-epochs' (scanning the
+    epoch's cells of its input blocks once per step). Reading each step's
+    cells from a cached DataFrame instead, through a filter and a shuffle to
+    their tasks, cost 6 task-seconds a round of 10 s at 8 blocks on 2 cores.
     """
-    step = F.floor(F.col("sub") / blocks) * per_round + F.pmod(F.pmod(F.col("sub"), F.lit(blocks)), F.lit(per_round))
-    # The batch size is read when the cache is built.
-    with distributed.session_conf(spark, "spark.sql.inMemoryColumnarStorage.batchSize", str(max(1, blocks))):
-        cached = (
-            cells.withColumn("step", step.cast("int"))
-            .sortWithinPartitions("step", "sub", "task", "seq")
-            .persist(StorageLevel.MEMORY_AND_DISK)
-        )
-        cached.count()
+    cached = ring.place(cells, _DataRecord(ring.tasks)).persist(StorageLevel.MEMORY_AND_DISK)
+    cached.count()
     return cached
 
 
@@ -425,8 +422,9 @@ class RotationPlan:
     seed: int
     # epoch -> block of every word (V int32), re-drawn or fixed by the trainer.
     assignment: Callable[[int], np.ndarray]
-    # (epoch, broadcast assignment) -> that epoch's cells (CELLS_DDL).
-    cells: Callable[[int, Shared[np.ndarray]], DataFrame]
+    # (epoch, broadcast assignment) -> that epoch's cells: CELLS_DDL rows, or
+    # an RDD of tuples in their order (no conversion of rows to Python objects).
+    cells: Callable[[int, Shared[np.ndarray]], DataFrame | RDD[Any]]
     # (epoch, sub) -> (alpha at the sub-epoch's start, at its end); constant for AdaGrad.
     learning_rate: Callable[[int, int], tuple[float, float]]
     loss_stat: str
@@ -476,7 +474,7 @@ def train_with_rotation(
     done = 0
     assignment: Shared[np.ndarray] | None = None
     previous: np.ndarray | None = None
-    cells: DataFrame | None = None
+    cells: Any = None  # the epoch's cells by task (_cells_by_task)
     # Adaptive execution would run every shuffle of the engine's DataFrames
     # (the epoch's cells, the checkpoint) as a Spark job of its own, about 5
     # more jobs an epoch, and the engine's partitioning is set by hand anyway.
@@ -502,7 +500,7 @@ def train_with_rotation(
                     state = state.mapInArrow(_Reblock(assignment, widths), tables.BLOCKS)
                 if changed or cells is None:
                     # Made once per assignment (GloVe: once a run), kept on the executors.
-                    cells = _cached_by_step(spark, plan.cells(epoch, assignment), P, per_round)
+                    cells = _cells_by_task(ring, plan.cells(epoch, assignment))
                 previous = block_of
                 held = ring.place(state, _BlockRecord(ring.tasks))
                 epoch_losses: list[float] = []
@@ -512,12 +510,7 @@ def train_with_rotation(
                         s.reset()
                     for i in range(per_round):
                         subs = step_subs(i, P, ring.tasks, per_step)
-                        # The step's data joins its tasks now (carried through the
-                        # earlier steps, it would be shuffled once per step), read
-                        # as T tasks, not one per cached partition (each Python
-                        # task costs ~80 ms).
-                        step_cells = cells.filter(F.col("step") == rnd * per_round + i).coalesce(ring.tasks)
-                        held = ring.add(held, ring.place(step_cells, _DataRecord(ring.tasks)))
+                        held = ring.add(held, cells)
                         order = [rnd * P + i * per_step + j for j in range(len(subs))]
                         alphas = tuple(plan.learning_rate(epoch, k) for k in order)
                         a1 = alphas[-1][1]

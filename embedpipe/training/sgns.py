@@ -68,7 +68,7 @@ from embedpipe.training.loop import (
     moved_mb_per_epoch,
 )
 from embedpipe.training.merge import clipped_sum_floor
-from embedpipe.training.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
+from embedpipe.training.rotation import CHUNK_BYTES, Cell, RotationPlan, train_with_rotation, vector_rows
 from embedpipe.training.schedule import (
     ROUNDS_SCHEMA,
     RoundAssigner,
@@ -186,18 +186,56 @@ class SgnsCells:
         return {"loss": float(loss), "pairs": float(len(inp)), "negatives": float(negatives)}
 
 
+# A chunk of the corpus that one epoch's cells are made from at a time: a
+# 16 MB Arrow batch of token ids (about 4M tokens).
+CHUNK_TOKENS_BYTES = 16 << 20
+CHUNKS_DDL = "part int, n int, position long, ids binary, lengths binary"
+# Most pairs in one cells record (two int32 arrays of CHUNK_BYTES at most).
+PAIRS_PER_RECORD = CHUNK_BYTES // 4
+CHUNKS_ARROW = pa.schema(
+    [("part", pa.int32()), ("n", pa.int32()), ("position", pa.int64()), ("ids", pa.binary()), ("lengths", pa.binary())]
+)
+
+
+@dataclass(frozen=True)
+class CorpusChunks:
+    """mapInArrow over the corpus cut into contiguous ranges (one per
+    partition, ``first_token[p]`` the global position of partition p's first
+    token): one row per chunk, with its partition, its number within the
+    partition, the global position of its first token, its token ids (int32
+    bytes) and its sentences' lengths (int64 bytes).
+
+    Made once a run: every epoch's cells come from these rows in Python
+    (:class:`CellsOfCorpus`), without converting the corpus again.
+    """
+
+    first_token: tuple[int, ...]
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        part = partition_id()
+        position = self.first_token[part] if part < len(self.first_token) else 0
+        for n, batch in enumerate(coalesce_batches(batches, CHUNK_TOKENS_BYTES)):
+            ids_col = batch.column("ids")
+            ids = pc.list_flatten(ids_col).to_numpy(zero_copy_only=False).astype(np.int32)
+            lengths = pc.list_value_length(ids_col).to_numpy(zero_copy_only=False).astype(np.int64)
+            row = {"part": [part], "n": [n], "position": [position], "ids": [ids.tobytes()],
+                   "lengths": [lengths.tobytes()]}  # fmt: skip
+            yield pa.RecordBatch.from_pydict(row, schema=CHUNKS_ARROW)
+            position += len(ids)
+
+
 @dataclass(frozen=True)
 class CellsOfCorpus:
-    """mapInArrow over the corpus: one epoch's positive pairs (word2vec's
-    subsampling and reduced windows, drawn anew each epoch), one row per cell
-    per batch (task = block of the input word, sub-epoch = round × P +
-    (block of the output word - task) mod P).
+    """flatMap over the corpus's chunks (:class:`CorpusChunks`): one epoch's
+    positive pairs (word2vec's subsampling and reduced windows, drawn anew
+    each epoch), one ``(task, sub, seq, a, b, None)`` tuple (CELLS_DDL's
+    order) per cell per chunk: task = block of the input word, sub-epoch =
+    round × P + (block of the output word - task) mod P, seq orders the
+    chunks (and a cell's pieces within one) as the corpus does.
 
-    The corpus arrives in its own order, cut into contiguous ranges (one per
-    partition, ``first_token[p]`` the global position of partition p's first
-    token). A piece belongs to the round its middle falls in: round r holds
-    the r-th of R consecutive parts of the corpus, as word2vec would meet
-    them in one pass.
+    A sentence belongs to the round its middle falls in: round r holds the
+    r-th of R consecutive parts of the corpus, as word2vec would meet them
+    in one pass.
     """
 
     epoch: int
@@ -205,44 +243,37 @@ class CellsOfCorpus:
     window: int
     blocks: int
     rounds: int
-    first_token: tuple[int, ...]
     total_tokens: int
     assignment: Shared[np.ndarray]
     vocab: Shared[dict[str, Any]]
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def __call__(self, chunk: Any) -> Iterator[tuple[int, int, int, bytes, bytes, None]]:
+        part, n, position, ids_bytes, lengths_bytes = chunk
         block_of = self.assignment.value
         keep = self.vocab.value["keep_prob"].astype(np.float32)
-        part = partition_id()
-        position = self.first_token[part] if part < len(self.first_token) else 0
-        for n, batch in enumerate(coalesce_batches(batches, 16 << 20)):
-            ids_col = batch.column("ids")
-            ids = pc.list_flatten(ids_col).to_numpy(zero_copy_only=False).astype(np.int32)
-            lengths = pc.list_value_length(ids_col).to_numpy(zero_copy_only=False).astype(np.int64)
-            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-            np.cumsum(lengths, out=offsets[1:])
-            cuts = rounds_of_pieces(position, lengths, self.rounds, self.total_tokens)
-            position += int(offsets[-1])
-            rows: dict[str, list[Any]] = {k: [] for k in ("task", "sub", "seq", "a", "b", "c")}
-            for rnd in range(self.rounds):
-                a, b = int(cuts[rnd]), int(cuts[rnd + 1])
-                if a == b:
-                    continue
-                part_in, part_out = generate_pairs(
-                    ids[offsets[a] : offsets[b]], offsets[a : b + 1] - offsets[a], keep, self.window,
-                    derive_seed(self.seed, self.epoch, part, n, rnd),
-                )  # fmt: skip
-                start, inp, out = bucket_pairs(part_in, part_out, block_of, self.blocks)
-                for cell in np.flatnonzero(np.diff(start)):
-                    task, q = divmod(int(cell), self.blocks)
-                    lo, hi = start[cell], start[cell + 1]
-                    rows["task"].append(task)
-                    rows["sub"].append(rnd * self.blocks + (q - task) % self.blocks)
-                    rows["seq"].append((part << 32) | n)
-                    rows["a"].append(inp[lo:hi].tobytes())
-                    rows["b"].append(out[lo:hi].tobytes())
-                    rows["c"].append(None)
-            yield pa.RecordBatch.from_pydict(rows, schema=CELLS_ARROW)
+        ids = np.frombuffer(ids_bytes, np.int32)
+        lengths = np.frombuffer(lengths_bytes, np.int64)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        cuts = rounds_of_pieces(position, lengths, self.rounds, self.total_tokens)
+        for rnd in range(self.rounds):
+            a, b = int(cuts[rnd]), int(cuts[rnd + 1])
+            if a == b:
+                continue
+            part_in, part_out = generate_pairs(
+                ids[offsets[a] : offsets[b]], offsets[a : b + 1] - offsets[a], keep, self.window,
+                derive_seed(self.seed, self.epoch, part, n, rnd),
+            )  # fmt: skip
+            start, inp, out = bucket_pairs(part_in, part_out, block_of, self.blocks)
+            for cell in np.flatnonzero(np.diff(start)):
+                task, q = divmod(int(cell), self.blocks)
+                sub = rnd * self.blocks + (q - task) % self.blocks
+                # Pieces of at most CHUNK_BYTES: PySpark's shuffle packs many
+                # records into one value, which the JVM holds whole.
+                for piece, lo in enumerate(range(int(start[cell]), int(start[cell + 1]), PAIRS_PER_RECORD)):
+                    hi = min(lo + PAIRS_PER_RECORD, int(start[cell + 1]))
+                    yield (task, sub, (part << 43) | (n << 23) | piece,
+                           inp[lo:hi].tobytes(), out[lo:hi].tobytes(), None)  # fmt: skip
 
 
 def _train_rotation(
@@ -270,6 +301,9 @@ def _train_rotation(
     if total_words == 0:
         corpus.unpersist()
         raise ValueError("the corpus table has no tokens; re-run ingest and vocab on a larger corpus")
+    chunks = corpus.mapInArrow(CorpusChunks(first_token), CHUNKS_DDL).rdd.map(tuple).persist()
+    chunks.count()
+    corpus.unpersist()
     noise = counts.astype(np.float64) ** 0.75
     vocab: Shared[dict[str, Any]] = share(
         spark, {"counts": counts, "keep_prob": keep_prob, "noise_total": float(noise.sum())}
@@ -290,9 +324,8 @@ def _train_rotation(
         # Blocks balanced by training mass, re-drawn every epoch so that no two
         # words share every epoch's cells.
         assignment=lambda epoch: assign_blocks(mass, P, derive_seed(s.seed, epoch, 1))[0],
-        cells=lambda epoch, shared: corpus.mapInArrow(
-            CellsOfCorpus(epoch, s.seed, s.window, P, rounds, first_token, total_words, shared, vocab),
-            CELLS_DDL,
+        cells=lambda epoch, shared: chunks.flatMap(
+            CellsOfCorpus(epoch, s.seed, s.window, P, rounds, total_words, shared, vocab)
         ),
         learning_rate=learning_rate, loss_stat="loss", count_stat="pairs", work_units="pairs",
         advice=f"Lower sgns.alpha (now {s.alpha}).", task_cpus=cfg.spark.task_cpus,
@@ -305,7 +338,7 @@ def _train_rotation(
             health=Health(plan.advice, training.checkpoint_note, reference=untrained_loss(s.negative)),
         )  # fmt: skip
     finally:
-        corpus.unpersist()
+        chunks.unpersist()
         vocab.release()
     return blocks, plan, total_words
 
