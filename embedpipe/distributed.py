@@ -114,6 +114,15 @@ def one_partition_each(spark: SparkSession, rows: list[tuple[Any, ...]], schema:
     return spark.createDataFrame(spark.sparkContext.parallelize(rows, max(len(rows), 1)), schema)
 
 
+def tuples_of(df: DataFrame) -> RDD[tuple[Any, ...]]:
+    """The rows of ``df`` as an RDD of plain tuples, in their order.
+
+    For data that Python functions read many times (a run's corpus chunks):
+    converting Row objects once, here, spares every later pass the conversion.
+    """
+    return df.rdd.map(tuple)
+
+
 def configured_jars(spark: SparkSession) -> str:
     """The session's ``spark.jars`` as the JVM sees them (resolved packages included)."""
     return str(spark.sparkContext.getConf().get("spark.jars") or "")
