@@ -92,7 +92,9 @@ class Sampler(threading.Thread):
                 parent = parents.get(pid, 0)
                 role = "worker" if parent != pid and self._role(parent, parents) in ("daemon", "worker") else "daemon"
             else:
-                role = "other"
+                # Not cached: Spark's launch scripts exec into the JVM under
+                # the same pid, so a script seen early is the JVM later.
+                return "other"
             self.roles[pid] = role
         return self.roles[pid]
 
