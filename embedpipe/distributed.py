@@ -114,13 +114,39 @@ def one_partition_each(spark: SparkSession, rows: list[tuple[Any, ...]], schema:
     return spark.createDataFrame(spark.sparkContext.parallelize(rows, max(len(rows), 1)), schema)
 
 
-def tuples_of(df: DataFrame) -> RDD[tuple[Any, ...]]:
-    """The rows of ``df`` as an RDD of plain tuples, in their order.
+def staged(df: DataFrame) -> DataFrame:
+    """``df`` computed once and kept on the executors' disks, so that Python
+    functions over its rows read them from there.
+
+    An RDD function over the rows of a DataFrame that a Python function
+    (``mapInArrow``) makes runs both Python workers in one task, the outer
+    runner pulling its input from the inner one. On Spark 4.2 that chain
+    hung once with both workers and the task idle on their sockets
+    (bench/results/2026-12-04-glove-seeds, ``redraw-hang-jstack.txt``).
+    Staging puts the rows between them: the inner function runs in a job of
+    its own. The caller unpersists the result when the rows are read.
+    """
+    out = df.persist(StorageLevel.DISK_ONLY)
+    out.count()
+    return out
+
+
+def cached_tuples(df: DataFrame) -> RDD[tuple[Any, ...]]:
+    """The rows of ``df`` as an RDD of plain tuples in their order, computed
+    and cached on the executors.
 
     For data that Python functions read many times (a run's corpus chunks):
-    converting Row objects once, here, spares every later pass the conversion.
+    converting Row objects once, here, spares every later pass the
+    conversion. ``df`` is staged first (:func:`staged`), so ``df`` may itself
+    be made by a Python function; the caller unpersists the result.
     """
-    return df.rdd.map(tuple)
+    rows = staged(df)
+    try:
+        out = rows.rdd.map(tuple).persist(StorageLevel.MEMORY_AND_DISK)
+        out.count()
+    finally:
+        rows.unpersist()
+    return out
 
 
 def configured_jars(spark: SparkSession) -> str:
@@ -294,11 +320,24 @@ class TaskRing:
         self.tasks = tasks
         self.profile = profile  # reserves each step task's cores (TrainingCores)
         self._settled: Any = None
+        self._staged: list[DataFrame] = []
 
-    def place(self, rows: DataFrame | RDD[Any], record: Callable[[Any], tuple[int, Any]]) -> Any:
+    def place(
+        self, rows: DataFrame | RDD[Any], record: Callable[[Any], tuple[int, Any]], *, stage: bool = False
+    ) -> Any:
         """Records ``record(row) -> (task, value)`` of the rows (a DataFrame's, or
-        an RDD's tuples), each moved to its task."""
-        return (rows.rdd if isinstance(rows, DataFrame) else rows).map(record).partitionBy(self.tasks, _task_of)
+        an RDD's tuples), each moved to its task.
+
+        ``stage``: the DataFrame is made by a Python function; compute it first
+        (:func:`staged`) and keep it until the next :meth:`settle`, by which
+        time the records made from it are settled or cached.
+        """
+        if isinstance(rows, DataFrame):
+            if stage:
+                rows = staged(rows)
+                self._staged.append(rows)
+            rows = rows.rdd
+        return rows.map(record).partitionBy(self.tasks, _task_of)
 
     def add(self, state: Any, extra: Any) -> Any:
         """Both states' records, task by task (no shuffle: both are laid out by task)."""
@@ -323,6 +362,7 @@ class TaskRing:
         if self._settled is not None:
             self._settled.unpersist(blocking=False)
         self._settled = state
+        self._release_staged()
         return state
 
     def frame(self, state: Any, row: Callable[[tuple[int, Any]], tuple[Any, ...]], schema: Any) -> DataFrame:
@@ -333,6 +373,12 @@ class TaskRing:
         if self._settled is not None:
             self._settled.unpersist(blocking=False)
         self._settled = None
+        self._release_staged()
+
+    def _release_staged(self) -> None:
+        for rows in self._staged:
+            rows.unpersist(blocking=False)
+        self._staged.clear()
 
 
 def route_keys(spark: SparkSession, buckets: int) -> list[int]:

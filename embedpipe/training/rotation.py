@@ -402,7 +402,9 @@ def _cells_by_task(ring: TaskRing, cells: DataFrame | RDD[Any]) -> Any:
     cells from a cached DataFrame instead, through a filter and a shuffle to
     their tasks, cost 6 task-seconds a round of 10 s at 8 blocks on 2 cores.
     """
-    cached = ring.place(cells, _DataRecord(ring.tasks)).persist(StorageLevel.MEMORY_AND_DISK)
+    # GloVe's cells are made by a Python function over the entries: staged first.
+    placed = ring.place(cells, _DataRecord(ring.tasks), stage=isinstance(cells, DataFrame))
+    cached = placed.persist(StorageLevel.MEMORY_AND_DISK)
     cached.count()
     return cached
 
@@ -493,6 +495,9 @@ def train_with_rotation(
                         assignment.release()
                     assignment = share(spark, block_of.astype(np.int32))
                 assert assignment is not None
+                # The blocks are read from the checkpoint, or made by a Python
+                # function (then staged before the ring's Python reads them).
+                made = state is None or changed
                 if state is None:
                     state = initial_blocks(spark, plan.trainer, P, assignment)
                 elif changed:
@@ -502,7 +507,7 @@ def train_with_rotation(
                     # Made once per assignment (GloVe: once a run), kept on the executors.
                     cells = _cells_by_task(ring, plan.cells(epoch, assignment))
                 previous = block_of
-                held = ring.place(state, _BlockRecord(ring.tasks))
+                held = ring.place(state, _BlockRecord(ring.tasks), stage=made)
                 epoch_losses: list[float] = []
                 for rnd in range(plan.rounds):
                     t0 = time.perf_counter()

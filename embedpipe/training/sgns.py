@@ -41,7 +41,7 @@ from pyspark.sql import functions as F
 from embedpipe import tables
 from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
-from embedpipe.distributed import Shared, contiguous_ranges, partition_id, share, training_cores, tuples_of
+from embedpipe.distributed import Shared, cached_tuples, contiguous_ranges, partition_id, share, training_cores
 from embedpipe.kernels.blocks import (
     assign_blocks,
     attached_cap,
@@ -301,8 +301,7 @@ def _train_rotation(
     if total_words == 0:
         corpus.unpersist()
         raise ValueError("the corpus table has no tokens; re-run ingest and vocab on a larger corpus")
-    chunks = tuples_of(corpus.mapInArrow(CorpusChunks(first_token), CHUNKS_DDL)).persist()
-    chunks.count()
+    chunks = cached_tuples(corpus.mapInArrow(CorpusChunks(first_token), CHUNKS_DDL))
     corpus.unpersist()
     noise = counts.astype(np.float64) ** 0.75
     vocab: Shared[dict[str, Any]] = share(

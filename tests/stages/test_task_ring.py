@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from embedpipe.distributed import TaskRing
+import pyarrow as pa
+
+from embedpipe.distributed import TaskRing, cached_tuples
 
 
 def test_cached_cells_join_each_step_in_place_without_another_shuffle(spark):
@@ -24,3 +26,46 @@ def test_cached_cells_join_each_step_in_place_without_another_shuffle(spark):
         assert sorted(v[1] for _, v in records if v[0] == "block") == [b for b in range(4) if b % 2 == task]
         assert len([v for _, v in records if v[0] == "cell"]) == 3 * 2
     cells.unpersist()
+
+
+def _counted(calls):
+    def double(batches):
+        for batch in batches:
+            calls.add(1)
+            yield pa.RecordBatch.from_pydict({"x": [2 * v for v in batch.column("x").to_pylist()]})
+
+    return double
+
+
+def test_rows_a_python_function_makes_are_staged_before_the_rings_python_reads_them(spark):
+    # Python over a mapInArrow's rows in one task chains two Python workers,
+    # which hung once on Spark 4.2; staged, the mapInArrow runs in a job of
+    # its own, once, however often the ring's records are read.
+    calls = spark.sparkContext.accumulator(0)
+    made = spark.createDataFrame([(v,) for v in range(6)], "x long").repartition(2).mapInArrow(
+        _counted(calls), "x long"
+    )
+    ring = TaskRing(spark, 2)
+    placed = ring.place(made, lambda r: (r[0] % 2, r[0]), stage=True)
+    after_staging = calls.value
+    assert after_staging > 0
+    assert sorted(v for _, v in placed.collect()) == [0, 2, 4, 6, 8, 10]
+    assert sorted(v for _, v in placed.collect()) == [0, 2, 4, 6, 8, 10]
+    assert calls.value == after_staging
+    assert made.is_cached
+    ring.settle(placed)
+    assert not made.is_cached  # released once the records are settled
+    ring.release()
+
+
+def test_cached_tuples_are_computed_once_and_leave_no_staged_copy(spark):
+    calls = spark.sparkContext.accumulator(0)
+    made = spark.createDataFrame([(v,) for v in range(4)], "x long").repartition(2).mapInArrow(
+        _counted(calls), "x long"
+    )
+    rows = cached_tuples(made)
+    once = calls.value
+    assert sorted(rows.collect()) == [(0,), (2,), (4,), (6,)]
+    assert rows.is_cached and not made.is_cached
+    assert calls.value == once
+    rows.unpersist()
