@@ -46,6 +46,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import tables
+from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import Shared, partition_id, training_cores
 from embedpipe.kernels.blocks import assign_blocks, derive_seed
@@ -161,6 +162,11 @@ class GloveCells:
         return {"cost": float(cost), "entries": float(len(x))}
 
 
+# Entries (i int32, j int32, x float64: 16 bytes) bucketed per pass of
+# CellsOfEntries: a cell row holds at most this much.
+CELL_BATCH_BYTES = 4 << 20
+
+
 @dataclass(frozen=True)
 class CellsOfEntries:
     """mapInArrow over co-occurrence entries: each batch's entries as one row per
@@ -168,11 +174,15 @@ class CellsOfEntries:
 
     assignment: Shared[np.ndarray]
     blocks: int
+    batch_bytes: int = CELL_BATCH_BYTES
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         block_of = self.assignment.value
         part = partition_id()
-        for n, batch in enumerate(batches):
+        # Spark hands over batches of maxRecordsPerBatch (2,048) entries; cut
+        # per batch, 8 blocks made ~30 entries a cell row, and a wiki17m
+        # epoch 1.4M rows for the shuffle and each step to walk through.
+        for n, batch in enumerate(coalesce_batches(batches, self.batch_bytes)):
             i = batch.column("i").to_numpy(zero_copy_only=False).astype(np.int32)
             j = batch.column("j").to_numpy(zero_copy_only=False).astype(np.int32)
             x = batch.column("x").to_numpy(zero_copy_only=False).astype(np.float64)
