@@ -255,12 +255,19 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         need = block_task_bytes(vocab_size, trainer.in_width + trainer.out_width, partitions, tasks)
         where = f"each of {tasks} tasks"
         check_model_fits("glove", vocab_size, g.dim, need, g.max_model_mb, where=where)
-        # One assignment for the whole run: AdaGrad has no schedule to spread,
-        # and fixed blocks let the cells be made once.
-        block_of, _ = assign_blocks(counts.astype(np.float64), partitions, g.seed)
+        mass = counts.astype(np.float64)
+        block_of, _ = assign_blocks(mass, partitions, g.seed)
+
+        def assignment(epoch: int) -> np.ndarray:
+            # per_run: the cells are made once; per_epoch: no two words share
+            # every epoch's cells, at the price of making the cells every epoch.
+            if g.block_assignment == "per_run":
+                return block_of
+            return assign_blocks(mass, partitions, derive_seed(g.seed, epoch, 1))[0]
+
         plan = RotationPlan(
             model="glove", trainer=trainer, blocks=partitions, epochs=g.epochs, seed=g.seed,
-            assignment=lambda epoch: block_of,
+            assignment=assignment,
             cells=lambda epoch, shared: entries.mapInArrow(CellsOfEntries(shared, partitions), CELLS_DDL),
             learning_rate=lambda epoch, sub: (g.learning_rate, g.learning_rate),
             loss_stat="cost", count_stat="entries", work_units="entries", advice=health.advice,

@@ -310,6 +310,26 @@ def test_sgns_under_rotation_in_one_block_trains_every_epoch(spark, prepared, to
     assert topic_margin(read_vectors(spark, str(prepared), "sgns")) > 0.3
 
 
+def test_glove_blocks_redrawn_every_epoch_train_and_resume_where_an_uninterrupted_run_ends(
+    spark, prepared, topic_corpus
+):
+    def cfg(epochs, assignment="per_epoch"):
+        settings = {"epochs": epochs, "distribution": "rotation", "block_assignment": assignment}
+        return make_cfg(prepared, topic_corpus, glove=settings, spark={"partitions": 4})
+
+    costs = glove.run(spark, cfg(4)).stats["costs"]
+    assert costs[-1] < 0.8 * costs[0]
+    redrawn = read_vectors(spark, str(prepared), "glove")
+    assert topic_margin(redrawn) > 0.2
+    # Other blocks, another visiting order: not the fixed blocks' vectors.
+    glove.run(spark, cfg(4, "per_run"))
+    assert not np.array_equal(read_vectors(spark, str(prepared), "glove").matrix, redrawn.matrix)
+    # Killed after epoch 2: the resumed run re-blocks the checkpoint for epoch 3's assignment.
+    glove.run(spark, cfg(2))
+    glove.run(spark, cfg(4), resume=True)
+    np.testing.assert_array_equal(read_vectors(spark, str(prepared), "glove").matrix, redrawn.matrix)
+
+
 def test_sgns_under_rotation_killed_after_a_checkpoint_resumes_to_the_same_vectors(
     spark, prepared, topic_corpus, monkeypatch
 ):
