@@ -229,7 +229,7 @@ class GloveConfig(Section):
     )
     sync_per_epoch: int = setting(1, "averaging: rounds per stratum", ge=1)
     block_assignment: Literal["per_run", "per_epoch"] = setting(
-        "per_run", "rotation: words dealt to blocks once a run, or again every epoch (see docs/design.md)"
+        "per_epoch", "rotation: words dealt to blocks again every epoch, or once a run (faster; see docs/design.md)"
     )
     max_model_mb: int = setting(
         8192, "model memory budget: a task's blocks, or the driver's model", ge=1

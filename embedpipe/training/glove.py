@@ -259,8 +259,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         block_of, _ = assign_blocks(mass, partitions, g.seed)
 
         def assignment(epoch: int) -> np.ndarray:
-            # per_run: the cells are made once; per_epoch: no two words share
-            # every epoch's cells, at the price of making the cells every epoch.
+            # per_epoch: no two words share every epoch's cells, which brought
+            # the final cost at 8 blocks to one replica's (fixed blocks ended
+            # 0.7-0.8 % above it), at the price of making the cells every epoch
+            # (bench/results/2026-12-04-glove-block-assignment).
             if g.block_assignment == "per_run":
                 return block_of
             return assign_blocks(mass, partitions, derive_seed(g.seed, epoch, 1))[0]

@@ -38,8 +38,9 @@ whose result stays on the executors (``localCheckpoint``).
 After every epoch the blocks are written to the checkpoint table under
 ``output.path`` in one Delta commit that also records the epoch, so a
 killed run resumes from its last finished epoch on any filesystem. Spark
-jobs per epoch: R rounds, one to make the epoch's cells (GloVe makes them
-once a run), and the checkpoint's.
+jobs per epoch: R rounds, two to make the epoch's cells (staged, then
+placed; GloVe with ``per_run`` blocks makes them once a run), and the
+checkpoint's.
 
 The driver schedules, sums the tasks' statistics (accumulators), prints one
 progress line per round and checks the run's health; it never holds a
@@ -504,7 +505,7 @@ def train_with_rotation(
                     widths = (plan.trainer.in_width, plan.trainer.out_width)
                     state = state.mapInArrow(_Reblock(assignment, widths), tables.BLOCKS)
                 if changed or cells is None:
-                    # Made once per assignment (GloVe: once a run), kept on the executors.
+                    # Made once per assignment (GloVe's per_run: once a run), kept on the executors.
                     cells = _cells_by_task(ring, plan.cells(epoch, assignment))
                 previous = block_of
                 held = ring.place(state, _BlockRecord(ring.tasks), stage=made)
