@@ -163,7 +163,7 @@ class GloveCells:
 
 
 # Entries (i int32, j int32, x float64: 16 bytes) bucketed per pass of
-# CellsOfEntries: a cell row holds at most this much.
+# CellsOfEntries (one Arrow batch more at most): it bounds a cell row.
 CELL_BATCH_BYTES = 4 << 20
 
 
