@@ -434,7 +434,6 @@ class RotationPlan:
     count_stat: str
     work_units: str
     advice: str
-    redraw_each_epoch: bool = False
     # Rounds per epoch: each round is P sub-epochs over 1/rounds of the epoch's
     # data, so a row meets each output block in `rounds` short bursts instead of
     # one long one. A round is one Spark job: its engine steps are chained.

@@ -319,7 +319,7 @@ def _train_rotation(
 
     plan = RotationPlan(
         model="sgns", trainer=SgnsCells(s.dim, s.window, s.negative, s.seed, vocab, rounds), blocks=P, epochs=s.epochs,
-        seed=s.seed, redraw_each_epoch=True, rounds=rounds,
+        seed=s.seed, rounds=rounds,
         # Blocks balanced by training mass, re-drawn every epoch so that no two
         # words share every epoch's cells.
         assignment=lambda epoch: assign_blocks(mass, P, derive_seed(s.seed, epoch, 1))[0],
