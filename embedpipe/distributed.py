@@ -323,7 +323,7 @@ class TaskRing:
         self._staged: list[DataFrame] = []
 
     def place(
-        self, rows: DataFrame | RDD[Any], record: Callable[[Any], tuple[int, Any]], *, stage: bool = False
+        self, rows: DataFrame | RDD[Any], record: Callable[[Any], Any], *, stage: bool = False, many: bool = False
     ) -> Any:
         """Records ``record(row) -> (task, value)`` of the rows (a DataFrame's, or
         an RDD's tuples), each moved to its task.
@@ -331,13 +331,19 @@ class TaskRing:
         ``stage``: the DataFrame is made by a Python function; compute it first
         (:func:`staged`) and keep it until the next :meth:`settle`, by which
         time the records made from it are settled or cached.
+
+        ``many``: ``record(row)`` gives any number of records, an iterable of
+        ``(task, value)``. Work a Python function would otherwise do in a
+        DataFrame of its own (and have staged, a job) can be done here, in the
+        ring's own map over the rows the JVM reads.
         """
         if isinstance(rows, DataFrame):
             if stage:
                 rows = staged(rows)
                 self._staged.append(rows)
             rows = rows.rdd
-        return rows.map(record).partitionBy(self.tasks, _task_of)
+        records = rows.flatMap(record) if many else rows.map(record)
+        return records.partitionBy(self.tasks, _task_of)
 
     def add(self, state: Any, extra: Any) -> Any:
         """Both states' records, task by task (no shuffle: both are laid out by task)."""

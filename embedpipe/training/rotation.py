@@ -38,9 +38,11 @@ whose result stays on the executors (``localCheckpoint``).
 After every epoch the blocks are written to the checkpoint table under
 ``output.path`` in one Delta commit that also records the epoch, so a
 killed run resumes from its last finished epoch on any filesystem. Spark
-jobs per epoch: R rounds, two to make the epoch's cells (staged, then
-placed; GloVe with ``per_run`` blocks makes them once a run), and the
-checkpoint's.
+jobs per epoch: R rounds, the epoch's cells (one job for skip-gram's, made
+from corpus chunks cached once a run; two for GloVe's, staged and then
+placed, and only once a run with ``per_run`` blocks), and the checkpoint's.
+The blocks are made, or dealt again from the checkpoint's rows, in the
+ring's own map within the first round's job.
 
 The driver schedules, sums the tasks' statistics (accumulators), prints one
 progress line per round and checks the run's health; it never holds a
@@ -81,7 +83,6 @@ _KIND_IN, _KIND_OUT, _KIND_DATA = 0, 1, 2
 # back. At 1 MB they stay near 21 MB.
 CHUNK_BYTES = 1 << 20
 
-STATE_ARROW = pa.schema([("side", pa.int32()), ("block", pa.int32()), ("ids", pa.binary()), ("vals", pa.binary())])
 # The cells of an epoch: rows of (task, sub-epoch, order, up to three arrays as bytes).
 CELLS_DDL = "task int, sub int, seq long, a binary, b binary, c binary"
 CELLS_ARROW = pa.schema(
@@ -163,15 +164,6 @@ def block_rows(side: int, block: int, ids: np.ndarray, vals: np.ndarray) -> Iter
                np.ascontiguousarray(vals[start:end], np.float32).tobytes())  # fmt: skip
 
 
-def _rows_batch(rows: list[tuple[int, int, bytes, bytes]]) -> pa.RecordBatch:
-    cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
-    return pa.RecordBatch.from_arrays(
-        [pa.array(cols[0], pa.int32()), pa.array(cols[1], pa.int32()),
-         pa.array(cols[2], pa.binary()), pa.array(cols[3], pa.binary())],
-        schema=STATE_ARROW,
-    )  # fmt: skip
-
-
 def gather_block(ids_parts: Sequence[bytes], vals_parts: Sequence[bytes], width: int) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate a block's chunks into (ids ascending, vals (n, width))."""
     ids = np.concatenate([np.frombuffer(b, np.int32) for b in ids_parts]) if ids_parts else np.zeros(0, np.int32)
@@ -183,54 +175,56 @@ def gather_block(ids_parts: Sequence[bytes], vals_parts: Sequence[bytes], width:
     return np.ascontiguousarray(ids), np.array(vals, dtype=np.float32, copy=True)
 
 
+def _block_records(side: int, block: int, task: int, ids: np.ndarray, vals: np.ndarray) -> Iterator[tuple[int, Any]]:
+    """Ring records of one block's rows (chunked under CHUNK_BYTES), for ``task``."""
+    kind = _KIND_IN if side == IN else _KIND_OUT
+    for _, _, ids_b, vals_b in block_rows(side, block, ids, vals):
+        yield task, (kind, block, -1, 0, ids_b, vals_b, None)
+
+
+# The blocks are made or re-dealt inside the ring's own map over rows the JVM
+# reads (``TaskRing.place(..., many=True)``): a DataFrame made by a Python
+# function would have to be staged first, a Spark job and a disk copy of the
+# whole model every epoch (docs/design.md, "Python over Python").
+
+
 @dataclass(frozen=True)
-class _InitBlocks:
-    """mapInArrow over one row per block: each block's starting rows, made on the executor."""
+class _InitRecords:
+    """One ``spark.range(P)`` row per block: that block's starting rows, made on
+    the executor, as records for the task that holds input block b in sub-epoch 0
+    (output block b belongs with it then)."""
 
     trainer: CellTrainer
     assignment: Shared[np.ndarray]
+    tasks: int
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        block_of = self.assignment.value
-        for batch in batches:
-            for b in batch.column("id").to_pylist():
-                ids = np.flatnonzero(block_of == b).astype(np.int32)
-                # One Arrow batch per chunk: the JVM holds a batch whole.
-                for side in (IN, OUT):
-                    for row in block_rows(side, b, ids, self.trainer.init_rows(ids, side)):
-                        yield _rows_batch([row])
-
-
-def initial_blocks(spark: SparkSession, trainer: CellTrainer, blocks: int, assignment: Shared[np.ndarray]) -> DataFrame:
-    """The model's starting blocks, made on the executors (nothing of the model on the driver)."""
-    return spark.range(blocks, numPartitions=blocks).mapInArrow(_InitBlocks(trainer, assignment), tables.BLOCKS)
+    def __call__(self, row: Any) -> Iterator[tuple[int, Any]]:
+        b = int(row["id"])
+        ids = np.flatnonzero(self.assignment.value == b).astype(np.int32)
+        for side in (IN, OUT):
+            yield from _block_records(side, b, b % self.tasks, ids, self.trainer.init_rows(ids, side))
 
 
 @dataclass(frozen=True)
-class _Reblock:
-    """mapInArrow: split each block row by a new assignment (a new epoch's blocks)."""
+class _ReblockRecords:
+    """A ``tables.BLOCKS`` row (a checkpoint's) split by a new epoch's
+    assignment, as records for the tasks that hold the new blocks in sub-epoch 0."""
 
     assignment: Shared[np.ndarray]
     widths: tuple[int, int]
+    tasks: int
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        block_of = self.assignment.value
-        for batch in batches:
-            for side, ids_b, vals_b in zip(
-                batch.column("side").to_pylist(),
-                batch.column("ids").to_pylist(),
-                batch.column("vals").to_pylist(),
-                strict=True,
-            ):
-                ids = np.frombuffer(ids_b, np.int32)
-                vals = np.frombuffer(vals_b, np.float32).reshape(len(ids), self.widths[side])
-                dest = block_of[ids]
-                order = np.argsort(dest, kind="stable")
-                bounds = np.flatnonzero(np.diff(dest[order])) + 1
-                for part in np.split(order, bounds):
-                    if len(part):
-                        for row in block_rows(side, int(dest[part[0]]), ids[part], vals[part]):
-                            yield _rows_batch([row])
+    def __call__(self, row: Any) -> Iterator[tuple[int, Any]]:
+        side = int(row["side"])
+        ids = np.frombuffer(row["ids"], np.int32)
+        vals = np.frombuffer(row["vals"], np.float32).reshape(len(ids), self.widths[side])
+        dest = self.assignment.value[ids]
+        order = np.argsort(dest, kind="stable")
+        bounds = np.flatnonzero(np.diff(dest[order])) + 1
+        for part in np.split(order, bounds):
+            if len(part):
+                block = int(dest[part[0]])
+                yield from _block_records(side, block, block % self.tasks, ids[part], vals[part])
 
 
 # ---------------------------------------------------------------------------
@@ -495,19 +489,19 @@ def train_with_rotation(
                         assignment.release()
                     assignment = share(spark, block_of.astype(np.int32))
                 assert assignment is not None
-                # The blocks are read from the checkpoint, or made by a Python
-                # function (then staged before the ring's Python reads them).
-                made = state is None or changed
-                if state is None:
-                    state = initial_blocks(spark, plan.trainer, P, assignment)
-                elif changed:
-                    widths = (plan.trainer.in_width, plan.trainer.out_width)
-                    state = state.mapInArrow(_Reblock(assignment, widths), tables.BLOCKS)
                 if changed or cells is None:
                     # Made once per assignment (GloVe's per_run: once a run), kept on the executors.
                     cells = _cells_by_task(ring, plan.cells(epoch, assignment))
                 previous = block_of
-                held = ring.place(state, _BlockRecord(ring.tasks), stage=made)
+                # The blocks: made, re-dealt from the checkpoint's rows, or those rows as they are.
+                if state is None:
+                    blocks = spark.range(P, numPartitions=P)
+                    held = ring.place(blocks, _InitRecords(plan.trainer, assignment, ring.tasks), many=True)
+                elif changed:
+                    widths = (plan.trainer.in_width, plan.trainer.out_width)
+                    held = ring.place(state, _ReblockRecords(assignment, widths, ring.tasks), many=True)
+                else:
+                    held = ring.place(state, _BlockRecord(ring.tasks))
                 epoch_losses: list[float] = []
                 for rnd in range(plan.rounds):
                     t0 = time.perf_counter()

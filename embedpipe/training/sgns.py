@@ -41,7 +41,15 @@ from pyspark.sql import functions as F
 from embedpipe import tables
 from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
-from embedpipe.distributed import Shared, cached_tuples, contiguous_ranges, partition_id, share, training_cores
+from embedpipe.distributed import (
+    Shared,
+    cached_tuples,
+    contiguous_ranges,
+    partition_id,
+    session_conf,
+    share,
+    training_cores,
+)
 from embedpipe.kernels.blocks import (
     assign_blocks,
     attached_cap,
@@ -288,21 +296,24 @@ def _train_rotation(
     # Pieces in a seeded random order, with pairs dealt to rounds at random,
     # scored 0.006 to 0.024 lower on WordSim-353 at 8 blocks in the one-process
     # emulation of this engine (bench/results/2026-12-03-sgns-corpus-order).
-    corpus = (
-        contiguous_ranges(spark, tables.read(spark, cfg.output.path, "corpus"), P, ["line_id", "piece"], F.size("ids"))
-        .select("ids")
-        .persist()
-    )
-    per_partition = corpus.groupBy(F.spark_partition_id().alias("p")).agg(F.sum(F.size("ids")).alias("n"))
-    tokens_of: dict[int, int] = dict(per_partition.collect())
-    tokens = [int(tokens_of.get(p) or 0) for p in range(max(tokens_of, default=-1) + 1)]
-    first_token = tuple(int(x) for x in np.concatenate(([0], np.cumsum(tokens)[:-1])))
-    total_words = sum(tokens)
-    if total_words == 0:
+    # Adaptive execution would run each shuffle of these few small queries as
+    # a Spark job of its own (4 jobs for the per-range counts alone), and the
+    # engine's partitioning is set by hand anyway, as in the training loop.
+    with session_conf(spark, "spark.sql.adaptive.enabled", "false"):
+        ranges = contiguous_ranges(
+            spark, tables.read(spark, cfg.output.path, "corpus"), P, ["line_id", "piece"], F.size("ids")
+        )
+        corpus = ranges.select("ids").persist()
+        per_partition = corpus.groupBy(F.spark_partition_id().alias("p")).agg(F.sum(F.size("ids")).alias("n"))
+        tokens_of: dict[int, int] = dict(per_partition.collect())
+        tokens = [int(tokens_of.get(p) or 0) for p in range(max(tokens_of, default=-1) + 1)]
+        first_token = tuple(int(x) for x in np.concatenate(([0], np.cumsum(tokens)[:-1])))
+        total_words = sum(tokens)
+        if total_words == 0:
+            corpus.unpersist()
+            raise ValueError("the corpus table has no tokens; re-run ingest and vocab on a larger corpus")
+        chunks = cached_tuples(corpus.mapInArrow(CorpusChunks(first_token), CHUNKS_DDL))
         corpus.unpersist()
-        raise ValueError("the corpus table has no tokens; re-run ingest and vocab on a larger corpus")
-    chunks = cached_tuples(corpus.mapInArrow(CorpusChunks(first_token), CHUNKS_DDL))
-    corpus.unpersist()
     noise = counts.astype(np.float64) ** 0.75
     vocab: Shared[dict[str, Any]] = share(
         spark, {"counts": counts, "keep_prob": keep_prob, "noise_total": float(noise.sum())}
