@@ -69,3 +69,17 @@ def test_cached_tuples_are_computed_once_and_leave_no_staged_copy(spark):
     assert rows.is_cached and not made.is_cached
     assert calls.value == once
     rows.unpersist()
+
+
+def test_a_row_can_become_many_records_each_at_its_own_task(spark):
+    # How the engine makes or deals blocks again: in the ring's own map over
+    # rows the JVM reads, with nothing staged and no other job.
+    ring = TaskRing(spark, 3)
+    rows = spark.createDataFrame([(n,) for n in range(4)], "n int")
+    placed = ring.place(rows, lambda r: [((r["n"] + k) % 3, (r["n"], k)) for k in range(r["n"])], many=True)
+    per_task = placed.glom().collect()
+    assert len(per_task) == 3
+    for task, records in enumerate(per_task):
+        assert all(key == task and (n + k) % 3 == task for key, (n, k) in records)
+    assert sorted(v for records in per_task for _, v in records) == [(n, k) for n in range(4) for k in range(n)]
+    assert not ring._staged
