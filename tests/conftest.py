@@ -12,6 +12,12 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
+# The suite's master. The default runs executors as separate processes; a test may
+# run another test of the suite in a new process on another master (local[2]).
+MASTER_VARIABLE = "EMBEDPIPE_TEST_MASTER"
+DEFAULT_MASTER = "local-cluster[2,1,1024]"
+
+
 # Each test folder is a layer of the house; its marker lets `make test-fast` pick the quick ones.
 LAYER_MARKERS = {"kernels": "kernels", "stages": "stages", "e2e": "e2e"}
 
@@ -38,7 +44,8 @@ def viewfs_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def spark(viewfs_root):
     """Two executor processes of one core and 1 GiB each, as on a cluster, so nothing can lean on
-    the driver's memory or its Python state; the UI off and few shuffle partitions."""
+    the driver's memory or its Python state; the UI off and few shuffle partitions.
+    ``EMBEDPIPE_TEST_MASTER`` names another master, for a test run again in a new process."""
     from embedpipe.config import SparkConfig
     from embedpipe.session import build_local_session
 
@@ -46,7 +53,7 @@ def spark(viewfs_root):
         "spark.sql.shuffle.partitions": "2",
         f"spark.hadoop.fs.viewfs.mounttable.default.link.{VIEWFS_MOUNT}": f"file://{viewfs_root}",
     }
-    session = build_local_session(SparkConfig(master="local-cluster[2,1,1024]", conf=conf))
+    session = build_local_session(SparkConfig(master=os.environ.get(MASTER_VARIABLE, DEFAULT_MASTER), conf=conf))
     yield session
     session.stop()
 
