@@ -329,15 +329,13 @@ class _Step:
                         self.stats[name].add(value)
         for p, (ids_, vals_) in in_blocks.items():
             moved += ids_.nbytes + vals_.nbytes
-            for _, block, ids, vals in block_rows(IN, p, ids_, vals_):
-                yield task, (_KIND_IN, block, -1, 0, ids, vals, None)
+            yield from _block_records(IN, p, task, ids_, vals_)
         last = self.subs[-1]
         for q, (ids_, vals_) in out_blocks.items():
             moved += ids_.nbytes + vals_.nbytes
             # Next step, block q is the output block of input block q - (last + 1).
             holder = (q - last - 1) % self.blocks % self.tasks
-            for _, block, ids, vals in block_rows(OUT, q, ids_, vals_):
-                yield holder, (_KIND_OUT, block, -1, 0, ids, vals, None)
+            yield from _block_records(OUT, q, holder, ids_, vals_)
         if "moved_bytes" in self.stats:
             self.stats["moved_bytes"].add(float(moved))
 
