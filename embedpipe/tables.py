@@ -206,12 +206,18 @@ KEYED = frozenset({"doc_vectors"})
 # * The cooccurrence table's files carry no column statistics: its readers
 #   take whole shards, and Delta's per-row min/max tracking of 46M rows was
 #   9 of the cooccur stage's 39 s on wiki17m (bench/results/2026-12-03-data-stages/).
+# * A cooccur summing task writes one shard (its bucket's), but Spark cannot
+#   know that and sorts every row of the task by the partition column before
+#   a partitioned write. Allowing two open files per task lets the writer
+#   skip that sort, which it only falls back to when a task's rows reach a
+#   second shard. The sort was about a sixth of the summing tasks' samples.
 ROW_GROUP = {"parquet.block.size": str(8 << 20)}
+ONE_SHARD_PER_TASK = {"spark.sql.maxConcurrentOutputFileWriters": "2"}
 CHECK_EVERY_ROW = {"parquet.page.size.row.check.min": "1"}
 WRITE_CONF: Mapping[str, Mapping[str, str]] = {
     "tokens": {**ROW_GROUP, "spark.databricks.delta.stats.collect": "false"},
     "corpus": ROW_GROUP,
-    "cooccurrence": {"spark.databricks.delta.stats.collect": "false"},
+    "cooccurrence": {"spark.databricks.delta.stats.collect": "false", **ONE_SHARD_PER_TASK},
     **{
         name: {**ROW_GROUP, **CHECK_EVERY_ROW, "spark.sql.parquet.compression.codec": "uncompressed",
                "spark.databricks.delta.stats.collect": "false"}

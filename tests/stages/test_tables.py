@@ -62,6 +62,24 @@ def test_tokens_and_cooccurrence_are_written_without_delta_statistics_and_other_
     assert all(st and json.loads(st)["numRecords"] == 1 for st in file_stats("vocab"))
 
 
+def test_a_cooccurrence_task_holding_many_shards_still_writes_each_shard_once(spark, tmp_path):
+    # A summing task holds one shard, so the write keeps files open instead
+    # of sorting the task's rows by shard; a task whose rows reach more
+    # shards than that (interleaved, in one partition) falls back to the sort
+    # and must still write every row, one file per shard, and leave the
+    # session's setting as it was.
+    rows = [(i % 3, i, i + 1, float(i)) for i in range(3000)]
+    entries = spark.createDataFrame(rows, tables.COOCCURRENCE).coalesce(1)
+    before = spark.conf.get("spark.sql.maxConcurrentOutputFileWriters")
+    tables.write(entries, str(tmp_path), "cooccurrence", metadata={}, partition_by=["shard"])
+
+    back = tables.read(spark, str(tmp_path), "cooccurrence").collect()
+    assert sorted((r["shard"], r["i"], r["j"], r["x"]) for r in back) == sorted(rows)
+    for shard in range(3):
+        assert len(glob.glob(os.path.join(tmp_path, "cooccurrence", f"shard={shard}", "*.parquet"))) == 1
+    assert spark.conf.get("spark.sql.maxConcurrentOutputFileWriters") == before
+
+
 def test_vocab_rows_come_back_in_id_order_however_they_were_collected():
     rows = pa.table({"id": pa.array([2, 0, 3, 1], pa.int32()), "word": ["c", "a", "d", "b"]})
     assert tables.by_id(rows).column("word").to_pylist() == ["a", "b", "c", "d"]
