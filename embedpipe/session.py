@@ -46,6 +46,11 @@ LOCAL_DEFAULTS: Mapping[str, str] = {
     "spark.sql.execution.arrow.maxRecordsPerBatch": "2048",
     "spark.driver.maxResultSize": "4g",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # On one machine a shuffle goes through the page cache, never a network,
+    # so compressing it only spends the cores: cooccur's 1 GB of partial
+    # counts took lz4 about 2.5 s of a 26 s stage on 2 cores
+    # (bench/results/2026-12-05-shuffle-compress/). Clusters keep Spark's default.
+    "spark.shuffle.compress": "false",
     # Each stage's summary counts its Spark jobs from the status store, which
     # forgets jobs beyond this many (a long GloVe run makes thousands).
     "spark.ui.retainedJobs": "20000",
@@ -131,6 +136,12 @@ def _remember_delta_jars(spark: SparkSession) -> None:
         log.debug("could not cache the Delta jar list: %s", e)
 
 
+def local_settings(spark_cfg: SparkConfig) -> dict[str, str]:
+    """The settings a local session is built with: :data:`LOCAL_DEFAULTS`,
+    then the config's ``spark.conf``, which wins."""
+    return {**LOCAL_DEFAULTS, **dict(spark_cfg.conf)}
+
+
 def build_local_session(spark_cfg: SparkConfig) -> SparkSession:
     """Build a local (or local-cluster) session with Delta configured."""
     from delta import configure_spark_with_delta_pip
@@ -148,7 +159,7 @@ def build_local_session(spark_cfg: SparkConfig) -> SparkSession:
         .config("spark.driver.memory", spark_cfg.driver_memory)
         .config("spark.pyspark.python", sys.executable)
     )
-    for key, value in {**LOCAL_DEFAULTS, **dict(spark_cfg.conf)}.items():
+    for key, value in local_settings(spark_cfg).items():
         builder = builder.config(key, value)
     user_jars = {"spark.jars", "spark.jars.packages"} & set(spark_cfg.conf)
     jars = None if user_jars else cached_delta_jars()
