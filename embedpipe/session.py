@@ -49,7 +49,7 @@ LOCAL_DEFAULTS: Mapping[str, str] = {
     # On one machine a shuffle goes through the page cache, never a network,
     # so compressing it only spends the cores: cooccur's 1 GB of partial
     # counts took lz4 about 2.5 s of a 26 s stage on 2 cores
-    # (bench/results/2026-12-05-shuffle-compress/). Clusters keep Spark's default.
+    # (bench/results/2026-12-05-data-stages/). Clusters keep Spark's default.
     "spark.shuffle.compress": "false",
     # Each stage's summary counts its Spark jobs from the status store, which
     # forgets jobs beyond this many (a long GloVe run makes thousands).
