@@ -65,7 +65,14 @@ from embedpipe.training.loop import (
     moved_mb_per_epoch,
 )
 from embedpipe.training.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
-from embedpipe.training.schedule import choose_distribution, shard_balance_advice, stratified_schedule
+from embedpipe.training.schedule import (
+    choose_distribution,
+    pack_rounds,
+    packed_entries,
+    shard_balance_advice,
+    stratified_schedule,
+    unpack_rounds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +84,8 @@ GROUPS = (
 
 @dataclass(frozen=True)
 class GloveEpochTask:
-    """Executor side of one round: a shuffled AdaGrad pass over the partition's entries."""
+    """Executor side of one round: a shuffled AdaGrad pass over the partition's
+    entries, which come packed (embedpipe.training.schedule.pack_rounds)."""
 
     vocab_size: int
     x_max: float
@@ -89,13 +97,8 @@ class GloveEpochTask:
     def __call__(
         self, params: dict[str, np.ndarray], batches: Iterator[pa.RecordBatch], info: RoundInfo, partition: int
     ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        cols = {"i": [], "j": [], "x": []}  # type: dict[str, list[np.ndarray]]
-        for b in batches:
-            for name in cols:
-                cols[name].append(b.column(name).to_numpy(zero_copy_only=False))
-        rows = np.concatenate(cols["i"]).astype(np.int32) if cols["i"] else np.zeros(0, np.int32)
-        ctx = np.concatenate(cols["j"]).astype(np.int32) if cols["j"] else np.zeros(0, np.int32)
-        vals = np.concatenate(cols["x"]).astype(np.float64) if cols["x"] else np.zeros(0, np.float64)
+        entries = unpack_rounds(batches)
+        rows, ctx, vals = entries["i"], entries["j"], entries["x"]
         touch_w = np.zeros(self.vocab_size, dtype=np.int64)
         touch_c = np.zeros(self.vocab_size, dtype=np.int64)
         order = shuffled_order(len(vals), info.task_seed(partition))
@@ -297,9 +300,9 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         words, _, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
         need = averaging_need
         check_model_fits("glove", vocab_size, g.dim, need, g.max_model_mb, where="the driver")
-        data = stratified_schedule(entries, partitions, g.sync_per_epoch, g.seed).persist()
+        data = pack_rounds(stratified_schedule(entries, partitions, g.sync_per_epoch, g.seed)).persist()
         try:
-            n_entries = data.count()
+            n_entries = packed_entries(data)
             if n_entries == 0:
                 raise ValueError("the cooccurrence table is empty; re-run the cooccur stage on a larger corpus")
             groups = tuple(gr.params for gr in GROUPS)

@@ -7,14 +7,16 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from pyspark.sql import functions as F
 
 from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
-from embedpipe.distributed import TrainingCores, plan_training_cores, training_cores
+from embedpipe.distributed import TrainingCores, plan_training_cores, session_conf, training_cores
 from embedpipe.errors import ConfigError, DivergenceError
 from embedpipe.training import glove, rotation, sgns
+from embedpipe.training import schedule as schedule_module
 from embedpipe.training.averaging import ROUND_COLUMN
 from embedpipe.vectors import read_vectors
 
@@ -135,6 +137,28 @@ def test_glove_schedule_gives_every_row_one_replica_per_round(spark, prepared, p
     for r in rows:
         word_home.setdefault(r["i"], set()).add(r["p"])
     assert all(len(ps) == 1 for ps in word_home.values())
+
+
+def test_glove_rounds_travel_packed_with_each_rounds_entries_in_the_schedules_order(spark, prepared):
+    entries = tables.read(spark, str(prepared), "cooccurrence")
+    schedule = glove.stratified_schedule(entries, 2, 2, seed=3)
+    expected: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
+    for p, i, j, x, rnd in schedule.select(F.spark_partition_id(), "i", "j", "x", ROUND_COLUMN).collect():
+        expected.setdefault((p, rnd), []).append((i, j, x))
+    # Small batches, so that a partition's round spans several packed rows.
+    packed = schedule.mapInArrow(schedule_module.PackRounds(batch_bytes=256), schedule_module.PACKED_ROUNDS_DDL)
+    with session_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", "8"):
+        rows = packed.withColumn("p", F.spark_partition_id()).collect()
+    assert len(rows) > len(expected) and len(rows) < entries.count()
+    assert schedule_module.packed_entries(packed) == entries.count()
+    got = {}
+    for key in expected:
+        mine = [pa.RecordBatch.from_pylist([r.asDict() for r in rows if (r["p"], r[ROUND_COLUMN]) == key])]
+        unpacked = schedule_module.unpack_rounds(iter(mine))
+        assert unpacked["i"].dtype == np.int32 and unpacked["x"].dtype == np.float64
+        got[key] = list(zip(unpacked["i"].tolist(), unpacked["j"].tolist(), unpacked["x"].tolist(), strict=True))
+    assert got == expected
+    assert all(len(v) == 0 for v in schedule_module.unpack_rounds(iter([])).values())
 
 
 @pytest.mark.parametrize("partitions", [2, 3])
