@@ -42,11 +42,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embedpipe import tables
-from embedpipe.batches import coalesce_batches
 from embedpipe.config import PipelineConfig
 from embedpipe.distributed import Shared, partition_id, training_cores
 from embedpipe.kernels.blocks import assign_blocks, derive_seed
@@ -64,15 +64,9 @@ from embedpipe.training.loop import (
     check_model_fits,
     moved_mb_per_epoch,
 )
+from embedpipe.training.packed import pack_entries, pack_rounds, packed_entries, packed_runs, unpack
 from embedpipe.training.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
-from embedpipe.training.schedule import (
-    choose_distribution,
-    pack_rounds,
-    packed_entries,
-    shard_balance_advice,
-    stratified_schedule,
-    unpack_rounds,
-)
+from embedpipe.training.schedule import choose_distribution, shard_balance_advice, stratified_schedule
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +79,7 @@ GROUPS = (
 @dataclass(frozen=True)
 class GloveEpochTask:
     """Executor side of one round: a shuffled AdaGrad pass over the partition's
-    entries, which come packed (embedpipe.training.schedule.pack_rounds)."""
+    entries, which come packed (embedpipe.training.packed.pack_rounds)."""
 
     vocab_size: int
     x_max: float
@@ -97,8 +91,7 @@ class GloveEpochTask:
     def __call__(
         self, params: dict[str, np.ndarray], batches: Iterator[pa.RecordBatch], info: RoundInfo, partition: int
     ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        entries = unpack_rounds(batches)
-        rows, ctx, vals = entries["i"], entries["j"], entries["x"]
+        rows, ctx, vals = unpack(batches)
         touch_w = np.zeros(self.vocab_size, dtype=np.int64)
         touch_c = np.zeros(self.vocab_size, dtype=np.int64)
         order = shuffled_order(len(vals), info.task_seed(partition))
@@ -165,30 +158,22 @@ class GloveCells:
         return {"cost": float(cost), "entries": float(len(x))}
 
 
-# Entries (i int32, j int32, x float64: 16 bytes) bucketed per pass of
-# CellsOfEntries (one Arrow batch more at most): it bounds a cell row.
-CELL_BATCH_BYTES = 4 << 20
-
-
 @dataclass(frozen=True)
 class CellsOfEntries:
-    """mapInArrow over co-occurrence entries: each batch's entries as one row per
-    cell (task = block of i, sub-epoch = (block of j - task) mod P)."""
+    """mapInArrow over packed co-occurrence entries (embedpipe.training.packed):
+    each packed run's entries as one row per cell (task = block of i,
+    sub-epoch = (block of j - task) mod P)."""
 
     assignment: Shared[np.ndarray]
     blocks: int
-    batch_bytes: int = CELL_BATCH_BYTES
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         block_of = self.assignment.value
         part = partition_id()
-        # Spark hands over batches of maxRecordsPerBatch (2,048) entries; cut
-        # per batch, 8 blocks made ~30 entries a cell row, and a wiki17m
-        # epoch 1.4M rows for the shuffle and each step to walk through.
-        for n, batch in enumerate(coalesce_batches(batches, self.batch_bytes)):
-            i = batch.column("i").to_numpy(zero_copy_only=False).astype(np.int32)
-            j = batch.column("j").to_numpy(zero_copy_only=False).astype(np.int32)
-            x = batch.column("x").to_numpy(zero_copy_only=False).astype(np.float64)
+        # A run is about 4 MB of entries (PACK_BATCH_BYTES). Cut per Arrow
+        # batch of 2,048 entries, 8 blocks made ~30 entries a cell row, and a
+        # wiki17m epoch 1.4M rows for the shuffle and each step to walk through.
+        for n, (i, j, x) in enumerate(packed_runs(batches)):
             task = block_of[i]
             sub = (block_of[j] - task) % self.blocks
             cell = task.astype(np.int64) * self.blocks + sub
@@ -270,21 +255,28 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
                 return block_of
             return assign_blocks(mass, partitions, derive_seed(g.seed, epoch, 1))[0]
 
+        # Cells are cut from entries packed once (again every epoch under
+        # per_epoch). Packed in a job of their own: a Python function reading
+        # another's rows in one task once hung (docs/design.md, "Python over Python").
+        packed = pack_entries(entries).persist(StorageLevel.MEMORY_AND_DISK)
+        n_entries = packed_entries(packed)
         plan = RotationPlan(
             model="glove", trainer=trainer, blocks=partitions, epochs=g.epochs, seed=g.seed,
             assignment=assignment,
-            cells=lambda epoch, shared: entries.mapInArrow(CellsOfEntries(shared, partitions), CELLS_DDL),
+            cells=lambda epoch, shared: packed.mapInArrow(CellsOfEntries(shared, partitions), CELLS_DDL),
             learning_rate=lambda epoch, sub: (g.learning_rate, g.learning_rate),
             loss_stat="cost", count_stat="entries", work_units="entries", advice=health.advice,
             task_cpus=cfg.spark.task_cpus,
         )  # fmt: skip
         checkpointed = training.resume_blocks(resume)  # sets training.start_epoch
-        blocks = train_with_rotation(
-            spark, plan, start_epoch=training.start_epoch, state=checkpointed,
-            on_epoch_end=training.epoch_end_blocks,
-            health=health,
-        )  # fmt: skip
-        n_entries = int(sum(h.stats["entries"] for h in plan.history) / max(len({h.epoch for h in plan.history}), 1))
+        try:
+            blocks = train_with_rotation(
+                spark, plan, start_epoch=training.start_epoch, state=checkpointed,
+                on_epoch_end=training.epoch_end_blocks,
+                health=health,
+            )  # fmt: skip
+        finally:
+            packed.unpersist()
         vectors = vector_rows(blocks, g.dim, trainer.in_width, g.output)
         run_id = training.write_rows(
             spark, cfg, vectors, g.dim * (2 if g.output == "concat" else 1), vocab_size, plan.history,

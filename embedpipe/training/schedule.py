@@ -6,8 +6,7 @@ the learning rate decays with global progress (:func:`learning_rate_schedule`).
 
 GloVe under averaging: whole co-occurrence shards sit on one replica and each
 round trains one stratum of context rows, so no two replicas touch the same
-row in a round (:func:`stratified_schedule`, Gemulla et al. 2011), and the
-entries travel packed, a few megabytes of bytes a row (:func:`pack_rounds`).
+row in a round (:func:`stratified_schedule`, Gemulla et al. 2011).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from embedpipe import tables
-from embedpipe.batches import coalesce_batches
 from embedpipe.kernels.rounds import assign_rounds
 from embedpipe.training.averaging import ROUND_COLUMN
 
@@ -210,67 +208,3 @@ def stratified_schedule(entries: DataFrame, partitions: int, sync_per_epoch: int
 
 
 
-
-# A packed schedule row: one round's entries from a run of consecutive rows of
-# one partition, as raw bytes (i and j int32, x float64), in their order.
-PACKED_ROUNDS_DDL = f"{ROUND_COLUMN} int, i binary, j binary, x binary"
-PACKED_ROUNDS_ARROW = pa.schema(
-    [(ROUND_COLUMN, pa.int32()), ("i", pa.binary()), ("j", pa.binary()), ("x", pa.binary())]
-)
-PACKED_DTYPES = {"i": np.int32, "j": np.int32, "x": np.float64}
-# Entries (16 bytes each) gathered before one partition's rows are cut by round.
-PACK_BATCH_BYTES = 4 << 20
-
-
-@dataclass(frozen=True)
-class PackRounds:
-    """mapInArrow over a :func:`stratified_schedule`: each run of about
-    ``batch_bytes`` of a partition's entries becomes one row per round it
-    holds, the entries keeping their order."""
-
-    batch_bytes: int = PACK_BATCH_BYTES
-
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in coalesce_batches(batches, self.batch_bytes):
-            rnd = batch.column(ROUND_COLUMN).to_numpy(zero_copy_only=False)
-            cols = {k: batch.column(k).to_numpy(zero_copy_only=False).astype(t) for k, t in PACKED_DTYPES.items()}
-            order = np.argsort(rnd, kind="stable")
-            bounds = np.flatnonzero(np.diff(rnd[order])) + 1
-            parts = [sel for sel in np.split(order, bounds) if len(sel)]
-            yield pa.RecordBatch.from_arrays(
-                [pa.array([int(rnd[sel[0]]) for sel in parts], pa.int32())]
-                + [pa.array([cols[k][sel].tobytes() for sel in parts], pa.binary()) for k in PACKED_DTYPES],
-                schema=PACKED_ROUNDS_ARROW,
-            )
-
-
-def pack_rounds(schedule: DataFrame) -> DataFrame:
-    """The entries of ``schedule`` (:func:`stratified_schedule`) packed by
-    :class:`PackRounds`, in the same partitions: rows of ``PACKED_ROUNDS_DDL``.
-
-    Why: a training round reads its entries again every epoch. As one row
-    each, Spark turned every entry into an Arrow row on its way to Python
-    (most of a small round's time: 1.4 s of 2.0 s for 1.6M entries); as
-    bytes, a round moves a few rows of megabytes. Read them back with
-    :func:`unpack_rounds`.
-    """
-    return schedule.mapInArrow(PackRounds(), PACKED_ROUNDS_DDL)
-
-
-def packed_entries(packed: DataFrame) -> int:
-    """How many entries the rows of a :func:`pack_rounds` hold (one Spark job)."""
-    row = packed.agg(F.sum(F.length("x")).alias("bytes")).first()
-    held = 0 if row is None or row["bytes"] is None else int(row["bytes"])
-    return held // np.dtype(PACKED_DTYPES["x"]).itemsize
-
-
-def unpack_rounds(batches: Iterator[pa.RecordBatch]) -> dict[str, np.ndarray]:
-    """The entries of packed schedule rows, concatenated in their order:
-    ``i`` and ``j`` (int32) and ``x`` (float64)."""
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in PACKED_DTYPES}
-    for batch in batches:
-        for k, dtype in PACKED_DTYPES.items():
-            parts[k].extend(np.frombuffer(v, dtype) for v in batch.column(k).to_pylist() if v)
-    return {
-        k: np.concatenate(parts[k]) if parts[k] else np.zeros(0, dtype) for k, dtype in PACKED_DTYPES.items()
-    }

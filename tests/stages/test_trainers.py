@@ -16,7 +16,7 @@ from embedpipe.config import build_config
 from embedpipe.distributed import TrainingCores, plan_training_cores, session_conf, training_cores
 from embedpipe.errors import ConfigError, DivergenceError
 from embedpipe.training import glove, rotation, sgns
-from embedpipe.training import schedule as schedule_module
+from embedpipe.training import packed as packing
 from embedpipe.training.averaging import ROUND_COLUMN
 from embedpipe.vectors import read_vectors
 
@@ -146,19 +146,33 @@ def test_glove_rounds_travel_packed_with_each_rounds_entries_in_the_schedules_or
     for p, i, j, x, rnd in schedule.select(F.spark_partition_id(), "i", "j", "x", ROUND_COLUMN).collect():
         expected.setdefault((p, rnd), []).append((i, j, x))
     # Small batches, so that a partition's round spans several packed rows.
-    packed = schedule.mapInArrow(schedule_module.PackRounds(batch_bytes=256), schedule_module.PACKED_ROUNDS_DDL)
+    packed = schedule.mapInArrow(packing.PackRounds(batch_bytes=256), packing.PACKED_DDL)
     with session_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", "8"):
         rows = packed.withColumn("p", F.spark_partition_id()).collect()
-    assert len(rows) > len(expected) and len(rows) < entries.count()
-    assert schedule_module.packed_entries(packed) == entries.count()
+    assert len(expected) < len(rows) < entries.count()
+    assert packing.packed_entries(packed) == entries.count()
     got = {}
     for key in expected:
         mine = [pa.RecordBatch.from_pylist([r.asDict() for r in rows if (r["p"], r[ROUND_COLUMN]) == key])]
-        unpacked = schedule_module.unpack_rounds(iter(mine))
-        assert unpacked["i"].dtype == np.int32 and unpacked["x"].dtype == np.float64
-        got[key] = list(zip(unpacked["i"].tolist(), unpacked["j"].tolist(), unpacked["x"].tolist(), strict=True))
+        i, j, x = packing.unpack(iter(mine))
+        assert (i.dtype, j.dtype, x.dtype) == (np.int32, np.int32, np.float64)
+        got[key] = list(zip(i.tolist(), j.tolist(), x.tolist(), strict=True))
     assert got == expected
-    assert all(len(v) == 0 for v in schedule_module.unpack_rounds(iter([])).values())
+    assert all(len(column) == 0 for column in packing.unpack(iter([])))
+
+
+def test_glove_entries_packed_for_rotation_keep_their_partitions_and_order(spark, prepared):
+    entries = tables.read(spark, str(prepared), "cooccurrence")
+    expected = entries.select(F.spark_partition_id().alias("p"), "i", "j", "x").collect()
+    with session_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", "8"):
+        rows = packing.pack_entries(entries).withColumn("p", F.spark_partition_id()).collect()
+    assert {r[ROUND_COLUMN] for r in rows} == {0}
+    got = []
+    for p in sorted({r["p"] for r in expected}):
+        batch = pa.RecordBatch.from_pylist([r.asDict() for r in rows if r["p"] == p])
+        for i, j, x in packing.packed_runs(iter([batch])):
+            got += [(p, *e) for e in zip(i.tolist(), j.tolist(), x.tolist(), strict=True)]
+    assert got == [tuple(r) for r in expected]
 
 
 @pytest.mark.parametrize("partitions", [2, 3])
