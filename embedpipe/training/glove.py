@@ -177,6 +177,10 @@ class CellsOfEntries:
             task = block_of[i]
             sub = (block_of[j] - task) % self.blocks
             cell = task.astype(np.int64) * self.blocks + sub
+            if self.blocks**2 <= 1 << 16:
+                # numpy's stable sort is a radix sort on 16-bit keys: 13 ms a
+                # 4 MB run instead of 32 ms, the same order.
+                cell = cell.astype(np.uint16)
             order = np.argsort(cell, kind="stable")
             bounds = np.flatnonzero(np.diff(cell[order])) + 1
             rows: dict[str, list[Any]] = {k: [] for k in ("task", "sub", "seq", "a", "b", "c")}
