@@ -263,17 +263,17 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         # per_epoch). Packed in a job of their own: a Python function reading
         # another's rows in one task once hung (docs/design.md, "Python over Python").
         packed = pack_entries(entries).persist(StorageLevel.MEMORY_AND_DISK)
-        n_entries = packed_entries(packed)
-        plan = RotationPlan(
-            model="glove", trainer=trainer, blocks=partitions, epochs=g.epochs, seed=g.seed,
-            assignment=assignment,
-            cells=lambda epoch, shared: packed.mapInArrow(CellsOfEntries(shared, partitions), CELLS_DDL),
-            learning_rate=lambda epoch, sub: (g.learning_rate, g.learning_rate),
-            loss_stat="cost", count_stat="entries", work_units="entries", advice=health.advice,
-            task_cpus=cfg.spark.task_cpus,
-        )  # fmt: skip
-        checkpointed = training.resume_blocks(resume)  # sets training.start_epoch
         try:
+            n_entries = packed_entries(packed)
+            plan = RotationPlan(
+                model="glove", trainer=trainer, blocks=partitions, epochs=g.epochs, seed=g.seed,
+                assignment=assignment,
+                cells=lambda epoch, shared: packed.mapInArrow(CellsOfEntries(shared, partitions), CELLS_DDL),
+                learning_rate=lambda epoch, sub: (g.learning_rate, g.learning_rate),
+                loss_stat="cost", count_stat="entries", work_units="entries", advice=health.advice,
+                task_cpus=cfg.spark.task_cpus,
+            )  # fmt: skip
+            checkpointed = training.resume_blocks(resume)  # sets training.start_epoch
             blocks = train_with_rotation(
                 spark, plan, start_epoch=training.start_epoch, state=checkpointed,
                 on_epoch_end=training.epoch_end_blocks,
