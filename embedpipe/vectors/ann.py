@@ -1,11 +1,19 @@
 """An approximate nearest-neighbour index over a model's unit vectors (faiss HNSW).
 
 :meth:`embedpipe.Vectors.build_index` builds one; ``most_similar`` and
-``neighbors`` then use it. The index proposes candidates and their cosines
-are computed again from the vectors, so every similarity it returns is
-exact and ordered as brute force orders it (ties to the lower row): only
-which words make the top ``k`` can differ, about 1 in 100 on wiki17m
-(bench/results/2026-12-03-ann/).
+``neighbors`` then use it. Every similarity it returns is the float32
+cosine brute force computes, ordered as brute force orders them (ties to
+the lower row): only which words make the top ``k`` can differ.
+
+How far a query searches (HNSW's ``efSearch``) is not a fixed guess: the
+build measures it. It scores a sample of words by brute force and takes the
+smallest breadth whose recall@10 on that sample reaches ``target_recall``
+(0.96 by default), so a larger or harder vocabulary gets a broader search
+rather than a silently worse one (bench/results/2026-12-05-ann-calibrated/).
+
+A word's own neighbours are searched from the word's own node in the graph
+(:meth:`AnnIndex.search_rows`): it is already where the search would end,
+so the descent through the upper layers is skipped.
 
 Why faiss: on wiki17m's skip-gram vectors, faiss's HNSW, hnswlib and
 usearch reach the same recall, faiss at least as fast in a batch; faiss
@@ -19,6 +27,7 @@ an index raises :class:`~embedpipe.errors.AnnDependencyError` naming that comman
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +35,29 @@ from typing import Any
 import numpy as np
 
 from embedpipe.errors import AnnDependencyError
+from embedpipe.kernels.topk import exact_neighbors
 
-__all__ = ["INSTALL_HINT", "AnnIndex", "require_faiss"]
+__all__ = ["EF_LADDER", "INSTALL_HINT", "AnnIndex", "recall_at_k", "require_faiss"]
 
 INSTALL_HINT = "an approximate index needs faiss: pip install 'embedpipe[ann]' (or pip install faiss-cpu)"
+
+
+log = logging.getLogger(__name__)
+
+#: Search breadths the build tries, narrowest first, when it measures its own ``ef_search``.
+EF_LADDER = (10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+#: Words the build scores by brute force to measure recall: 1,000 words put the estimate within about 0.005.
+CALIBRATION_WORDS = 1000
+CALIBRATION_K = 10
+
+
+def recall_at_k(exact: np.ndarray, found: np.ndarray) -> float:
+    """Mean share of each row's exact ids (``-1`` slots ignored) that appear among its ``found`` ids."""
+    exact = np.asarray(exact)
+    found = np.asarray(found)
+    real = exact >= 0
+    hits = (exact[:, :, None] == found[:, None, :]).any(axis=2) & real
+    return float(hits.sum() / max(int(real.sum()), 1))
 
 
 def require_faiss() -> Any:
@@ -46,7 +74,8 @@ class AnnIndex:
     """An HNSW graph over unit rows, searched by inner product (= cosine).
 
     Build it with :meth:`build`. ``ef_search`` is the search's breadth:
-    higher finds more of the true neighbours, more slowly.
+    higher finds more of the true neighbours, more slowly. ``calibration``
+    says how the build chose it (``None`` when it was given).
     """
 
     unit: np.ndarray  # (V, dim) float32 unit rows, the ones the graph holds
@@ -56,29 +85,41 @@ class AnnIndex:
     threads: int | None
     build_seconds: float
     _index: Any = field(repr=False)
+    calibration: dict[str, Any] | None = None
 
     @classmethod
     def build(
         cls,
         unit: np.ndarray,
         *,
-        connectivity: int = 32,
+        connectivity: int = 16,
         ef_construction: int = 200,
-        ef_search: int = 64,
+        ef_search: int | None = None,
+        target_recall: float = 0.96,
         threads: int | None = None,
+        seed: int = 0,
     ) -> AnnIndex:
         """Build the graph over ``unit`` (float32 unit rows).
 
         Parameters
         ----------
-        connectivity : int, default 32
-            Links per node (HNSW's ``M``).
+        connectivity : int, default 16
+            Links per node (HNSW's ``M``). On wiki17m's vectors 16 reached a
+            given recall faster than 8, 12, 24 or 32.
         ef_construction : int, default 200
             Breadth of the search that links each new node.
-        ef_search : int, default 64
-            Breadth of a query's search; at least the ``k`` asked for is used.
+        ef_search : int, optional
+            Breadth of a query's search (at least the ``k`` asked for is
+            used). Default: measured at build, the narrowest of
+            :data:`EF_LADDER` whose recall@10 over a sample of 1,000 words
+            reaches ``target_recall`` (the broadest, with a warning, if none does).
+        target_recall : float, default 0.96
+            The recall@10 the measured ``ef_search`` must reach on the sample;
+            ignored when ``ef_search`` is given.
         threads : int, optional
             Threads of faiss (OpenMP) for building and batch queries; default all cores.
+        seed : int, default 0
+            Draws the sample of words the recall is measured on.
 
         Raises
         ------
@@ -89,9 +130,11 @@ class AnnIndex:
         """
         faiss = require_faiss()
         for name, value in (("connectivity", connectivity), ("ef_construction", ef_construction),
-                            ("ef_search", ef_search)):  # fmt: skip
+                            ("ef_search", 1 if ef_search is None else ef_search)):  # fmt: skip
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0.0 < target_recall <= 1.0:
+            raise ValueError(f"target_recall must be in (0, 1], got {target_recall!r}")
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be a positive integer or None (all cores), got {threads!r}")
         unit = np.ascontiguousarray(unit, dtype=np.float32)
@@ -102,7 +145,36 @@ class AnnIndex:
             index = faiss.IndexHNSWFlat(unit.shape[1], connectivity, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = ef_construction
             index.add(unit)
-        return cls(unit, connectivity, ef_construction, ef_search, threads, time.perf_counter() - t0, index)
+        built = cls(unit, connectivity, ef_construction, ef_search or EF_LADDER[0], threads, 0.0, index)
+        if ef_search is None:
+            built.calibration = built._calibrate(target_recall, seed)
+        built.build_seconds = time.perf_counter() - t0
+        return built
+
+    def _calibrate(self, target: float, seed: int) -> dict[str, Any]:
+        """Set ``ef_search`` to the narrowest breadth whose recall@10 on a sample reaches ``target``."""
+        t0 = time.perf_counter()
+        n = min(CALIBRATION_WORDS, len(self))
+        k = min(CALIBRATION_K, len(self) - 1)
+        rows = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        measured = 1.0
+        if k >= 1:
+            exact, _ = exact_neighbors(self.unit, rows, k)
+            for ef in EF_LADDER:
+                self.ef_search = ef
+                found, _ = self.search_rows(rows, k)
+                measured = recall_at_k(exact, found)
+                if measured >= target:
+                    break
+        reached = measured >= target
+        if not reached:
+            log.warning(
+                "the index reaches recall@10 %.3f at most (ef_search %d), short of target_recall %.3f: "
+                "build it with a larger connectivity or ef_construction, or query with exact=True",
+                measured, self.ef_search, target,
+            )  # fmt: skip
+        return {"target_recall": target, "reached": reached, "sample_words": n, "sample_recall@10": round(measured, 4),
+                "ef_search": self.ef_search, "seconds": round(time.perf_counter() - t0, 2)}  # fmt: skip
 
     def __len__(self) -> int:
         return int(self.unit.shape[0])
@@ -117,13 +189,14 @@ class AnnIndex:
             "connectivity": self.connectivity,
             "ef_construction": self.ef_construction,
             "ef_search": self.ef_search,
+            "calibration": self.calibration,
             "build_seconds": round(self.build_seconds, 2),
         }
 
     def search(
         self, queries: np.ndarray, k: int, *, exclude: list[list[int]] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best rows for each query vector, by exact cosine among the index's candidates.
+        """The ``k`` best rows for each query vector, by cosine among the index's candidates.
 
         Parameters
         ----------
@@ -136,7 +209,7 @@ class AnnIndex:
         Returns
         -------
         ids, sims : numpy.ndarray
-            ``(n, k)`` int64 rows (-1 where fewer were found) and float64 cosines
+            ``(n, k)`` int64 rows (-1 where fewer were found) and float32 cosines
             (-inf there), best first, ties to the lower row.
         """
         if k < 1:
@@ -146,21 +219,59 @@ class AnnIndex:
             raise ValueError(f"queries must be (n, {self.unit.shape[1]}), got shape {q.shape}")
         norms = np.linalg.norm(q, axis=1, keepdims=True)
         q = np.ascontiguousarray(np.divide(q, norms, out=np.zeros_like(q), where=norms > 0), dtype=np.float32)
-        extra = max((len(e) for e in exclude), default=0) if exclude else 0
-        want = min(len(self), k + extra)
+        width = max((len(e) for e in exclude), default=0) if exclude else 0
+        excluded = np.full((len(q), width), -2, dtype=np.int64)  # -2 matches no row and no empty slot
+        for i, rows in enumerate(exclude or ()):
+            excluded[i, : len(rows)] = rows
+        want = min(len(self), k + width)
         faiss = require_faiss()
         with _threads(faiss, self.threads):
             params = faiss.SearchParametersHNSW()
             params.efSearch = max(self.ef_search, want)
-            _, found = self._index.search(q, want, params=params)
+            sims, found = self._index.search(q, want, params=params)
+        return self._ranked(found, sims, excluded, k)
+
+    def search_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best rows for each of the index's own ``rows``, the row itself excluded.
+
+        What :meth:`search` answers for ``unit[rows]`` excluding each row, but
+        each search starts at the row's own node on the graph's bottom layer
+        instead of descending from the top: the word is already where the
+        search would arrive.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise ValueError(f"rows must lie in [0, {len(self)}), got {rows.min()}..{rows.max()}")
+        q = np.ascontiguousarray(self.unit[rows])
+        want = min(len(self), k + 1)
+        entry = np.ascontiguousarray(rows.astype(np.int32).reshape(-1, 1))
+        # faiss searches inner product as a distance of -cosine: the entry's is minus its own length squared.
+        entry_distance = np.ascontiguousarray(-np.einsum("nd,nd->n", q, q).reshape(-1, 1), dtype=np.float32)
+        distances = np.empty((len(rows), want), dtype=np.float32)
+        found = np.full((len(rows), want), -1, dtype=np.int64)
+        faiss = require_faiss()
+        with _threads(faiss, self.threads):
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = max(self.ef_search, want)
+            self._index.search_level_0(
+                len(rows), faiss.swig_ptr(q), want, faiss.swig_ptr(entry), faiss.swig_ptr(entry_distance),
+                faiss.swig_ptr(distances), faiss.swig_ptr(found), 1, 1, params,
+            )  # fmt: skip
+        return self._ranked(found, distances, rows.reshape(-1, 1), k)
+
+    @staticmethod
+    def _ranked(found: np.ndarray, sims: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates ``found`` (cosines ``sims``) without the ``excluded`` rows, ordered as brute force orders them.
+
+        faiss returns its candidates best first but breaks ties its own way;
+        brute force breaks them to the lower row, so the rows are sorted again.
+        """
         found = found.astype(np.int64)
-        if exclude:
-            for i, rows in enumerate(exclude):
-                if rows:
-                    found[i, np.isin(found[i], rows)] = -1
-        # The index's scores are float32 inner products in its own order; score the candidates again.
-        safe = np.where(found >= 0, found, 0)
-        sims = np.einsum("nkd,nd->nk", self.unit[safe].astype(np.float64), q.astype(np.float64))
+        sims = np.array(sims, dtype=np.float32)
+        if excluded.shape[1]:
+            found[(found[:, :, None] == excluded[:, None, :]).any(axis=2)] = -1
         sims[found < 0] = -np.inf
         order = np.lexsort((np.where(found >= 0, found, np.iinfo(np.int64).max), -sims), axis=1)[:, :k]
         ids = np.take_along_axis(found, order, axis=1)

@@ -95,3 +95,64 @@ def test_without_faiss_the_error_names_the_install_command(planted: Vectors, mon
     with pytest.raises(AnnDependencyError, match=r"pip install 'embedpipe\[ann\]'"):
         v.neighbors(["w1"], exact=False)
     assert len(v.neighbors(["w1"], 3)) == 1  # brute force needs no faiss
+
+
+def test_the_build_measures_the_search_breadth_that_reaches_the_target_recall() -> None:
+    pytest.importorskip("faiss")
+    from embedpipe.kernels.topk import exact_neighbors
+    from embedpipe.vectors.ann import EF_LADDER, AnnIndex, recall_at_k
+
+    # Unclustered Gaussian rows and a sparse graph: the hard case, where a narrow search misses true neighbours.
+    unit = np.random.default_rng(5).normal(size=(4000, 32)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    loose = AnnIndex.build(unit, connectivity=8, ef_construction=40, target_recall=0.80)
+    strict = AnnIndex.build(unit, connectivity=8, ef_construction=40, target_recall=0.98)
+    for index, target in ((loose, 0.80), (strict, 0.98)):
+        assert index.calibration is not None and index.calibration["reached"]
+        assert index.calibration["ef_search"] == index.ef_search in EF_LADDER
+        assert index.calibration["sample_recall@10"] >= target
+    assert strict.ef_search > loose.ef_search
+    # The sample's recall holds for words the build never sampled.
+    held_out = np.arange(1, 4000, 2)
+    exact, _ = exact_neighbors(unit, held_out, 10)
+    for index, target in ((loose, 0.80), (strict, 0.98)):
+        found, _ = index.search_rows(held_out, 10)
+        assert recall_at_k(exact, found) >= target - 0.02
+    # A narrower search than the calibrated one would have missed the target on the sample.
+    narrower = EF_LADDER[EF_LADDER.index(strict.ef_search) - 1]
+    given = AnnIndex.build(unit, connectivity=8, ef_construction=40, ef_search=narrower)
+    assert given.calibration is None and given.ef_search == narrower
+    sample = np.sort(np.random.default_rng(0).choice(4000, size=1000, replace=False))
+    exact, _ = exact_neighbors(unit, sample, 10)
+    assert recall_at_k(exact, given.search_rows(sample, 10)[0]) < 0.98
+    with pytest.raises(ValueError, match="target_recall must be in"):
+        AnnIndex.build(unit, target_recall=1.5)
+
+
+def test_a_graph_too_sparse_for_the_target_says_so(caplog) -> None:
+    pytest.importorskip("faiss")
+    from embedpipe.vectors.ann import EF_LADDER, AnnIndex
+
+    unit = np.random.default_rng(5).normal(size=(4000, 32)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    with caplog.at_level("WARNING", logger="embedpipe.vectors.ann"):
+        index = AnnIndex.build(unit, connectivity=2, ef_construction=4, target_recall=0.999)
+    assert index.calibration is not None and not index.calibration["reached"]
+    assert index.ef_search == EF_LADDER[-1] and index.calibration["sample_recall@10"] < 0.999
+    assert "larger connectivity" in caplog.text
+
+
+def test_a_words_own_search_starts_at_its_node_and_answers_as_a_vector_query(planted: Vectors) -> None:
+    pytest.importorskip("faiss")
+    from embedpipe.kernels.topk import exact_neighbors
+
+    index = Vectors.from_arrays(planted.words, planted.matrix).build_index(ef_search=128)
+    rows = np.arange(0, N, 13)
+    ids, sims = index.search_rows(rows, 10)
+    by_vector, vector_sims = index.search(index.unit[rows], 10, exclude=[[r] for r in rows.tolist()])
+    exact_ids, exact_sims = exact_neighbors(index.unit, rows, 10)
+    assert (ids == exact_ids).all() and (by_vector == exact_ids).all()  # a broad search is exact here
+    assert np.allclose(sims, exact_sims, atol=1e-6) and np.allclose(vector_sims, exact_sims, atol=1e-6)
+    assert not (ids == rows[:, None]).any()
+    with pytest.raises(ValueError, match="rows must lie in"):
+        index.search_rows(np.array([N]), 10)
