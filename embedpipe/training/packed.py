@@ -94,10 +94,10 @@ def packed_entries(packed: DataFrame) -> int:
 def packed_runs(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Each packed row's entries, ``(i, j, x)`` as int32, int32 and float64, in order."""
     for batch in batches:
-        i, j, x = (batch.column(k).to_pylist() for k in PACKED_DTYPES)
+        columns = {k: batch.column(k).to_pylist() for k in PACKED_DTYPES}
         for r in range(batch.num_rows):
-            yield (np.frombuffer(i[r] or b"", np.int32), np.frombuffer(j[r] or b"", np.int32),
-                   np.frombuffer(x[r] or b"", np.float64))  # fmt: skip
+            i, j, x = (np.frombuffer(columns[k][r] or b"", dtype) for k, dtype in PACKED_DTYPES.items())
+            yield i, j, x
 
 
 def unpack(batches: Iterator[pa.RecordBatch]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

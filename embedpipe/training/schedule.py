@@ -205,6 +205,3 @@ def stratified_schedule(entries: DataFrame, partitions: int, sync_per_epoch: int
         .sortWithinPartitions("i", "j")
         .select("i", "j", "x", ROUND_COLUMN)
     )
-
-
-
