@@ -349,8 +349,8 @@ class Vectors:
     def build_index(
         self,
         *,
-        connectivity: int = 16,
-        ef_construction: int = 200,
+        connectivity: int = 24,
+        ef_construction: int = 400,
         ef_search: int | None = None,
         target_recall: float = 0.96,
         threads: int | None = None,
