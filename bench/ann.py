@@ -44,15 +44,9 @@ import numpy as np
 
 from embedpipe import Vectors
 from embedpipe.kernels.topk import exact_neighbors
-from embedpipe.vectors.ann import EF_LADDER
+from embedpipe.vectors.ann import EF_LADDER, recall_at_k
 
 TOPN = 10
-
-
-def recall(exact: np.ndarray, approx: np.ndarray) -> float:
-    """Mean share of each row's exact ids found among its approximate ids."""
-    hits = [len(set(e.tolist()) & set(a.tolist())) / len(e) for e, a in zip(exact, approx, strict=True)]
-    return float(np.mean(hits))
 
 
 def drop_self(ids: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
@@ -153,7 +147,7 @@ def compare(unit: np.ndarray, rows: np.ndarray, exact: np.ndarray, threads: int)
             continue
         for v in values:
             found, secs = _timed(lambda s=search, v=v: s(q, TOPN + 1, v))
-            r = recall(exact, drop_self(np.asarray(found), rows, TOPN))
+            r = recall_at_k(exact, drop_self(np.asarray(found), rows, TOPN))
             row = {"library": name, "version": version, "build_s": round(build_s, 2), knob: v,
                    "query_s": round(secs, 3), "recall@10": round(r, 4)}  # fmt: skip
             out.append(row)
@@ -217,8 +211,8 @@ def measure(vec: Vectors, words: list[str], rows: np.ndarray, loop_words: int, r
     to_ids = {w: i for i, w in enumerate(vec.words)}
     e = np.array([[to_ids[w] for w, _ in hits] for hits in exact])
     a = np.array([[to_ids[w] for w, _ in hits] + [-1] * (TOPN - len(hits)) for hits in approx])
-    res["recall@10"] = recall(e, a)
-    res["recall@10_arrays"] = recall(exact_ids, approx_ids)
+    res["recall@10"] = recall_at_k(e, a)
+    res["recall@10_arrays"] = recall_at_k(exact_ids, approx_ids)
     scale = len(words) / 10000
     res["speedup_vs_exact_batch"] = float(np.median(res["speedup_vs_exact_batch_per_repeat"]))
     res["speedup_arrays"] = float(np.median(res["speedup_arrays_per_repeat"]))
@@ -230,7 +224,7 @@ def measure(vec: Vectors, words: list[str], rows: np.ndarray, loop_words: int, r
     for ef in [e for e in EF_LADDER if e <= 128]:
         index.ef_search = ef
         (ids, _), secs = _fastest(lambda: index.search_rows(rows, TOPN), repeats)
-        point = {"ef_search": ef, "arrays_s": round(secs, 4), "recall@10": round(recall(exact_ids, ids), 4),
+        point = {"ef_search": ef, "arrays_s": round(secs, 4), "recall@10": round(recall_at_k(exact_ids, ids), 4),
                  "speedup_arrays": round(res["exact_arrays_s"] / secs, 2)}  # fmt: skip
         frontier.append(point)
         print(f"[ann] {json.dumps(point)}", file=sys.stderr, flush=True)
