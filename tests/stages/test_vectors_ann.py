@@ -39,6 +39,16 @@ def test_exact_batch_is_most_similar_word_by_word(planted: Vectors) -> None:
         assert word not in [w for w, _ in hits]
 
 
+def test_a_vocabulary_smaller_than_topn_answers_every_other_word_both_ways() -> None:
+    pytest.importorskip("faiss")
+    v = Vectors.from_arrays(["a", "b", "c", "d"], np.eye(4, 3, dtype=np.float32) + 0.1)
+    exact = v.neighbors(["a", "d"], 10, exact=True)
+    approx = v.neighbors(["a", "d"], 10, exact=False)
+    assert [sorted(w for w, _ in hits) for hits in exact] == [["b", "c", "d"], ["a", "b", "c"]]
+    assert [[w for w, _ in hits] for hits in approx] == [[w for w, _ in hits] for hits in exact]
+    assert np.allclose([s for hits in approx for _, s in hits], [s for hits in exact for _, s in hits], atol=1e-6)
+
+
 def test_the_index_finds_the_planted_neighbours_as_brute_force_does(planted: Vectors) -> None:
     pytest.importorskip("faiss")
     v = Vectors.from_arrays(planted.words, planted.matrix)  # a fresh object: no index yet
@@ -156,3 +166,30 @@ def test_a_words_own_search_starts_at_its_node_and_answers_as_a_vector_query(pla
     assert not (ids == rows[:, None]).any()
     with pytest.raises(ValueError, match="rows must lie in"):
         index.search_rows(np.array([N]), 10)
+
+
+def test_the_graph_stores_similar_words_side_by_side_and_answers_in_the_callers_rows(planted: Vectors) -> None:
+    pytest.importorskip("faiss")
+    from embedpipe.vectors.ann import ROWS_PER_CLUSTER, locality_order
+
+    groups = planted.metadata["groups"]
+    order = locality_order(planted.unit())
+    assert np.array_equal(np.sort(order), np.arange(N))  # every row once
+
+    def spread(positions: np.ndarray) -> float:
+        """Mean distance in storage between the first and last word of a planted group."""
+        return float(np.mean([np.ptp(positions[groups == g]) for g in range(CLUSTERS)]))
+
+    position = np.empty(N, dtype=np.int64)
+    position[order] = np.arange(N)
+    assert spread(np.arange(N)) > N / 2  # in the vocabulary's order a group is scattered over the whole matrix
+    assert spread(position) < 2 * ROWS_PER_CLUSTER  # stored by cluster, its words lie within a cluster's span
+    assert np.array_equal(locality_order(planted.unit()[: ROWS_PER_CLUSTER + 1]), np.arange(ROWS_PER_CLUSTER + 1))
+
+    index = Vectors.from_arrays(planted.words, planted.matrix).build_index(ef_search=128)
+    assert index.storage_order is not None and np.array_equal(index.storage_order, order)  # seed 0 both times
+    rows = np.random.default_rng(3).permutation(N)[:400]  # neither the vocabulary's order nor the storage's
+    ids, sims = index.search_rows(rows, 10)
+    one_by_one = [index.search_rows(np.array([r]), 10) for r in rows[:20]]
+    assert all((ids[i] == got[0][0]).all() and np.allclose(sims[i], got[1][0]) for i, got in enumerate(one_by_one))
+    assert (groups[ids[:, :9]] == groups[rows][:, None]).mean() > 0.99  # rows, not the graph's own ids
