@@ -12,8 +12,8 @@ words uniformly from the whole vocabulary (seeded), and measures:
   measuring its search breadth) and ``Vectors.neighbors(words, 10,
   exact=False)``;
 * both again as arrays, without the API's lists of (word, cosine):
-  ``exact_neighbors`` against ``AnnIndex.search_rows``, the search once
-  right after brute force (cold caches) and once more at once (warm);
+  ``exact_neighbors`` against ``AnnIndex.search_rows``, the search three
+  ways: right after brute force, after a pause, and repeated at once (warm);
 * the frontier: recall@10 and array time at each search breadth the build
   chooses from, up to 128;
 * recall@10: the share of each word's exact top 10 found in its
@@ -25,7 +25,11 @@ threads: build time, batch query time and recall@10 at a few search
 settings. That is how the index's library was chosen.
 
 Brute force and the index are timed in alternation, ``--repeats`` times;
-the speed-ups are the median of each repeat's ratio. Writes ``DIR/results.json``.
+the speed-ups are the median of each repeat's ratio. Each timed call but
+the "right after" and "warm" searches starts after ``--pause`` seconds of
+sleep: after a matrix product OpenBLAS's threads keep spinning on the
+cores for a while, and on a 2-core machine a search started at once ran
+1.6x slower for it (bench/results/2026-12-05-ann-locality/). Writes ``DIR/results.json``.
 """
 
 from __future__ import annotations
@@ -167,9 +171,11 @@ def _fastest(fn: Callable[[], Any], repeats: int) -> tuple[Any, float]:
     return value, best
 
 
-def measure(vec: Vectors, words: list[str], rows: np.ndarray, loop_words: int, repeats: int) -> dict[str, Any]:
-    res: dict[str, Any] = {"repeats": repeats}
-    vec.neighbors(words[:10], TOPN, exact=True)  # warm: unit rows, the word lookup, the compiled top-k
+def measure(
+    vec: Vectors, words: list[str], rows: np.ndarray, loop_words: int, repeats: int, pause: float
+) -> dict[str, Any]:
+    res: dict[str, Any] = {"repeats": repeats, "pause_s": pause}
+    vec.neighbors(words[:10], TOPN, exact=True)  # the unit rows, the word lookup, the compiled top-k
     unit = vec.unit()
     sample = words[:loop_words]
     _, loop_s = _timed(lambda: [vec.most_similar(w, topn=TOPN) for w in sample])
@@ -179,20 +185,38 @@ def measure(vec: Vectors, words: list[str], rows: np.ndarray, loop_words: int, r
     index, res["build_s"] = _timed(lambda: vec.build_index())
     res["index"] = index.describe()
     # Brute force and the index timed in alternation, so that a slower minute of the machine
-    # lands on both: as the API answers (lists of (word, cosine)) and as arrays. A search right
-    # after brute force finds its graph and vectors pushed out of the caches ("cold"); the same
-    # search repeated at once finds them there ("warm"), as a session of many queries does.
+    # lands on both: as the API answers (lists of (word, cosine)) and as arrays. Each call but
+    # two starts after a pause, so that it does not share the cores with threads the call before
+    # left spinning. The two without: the search right after brute force (its BLAS threads still
+    # spinning, as in a script that runs both back to back) and the search repeated at once
+    # ("warm": its graph and vectors already in the caches, as in a session of many queries).
     timings: dict[str, list[float]] = {
-        "exact_batch": [], "index_batch": [], "exact_arrays": [], "index_arrays": [], "index_arrays_warm": []
+        "exact_batch": [], "index_batch": [], "exact_arrays": [], "index_arrays": [],
+        "exact_arrays_before_index": [], "index_arrays_after_brute_force": [], "index_arrays_warm": [],
     }  # fmt: skip
+
+    def quiet(fn: Callable[[], Any]) -> tuple[Any, float]:
+        time.sleep(pause)
+        return _timed(fn)
+
+    # One untimed call of each: a first batch of 10,000 answers also grows Python's and numpy's
+    # memory pools (measured: the index's first two API batches 0.14-0.15 s, the next three 0.10 s).
+    vec.neighbors(words, TOPN, exact=True)
+    vec.neighbors(words, TOPN, exact=False)
+    exact_neighbors(unit, rows, TOPN)
+    index.search_rows(rows, TOPN)
     for _ in range(repeats):
-        exact, secs = _timed(lambda: vec.neighbors(words, TOPN, exact=True))
+        exact, secs = quiet(lambda: vec.neighbors(words, TOPN, exact=True))
         timings["exact_batch"].append(secs)
-        approx, secs = _timed(lambda: vec.neighbors(words, TOPN, exact=False))
+        approx, secs = quiet(lambda: vec.neighbors(words, TOPN, exact=False))
         timings["index_batch"].append(secs)
-        (exact_ids, _), secs = _timed(lambda: exact_neighbors(unit, rows, TOPN))
+        _, secs = quiet(lambda: exact_neighbors(unit, rows, TOPN))
+        timings["exact_arrays_before_index"].append(secs)
+        _, secs = _timed(lambda: index.search_rows(rows, TOPN))
+        timings["index_arrays_after_brute_force"].append(secs)
+        (exact_ids, _), secs = quiet(lambda: exact_neighbors(unit, rows, TOPN))
         timings["exact_arrays"].append(secs)
-        (approx_ids, _), secs = _timed(lambda: index.search_rows(rows, TOPN))
+        (approx_ids, _), secs = quiet(lambda: index.search_rows(rows, TOPN))
         timings["index_arrays"].append(secs)
         _, secs = _timed(lambda: index.search_rows(rows, TOPN))
         timings["index_arrays_warm"].append(secs)
@@ -205,6 +229,10 @@ def measure(vec: Vectors, words: list[str], rows: np.ndarray, loop_words: int, r
     res["speedup_arrays_per_repeat"] = [
         round(e / i, 2) for e, i in zip(timings["exact_arrays"], timings["index_arrays"], strict=True)
     ]
+    res["speedup_arrays_after_brute_force_per_repeat"] = [
+        round(e / i, 2)
+        for e, i in zip(timings["exact_arrays_before_index"], timings["index_arrays_after_brute_force"], strict=True)
+    ]
     res["speedup_arrays_warm_per_repeat"] = [
         round(e / i, 2) for e, i in zip(timings["exact_arrays"], timings["index_arrays_warm"], strict=True)
     ]
@@ -216,6 +244,7 @@ def measure(vec: Vectors, words: list[str], rows: np.ndarray, loop_words: int, r
     scale = len(words) / 10000
     res["speedup_vs_exact_batch"] = float(np.median(res["speedup_vs_exact_batch_per_repeat"]))
     res["speedup_arrays"] = float(np.median(res["speedup_arrays_per_repeat"]))
+    res["speedup_arrays_after_brute_force"] = float(np.median(res["speedup_arrays_after_brute_force_per_repeat"]))
     res["speedup_arrays_warm"] = float(np.median(res["speedup_arrays_warm_per_repeat"]))
     res["speedup_vs_most_similar_loop"] = res["most_similar_loop_s_per_10000"] / res["index_batch_s"] * scale
     # Recall against speed over the search breadths the build chooses from, warm, against the fastest brute force.
@@ -241,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loop-words", type=int, default=2000, help="words of the most_similar loop (timed, scaled)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3, help="alternating timings of brute force and the index")
+    ap.add_argument("--pause", type=float, default=0.5, help="seconds of sleep before each timed call")
     ap.add_argument("--compare", action="store_true", help="also measure the candidate libraries directly")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
@@ -264,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         results["compare_exact_s"] = round(exact_s, 3)
         results["compare"] = compare(unit, rows, exact.astype(np.int64), threads)
         (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    results["embedpipe"] = measure(vec, words, rows, args.loop_words, args.repeats)
+    results["embedpipe"] = measure(vec, words, rows, args.loop_words, args.repeats, args.pause)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     return 0
