@@ -151,6 +151,9 @@ class AnnIndex:
     ) -> AnnIndex:
         """Build the graph over ``unit`` (float32 unit rows).
 
+        The graph is linked in the rows' order (a vocabulary's: frequent
+        words first), then stored in :func:`locality_order`.
+
         Parameters
         ----------
         connectivity : int, default 24
