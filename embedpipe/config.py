@@ -147,6 +147,9 @@ class OutputConfig(Section):
     mlflow: Literal["auto", "on", "off"] = setting(
         "auto", "log runs to MLflow (auto: when mlflow and a tracking server are there)"
     )
+    checkpoint_seconds: float = setting(
+        60.0, "averaging: least seconds between a trainer's checkpoints (its last epoch always; 0: every epoch)", ge=0
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

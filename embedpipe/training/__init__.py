@@ -7,5 +7,5 @@
 - :mod:`.rotation`: block-rotated training (the model in blocks on the executors);
 - :mod:`.merge`: the rules that merge the replicas' rows;
 - :mod:`.schedule`: which data trains in which round, and the learning-rate schedule;
-- :mod:`.checkpoint`: the per-epoch checkpoints.
+- :mod:`.checkpoint`: the epoch-end checkpoints.
 """

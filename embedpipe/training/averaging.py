@@ -165,7 +165,7 @@ def train_with_averaging(
     ------
     DivergenceError
         From ``health``: a merged parameter is NaN or infinite, or the loss
-        ran away. The state of the last finished epoch stays in its checkpoint.
+        ran away. The last checkpoint ``on_epoch_end`` made stays as it was.
     """
     history: list[RoundResult] = []
     total_rounds = (epochs - start_epoch) * rounds_per_epoch

@@ -1,4 +1,4 @@
-"""Per-epoch checkpoints of a trainer's model, as a table under ``output.path``.
+"""Epoch-end checkpoints of a trainer's model, as a table under ``output.path``.
 
 A checkpoint is the model in blocks (``tables.BLOCKS``: side, block, ids,
 vals) written as the Delta table ``<output.path>/_checkpoints/<model>``,

@@ -231,7 +231,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     fp = fingerprint(
         glove_keys, cfg.section_json("cooccur", "vocab", "clean", "input"), co_version, partitions, distribution
     )
-    training = Training(spark, "glove", root, fp, loss_stat="cost", count_stat="entries", series="costs")
+    training = Training(spark, "glove", root, fp, loss_stat="cost", count_stat="entries", series="costs",
+                        epochs=g.epochs, checkpoint_seconds=cfg.output.checkpoint_seconds)  # fmt: skip
     entries = tables.read(spark, root, "cooccurrence")
     health = Health(
         advice=(

@@ -380,7 +380,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
     log.info("sgns: distribution %s (%s)", distribution, why)
     corpus_version = tables.current_version(spark, root, "corpus")
     fp = fingerprint(cfg.section_json("sgns", "vocab", "clean", "input"), corpus_version, partitions, distribution)
-    training = Training(spark, "sgns", root, fp, loss_stat="loss", count_stat="pairs", series="losses")
+    training = Training(spark, "sgns", root, fp, loss_stat="loss", count_stat="pairs", series="losses",
+                        epochs=s.epochs, checkpoint_seconds=cfg.output.checkpoint_seconds)  # fmt: skip
     if distribution == "rotation":
         tasks = min(partitions, training_cores(spark, cfg.spark.task_cpus).slots)
         need = block_task_bytes(vocab_size, 2 * s.dim, partitions, tasks)

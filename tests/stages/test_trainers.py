@@ -395,6 +395,23 @@ def test_sgns_under_rotation_killed_after_a_checkpoint_resumes_to_the_same_vecto
     np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, uninterrupted)
 
 
+def test_averaging_checkpoints_after_its_last_epoch_and_between_only_once_the_interval_passed(
+    spark, prepared, topic_corpus
+):
+    name = tables.CHECKPOINTS["glove"]
+
+    def checkpoints_made(seconds: float) -> int:
+        before = tables.current_version(spark, str(prepared), name)
+        cfg = make_cfg(prepared, topic_corpus, glove={"distribution": "averaging", "epochs": 4},
+                       output={"checkpoint_seconds": seconds})  # fmt: skip
+        glove.run(spark, cfg)
+        assert tables.head_metadata(spark, str(prepared), name)["epoch"] == 3  # the last epoch's, always
+        return tables.current_version(spark, str(prepared), name) - (-1 if before is None else before)
+
+    assert checkpoints_made(3600) == 1  # 4 short epochs inside an hour: the last one only
+    assert checkpoints_made(0) == 4  # every epoch
+
+
 def test_a_checkpoint_keeps_only_its_newest_epoch_on_disk(spark, prepared, topic_corpus):
     cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation", "epochs": 3})
     sgns.run(spark, cfg)
