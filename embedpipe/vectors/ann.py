@@ -101,7 +101,9 @@ def locality_order(unit: np.ndarray, *, seed: int = 0, rows_per_cluster: int = R
 def _kmeans(faiss: Any, x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Spherical k-means: the ``k`` unit centroids and each row's nearest."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    km = faiss.Kmeans(x.shape[1], k, niter=10, spherical=True, seed=seed, verbose=False)
+    # min_points_per_centroid=1: grouping a few hundred centroids is meant to have few points a group, and
+    # faiss would print a warning for it on every build.
+    km = faiss.Kmeans(x.shape[1], k, niter=10, spherical=True, seed=seed, verbose=False, min_points_per_centroid=1)
     km.train(x)
     _, labels = km.index.search(x, 1)
     return np.array(km.centroids, dtype=np.float32).reshape(k, -1), labels.reshape(-1).astype(np.int64)

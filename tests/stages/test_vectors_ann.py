@@ -168,13 +168,14 @@ def test_a_words_own_search_starts_at_its_node_and_answers_as_a_vector_query(pla
         index.search_rows(np.array([N]), 10)
 
 
-def test_the_graph_stores_similar_words_side_by_side_and_answers_in_the_callers_rows(planted: Vectors) -> None:
+def test_the_graph_stores_similar_words_side_by_side_and_answers_in_the_callers_rows(planted: Vectors, capfd) -> None:
     pytest.importorskip("faiss")
     from embedpipe.vectors.ann import ROWS_PER_CLUSTER, locality_order
 
     groups = planted.metadata["groups"]
     order = locality_order(planted.unit())
     assert np.array_equal(np.sort(order), np.arange(N))  # every row once
+    assert "WARNING" not in capfd.readouterr().err  # faiss's k-means says nothing on the way
 
     def spread(positions: np.ndarray) -> float:
         """Mean distance in storage between the first and last word of a planted group."""
