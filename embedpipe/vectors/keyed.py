@@ -476,10 +476,11 @@ class Vectors:
 def _collector_paused() -> Iterator[None]:
     """Python's cycle collector held off while a batch answer is built.
 
-    A batch of 10,000 words is 110,000 new lists and tuples; each few hundred
-    of them start a collection that walks every live object of the session.
-    In a session holding many objects that walking took twice as long as
-    building the answer, which holds no cycles to collect.
+    A batch of 10,000 words is 110,000 new lists and tuples. Making them
+    starts the collector every few hundred objects, and now and then a pass
+    over every live object of the session. With 300,000 lists alive that
+    took twice as long as building the answer (63 ms against 19 ms), and the
+    answer holds no cycles to collect.
     """
     was_enabled = gc.isenabled()
     gc.disable()
