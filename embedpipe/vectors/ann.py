@@ -134,10 +134,14 @@ class AnnIndex:
     threads: int | None
     build_seconds: float
     _index: Any = field(repr=False)
-    calibration: dict[str, Any] | None = None
     #: ``storage_order[i]`` is the row the graph stores at id ``i`` (:func:`locality_order`).
-    storage_order: np.ndarray | None = field(default=None, repr=False)
-    _stored_at: np.ndarray | None = field(default=None, repr=False)  # the inverse: a row's id in the graph
+    storage_order: np.ndarray = field(repr=False)
+    calibration: dict[str, Any] | None = None
+    _stored_at: np.ndarray = field(init=False, repr=False)  # the inverse: a row's id in the graph
+
+    def __post_init__(self) -> None:
+        self._stored_at = np.empty_like(self.storage_order)
+        self._stored_at[self.storage_order] = np.arange(len(self.storage_order), dtype=self.storage_order.dtype)
 
     @classmethod
     def build(
@@ -205,10 +209,7 @@ class AnnIndex:
             index.add(unit)
             order = locality_order(unit, seed=seed)
             index.permute_entries(order)
-        built = cls(unit, connectivity, ef_construction, ef_search or EF_LADDER[0], threads, 0.0, index)
-        built.storage_order = order
-        built._stored_at = np.empty_like(order)
-        built._stored_at[order] = np.arange(len(order), dtype=np.int64)
+        built = cls(unit, connectivity, ef_construction, ef_search or EF_LADDER[0], threads, 0.0, index, order)
         if ef_search is None:
             built.calibration = built._calibrate(target_recall, seed)
         built.build_seconds = time.perf_counter() - t0
@@ -308,7 +309,7 @@ class AnnIndex:
         if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
             raise ValueError(f"rows must lie in [0, {len(self)}), got {rows.min()}..{rows.max()}")
         # In storage order, so that each search finds the vectors of the one before it still in the cache.
-        stored = self._ids_of(rows)
+        stored = self._stored_at[rows]
         order = np.argsort(stored, kind="stable")
         q = np.ascontiguousarray(self.unit[rows[order]])
         want = min(len(self), k + 1)
@@ -331,15 +332,9 @@ class AnnIndex:
         sims[order] = distances
         return self._ranked(in_order, sims, rows.reshape(-1, 1), k)
 
-    def _ids_of(self, rows: np.ndarray) -> np.ndarray:
-        """The graph's ids of ``rows``."""
-        return rows if self._stored_at is None else self._stored_at[rows]
-
     def _rows_of(self, ids: np.ndarray) -> np.ndarray:
         """The rows of the graph's ``ids`` (``-1``, faiss's empty slot, stays)."""
         ids = np.asarray(ids, dtype=np.int64)
-        if self.storage_order is None:
-            return ids
         return np.where(ids >= 0, self.storage_order[np.maximum(ids, 0)], -1)
 
     @staticmethod

@@ -188,7 +188,7 @@ def test_the_graph_stores_similar_words_side_by_side_and_answers_in_the_callers_
     assert np.array_equal(locality_order(planted.unit()[: ROWS_PER_CLUSTER + 1]), np.arange(ROWS_PER_CLUSTER + 1))
 
     index = Vectors.from_arrays(planted.words, planted.matrix).build_index(ef_search=128)
-    assert index.storage_order is not None and np.array_equal(index.storage_order, order)  # seed 0 both times
+    assert np.array_equal(index.storage_order, order)  # seed 0 both times
     rows = np.random.default_rng(3).permutation(N)[:400]  # neither the vocabulary's order nor the storage's
     ids, sims = index.search_rows(rows, 10)
     one_by_one = [index.search_rows(np.array([r]), 10) for r in rows[:20]]
