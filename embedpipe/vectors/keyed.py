@@ -204,21 +204,22 @@ class Vectors:
 
     def _rows(self, words: Sequence[str]) -> np.ndarray:
         """:meth:`row` of each word; the exact matches looked up in one pass."""
-        if not words:
-            return np.zeros(0, dtype=np.int64)
-        self._find(words[0])  # builds the lookups
-        assert self._exact is not None
-        exact = list(map(self._exact.get, words))
+        exact = list(map(self._lookups()[0].get, words))
         return np.array([self.row(w) if i is None else i for w, i in zip(words, exact, strict=True)], dtype=np.int64)
 
-    def _find(self, word: str) -> int | None:
+    def _lookups(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Row of each word, exactly and lower-cased (first, most frequent, variant), built once."""
         if self._exact is None or self._lower is None:
             self._exact = {}
             for row, w in enumerate(self.words):
                 self._exact.setdefault(w, row)
             self._lower = lower_index(self.words)
-        found = self._exact.get(word)
-        return self._lower.get(word.lower()) if found is None else found
+        return self._exact, self._lower
+
+    def _find(self, word: str) -> int | None:
+        exact, lower = self._lookups()
+        found = exact.get(word)
+        return lower.get(word.lower()) if found is None else found
 
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and self._find(word) is not None
