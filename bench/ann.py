@@ -223,29 +223,21 @@ def measure(
     for name, secs in timings.items():
         res[f"{name}_s"] = min(secs)
         res[f"{name}_all_s"] = [round(x, 4) for x in secs]
-    res["speedup_vs_exact_batch_per_repeat"] = [
-        round(e / i, 2) for e, i in zip(timings["exact_batch"], timings["index_batch"], strict=True)
-    ]
-    res["speedup_arrays_per_repeat"] = [
-        round(e / i, 2) for e, i in zip(timings["exact_arrays"], timings["index_arrays"], strict=True)
-    ]
-    res["speedup_arrays_after_brute_force_per_repeat"] = [
-        round(e / i, 2)
-        for e, i in zip(timings["exact_arrays_before_index"], timings["index_arrays_after_brute_force"], strict=True)
-    ]
-    res["speedup_arrays_warm_per_repeat"] = [
-        round(e / i, 2) for e, i in zip(timings["exact_arrays"], timings["index_arrays_warm"], strict=True)
-    ]
+    for name, exact_name, index_name in (
+        ("vs_exact_batch", "exact_batch", "index_batch"),
+        ("arrays", "exact_arrays", "index_arrays"),
+        ("arrays_after_brute_force", "exact_arrays_before_index", "index_arrays_after_brute_force"),
+        ("arrays_warm", "exact_arrays", "index_arrays_warm"),
+    ):
+        per_repeat = [e / i for e, i in zip(timings[exact_name], timings[index_name], strict=True)]
+        res[f"speedup_{name}_per_repeat"] = [round(r, 2) for r in per_repeat]
+        res[f"speedup_{name}"] = float(np.median(per_repeat))
     to_ids = {w: i for i, w in enumerate(vec.words)}
     e = np.array([[to_ids[w] for w, _ in hits] for hits in exact])
     a = np.array([[to_ids[w] for w, _ in hits] + [-1] * (TOPN - len(hits)) for hits in approx])
     res["recall@10"] = recall_at_k(e, a)
     res["recall@10_arrays"] = recall_at_k(exact_ids, approx_ids)
     scale = len(words) / 10000
-    res["speedup_vs_exact_batch"] = float(np.median(res["speedup_vs_exact_batch_per_repeat"]))
-    res["speedup_arrays"] = float(np.median(res["speedup_arrays_per_repeat"]))
-    res["speedup_arrays_after_brute_force"] = float(np.median(res["speedup_arrays_after_brute_force_per_repeat"]))
-    res["speedup_arrays_warm"] = float(np.median(res["speedup_arrays_warm_per_repeat"]))
     res["speedup_vs_most_similar_loop"] = res["most_similar_loop_s_per_10000"] / res["index_batch_s"] * scale
     # Recall against speed over the search breadths the build chooses from, warm, against the fastest brute force.
     chosen = index.ef_search
