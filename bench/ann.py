@@ -11,6 +11,8 @@ words uniformly from the whole vocabulary (seeded), and measures:
 * the index: ``Vectors.build_index()`` (its build time, which includes
   measuring its search breadth) and ``Vectors.neighbors(words, 10,
   exact=False)``;
+* both as one DataFrame (``Vectors.neighbors_frame``), the batch answer
+  without a Python object per pair;
 * both again as arrays, without the API's lists of (word, cosine):
   ``exact_neighbors`` against ``AnnIndex.search_rows``, the search three
   ways: right after brute force, after a pause, and repeated at once (warm);
@@ -191,7 +193,8 @@ def measure(
     # spinning, as in a script that runs both back to back) and the search repeated at once
     # ("warm": its graph and vectors already in the caches, as in a session of many queries).
     timings: dict[str, list[float]] = {
-        "exact_batch": [], "index_batch": [], "exact_arrays": [], "index_arrays": [],
+        "exact_batch": [], "index_batch": [], "exact_frame": [], "index_frame": [],
+        "exact_arrays": [], "index_arrays": [],
         "exact_arrays_before_index": [], "index_arrays_after_brute_force": [], "index_arrays_warm": [],
     }  # fmt: skip
 
@@ -203,6 +206,8 @@ def measure(
     # memory pools (measured: the index's first two API batches 0.14-0.15 s, the next three 0.10 s).
     vec.neighbors(words, TOPN, exact=True)
     vec.neighbors(words, TOPN, exact=False)
+    vec.neighbors_frame(words, TOPN, exact=True)
+    vec.neighbors_frame(words, TOPN, exact=False)
     exact_neighbors(unit, rows, TOPN)
     index.search_rows(rows, TOPN)
     for _ in range(repeats):
@@ -210,6 +215,10 @@ def measure(
         timings["exact_batch"].append(secs)
         approx, secs = quiet(lambda: vec.neighbors(words, TOPN, exact=False))
         timings["index_batch"].append(secs)
+        _, secs = quiet(lambda: vec.neighbors_frame(words, TOPN, exact=True))
+        timings["exact_frame"].append(secs)
+        _, secs = quiet(lambda: vec.neighbors_frame(words, TOPN, exact=False))
+        timings["index_frame"].append(secs)
         _, secs = quiet(lambda: exact_neighbors(unit, rows, TOPN))
         timings["exact_arrays_before_index"].append(secs)
         _, secs = _timed(lambda: index.search_rows(rows, TOPN))
@@ -225,6 +234,7 @@ def measure(
         res[f"{name}_all_s"] = [round(x, 4) for x in secs]
     for name, exact_name, index_name in (
         ("vs_exact_batch", "exact_batch", "index_batch"),
+        ("frame", "exact_frame", "index_frame"),
         ("arrays", "exact_arrays", "index_arrays"),
         ("arrays_after_brute_force", "exact_arrays_before_index", "index_arrays_after_brute_force"),
         ("arrays_warm", "exact_arrays", "index_arrays_warm"),

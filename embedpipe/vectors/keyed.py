@@ -36,6 +36,8 @@ from embedpipe.vectors import formats
 from embedpipe.vectors.queries import Method, lower_index, rank, resolve_restrict, unknown_word_error
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from embedpipe.vectors.ann import AnnIndex
 
 __all__ = ["Vectors"]
@@ -338,20 +340,10 @@ class Vectors:
         UnknownWordError
             A word is not in the vocabulary.
         """
-        if isinstance(words, str):
-            raise TypeError("neighbors takes a list of words; for one word use most_similar(word)")
-        if topn < 1:
-            raise ValueError(f"topn must be >= 1, got {topn}")
-        rows = self._rows(words)
-        if self._use_index(exact):
-            ids, sims = self.build_index().search_rows(rows, topn)
-        else:
-            ids, sims = exact_neighbors(self.unit(), rows, topn)
-        if self._word_array is None:
-            self._word_array = np.asarray(self.words, dtype=object)
+        rows, ids, sims = self._search(words, topn, exact)
         # Whole arrays at once: on 10,000 words a pair-by-pair loop cost more than the index's search.
         with _collector_paused():
-            named = self._word_array[np.where(ids >= 0, ids, 0)]
+            named = self._words_as_array()[np.where(ids >= 0, ids, 0)]
             if (ids >= 0).all():  # one run of pairs, cut into rows
                 pairs = list(zip(named.ravel().tolist(), sims.astype(np.float64).ravel().tolist(), strict=True))
                 return [pairs[i : i + topn] for i in range(0, len(pairs), topn)]
@@ -359,6 +351,81 @@ class Vectors:
                 [(x, y) for x, y, j in zip(w, s, r, strict=True) if j >= 0]
                 for w, s, r in zip(named.tolist(), sims.astype(np.float64).tolist(), ids.tolist(), strict=True)
             ]
+
+    def neighbors_frame(
+        self, words: Sequence[str] | None = None, topn: int = 10, *, exact: bool | None = None
+    ) -> pd.DataFrame:
+        """:meth:`neighbors` as one pandas DataFrame with the ``neighbors`` table's columns.
+
+        Parameters
+        ----------
+        words : sequence of str, optional
+            The query words; default every word, in row order (what the
+            neighbors stage writes, here on the driver).
+        topn : int, default 10
+        exact : bool, optional
+            As for :meth:`neighbors`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per (word, neighbour), words in the order given, each
+            word's neighbours best first: ``word`` (the vocabulary's spelling),
+            ``id``, ``rank`` (1 = the nearest), ``neighbor``, ``neighbor_id``
+            and ``similarity`` (the cosine, float32). The ``neighbors``
+            table's columns but ``model`` and ``run_id``; ids are the
+            table's ids, also for a subset. Made from arrays, with no Python
+            object per pair: a batch that needs many answers gets them
+            without the cost of :meth:`neighbors`' lists.
+
+        Raises
+        ------
+        UnknownWordError
+            A word is not in the vocabulary.
+        """
+        import pandas as pd
+
+        rows, ids, sims = self._search(range(len(self.words)) if words is None else words, topn, exact)
+        found = (ids >= 0).ravel()
+        query = np.repeat(rows, ids.shape[1])[found]
+        hit = ids.ravel()[found]
+        table_id = np.arange(len(self.words)) if self.ids is None else self.ids
+        word_array = self._words_as_array()
+        return pd.DataFrame(
+            {
+                "word": word_array[query],
+                "id": table_id[query].astype(np.int32),
+                "rank": np.tile(np.arange(1, ids.shape[1] + 1, dtype=np.int32), len(rows))[found],
+                "neighbor": word_array[hit],
+                "neighbor_id": table_id[hit].astype(np.int32),
+                "similarity": sims.ravel()[found].astype(np.float32),
+            },
+            copy=False,
+        )
+
+    def _search(
+        self, words: Sequence[str] | range, topn: int, exact: bool | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows of ``words``, their ``topn`` neighbours' rows, cosines); rows -1 where fewer words exist.
+
+        ``words`` may be a range of rows (every word's neighbours), which needs no lookup.
+        """
+        if isinstance(words, str):
+            raise TypeError("give a list of words; for one word use most_similar(word)")
+        if topn < 1:
+            raise ValueError(f"topn must be >= 1, got {topn}")
+        rows = np.asarray(words, dtype=np.int64) if isinstance(words, range) else self._rows(words)
+        if self._use_index(exact):
+            ids, sims = self.build_index().search_rows(rows, topn)
+        else:
+            ids, sims = exact_neighbors(self.unit(), rows, topn)
+        return rows, ids, sims
+
+    def _words_as_array(self) -> np.ndarray:
+        """``words`` as a numpy object array, built once."""
+        if self._word_array is None:
+            self._word_array = np.asarray(self.words, dtype=object)
+        return self._word_array
 
     # ---- the approximate index ----------------------------------------
 

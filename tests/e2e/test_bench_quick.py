@@ -160,3 +160,26 @@ def test_the_glove_scaling_bar_is_a_distance_from_one_replica_either_way():
     assert "| 32 | analogy | -0.0060 | ±0.005 | **no** |" in table
     assert "| 32 | wordsim353 | — | ±0.010 | **no** |" in table, "a missing score never holds"
     assert "| 1 |" not in table
+
+
+def test_the_ann_bench_times_every_reading_of_the_same_batch_and_measures_recall():
+    """`bench.ann.measure` on planted clusters: every series timed, its speed-ups derived, recall measured."""
+    pytest.importorskip("faiss")
+    import numpy as np
+
+    from bench import ann
+    from embedpipe import Vectors
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(200, 16))
+    matrix = (centres[rng.integers(0, 200, size=2000)] + 0.1 * rng.normal(size=(2000, 16))).astype(np.float32)
+    vec = Vectors.from_arrays([f"w{i}" for i in range(2000)], matrix)
+    rows = np.sort(rng.choice(2000, size=300, replace=False))
+    res = ann.measure(vec, [vec.words[r] for r in rows], rows, loop_words=20, repeats=2, pause=0.0)
+    for series in ("exact_batch", "index_batch", "exact_frame", "index_frame", "exact_arrays", "index_arrays"):
+        assert len(res[f"{series}_all_s"]) == 2 and res[f"{series}_s"] == min(res[f"{series}_all_s"]) > 0
+    for reading in ("vs_exact_batch", "frame", "arrays", "arrays_after_brute_force", "arrays_warm"):
+        per_repeat = res[f"speedup_{reading}_per_repeat"]  # the median of the repeats' ratios
+        assert len(per_repeat) == 2 and res[f"speedup_{reading}"] == pytest.approx(np.median(per_repeat), abs=0.01)
+    assert res["recall@10"] == res["recall@10_arrays"] >= 0.95  # lists and arrays hold the same answers
+    assert [p["ef_search"] for p in res["frontier"]] == [e for e in ann.EF_LADDER if e <= 128]

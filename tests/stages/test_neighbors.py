@@ -80,6 +80,19 @@ def test_the_table_is_brute_force_and_up_to_date_runs_are_skipped(spark, root, s
     assert run_stage(spark, _cfg(root, k=K, block_rows=7), "neighbors").skipped
 
 
+def test_the_drivers_frame_is_the_stages_table(spark, root, sgns_run):
+    """`Vectors.neighbors_frame(exact=True)` on the driver answers what the stage writes on the executors."""
+    from embedpipe import Vectors
+
+    table = tables.read(spark, root, "neighbors").filter(F.col("model") == "sgns").drop("model", "run_id")
+    got = table.toPandas().sort_values(["id", "rank"], ignore_index=True)
+    frame = Vectors.from_table(root, model="sgns").neighbors_frame(topn=K, exact=True)
+    assert list(frame.columns) == list(got.columns)
+    for column in ("word", "id", "rank", "neighbor", "neighbor_id"):  # ties and the zero vector included
+        assert frame[column].tolist() == got[column].tolist(), column
+    assert np.allclose(frame["similarity"], got["similarity"], atol=1e-5)
+
+
 def test_another_model_in_one_block_adds_its_rows_beside_the_first(spark, root, sgns_run):
     result = run_stage(spark, _cfg(root, model="glove", k=2, block_rows=N), "neighbors")
     assert not result.skipped  # a key the stage reads changed

@@ -194,3 +194,39 @@ def test_the_graph_stores_similar_words_side_by_side_and_answers_in_the_callers_
     one_by_one = [index.search_rows(np.array([r]), 10) for r in rows[:20]]
     assert all((ids[i] == got[0][0]).all() and np.allclose(sims[i], got[1][0]) for i, got in enumerate(one_by_one))
     assert (groups[ids[:, :9]] == groups[rows][:, None]).mean() > 0.99  # rows, not the graph's own ids
+
+
+def test_the_frame_is_the_batch_answer_in_the_neighbors_tables_columns(planted: Vectors) -> None:
+    from embedpipe import tables
+
+    v = Vectors.from_arrays(planted.words, planted.matrix)  # its own index, not the shared fixture's
+    words = ["w42", "w7", "w42", "W1999"]  # repeats and case variants answer like most_similar
+    for exact in (True, False):
+        if not exact:
+            pytest.importorskip("faiss")
+        frame = v.neighbors_frame(words, 5, exact=exact)
+        assert list(frame.columns) == [f.name for f in tables.NEIGHBORS.fields if f.name not in ("model", "run_id")]
+        assert [str(t) for t in frame.dtypes] == ["object", "int32", "int32", "object", "int32", "float32"]
+        lists = v.neighbors(words, 5, exact=exact)
+        assert frame["word"].tolist() == [w.lower() for w in words for _ in range(5)]
+        assert frame["rank"].tolist() == [1, 2, 3, 4, 5] * len(words)
+        assert frame["neighbor"].tolist() == [n for hits in lists for n, _ in hits]
+        assert np.allclose(frame["similarity"], [s for hits in lists for _, s in hits], atol=1e-6)
+        assert (frame["id"] == [v.row(w) for w in frame["word"]]).all()
+        assert (frame["neighbor_id"] == [v.row(n) for n in frame["neighbor"]]).all()
+
+    every = v.neighbors_frame(topn=3, exact=True)  # no words: every word, in row order
+    assert len(every) == 3 * N and (every["id"].to_numpy() == np.repeat(np.arange(N), 3)).all()
+    assert every.iloc[3 * 17 : 3 * 18]["neighbor"].tolist() == [w for w, _ in v.most_similar("w17", topn=3, exact=True)]
+
+    # A subset's rows are table rows `ids`: the frame speaks the table's ids, as the neighbors stage writes them.
+    subset = Vectors(planted.model, "", planted.words[:50], planted.counts[:50], planted.matrix[:50], {},
+                     ids=np.arange(50) * 3)  # fmt: skip
+    sub = subset.neighbors_frame(["w4"], 2, exact=True)
+    assert sub["id"].tolist() == [12, 12] and (sub["neighbor_id"] % 3 == 0).all()
+    assert sub["neighbor_id"].tolist() == [3 * subset.row(n) for n in sub["neighbor"]]
+
+    tiny = Vectors.from_arrays(["a", "b", "c"], planted.matrix[:3])  # fewer words than topn: no empty rows
+    assert sorted(tiny.neighbors_frame(["a"], 5, exact=True)["neighbor"]) == ["b", "c"]
+    with pytest.raises(TypeError, match="a list of words"):
+        v.neighbors_frame("w17")
