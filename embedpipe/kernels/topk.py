@@ -18,6 +18,12 @@ __all__ = ["block_pair_lists", "empty_lists", "exact_neighbors", "merge_lists", 
 
 # Scores of one chunk of query rows against all candidates: about this many float32 values.
 _CHUNK_VALUES = 1 << 24  # 64 MB
+# `exact_neighbors` scores tiles of this many query rows by this many candidates (16 MB),
+# and scans each tile right after making it. On wiki17m's vectors (10,000 queries,
+# 67,873 words, 2 cores) 4,096 x 1,024 took 1.05 s where chunks of 247 queries by every
+# word took 2.35 s: a tile's scores are still in the cache when they are scanned.
+_TILE_ROWS = 4096
+_TILE_CANDIDATES = 1024
 
 
 def empty_lists(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -152,14 +158,23 @@ def exact_neighbors(unit: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndar
     rows = np.asarray(rows, dtype=np.int64).reshape(-1)
     n, v = rows.shape[0], unit.shape[0]
     ids, sims = empty_lists(n, k)
+    if n == 0:
+        return ids, sims
     cand = np.arange(v, dtype=np.int32)
-    chunk = max(1, _CHUNK_VALUES // max(v, 1))
-    for start in range(0, n, chunk):
-        part = rows[start : start + chunk]
-        scores = unit[part] @ unit.T
-        sub_ids, sub_sims = ids[start : start + len(part)], sims[start : start + len(part)]
+    unit_t = unit.T
+    queries = rows.astype(np.int32)
+    # One buffer for every tile: a fresh array per block of scores costs its pages' first touch.
+    buf = np.empty((min(_TILE_ROWS, n), min(_TILE_CANDIDATES, v)), dtype=np.float32)
+    for start in range(0, n, _TILE_ROWS):
+        stop = min(start + _TILE_ROWS, n)
+        q = unit[rows[start:stop]]
         # Slices of C-contiguous rows are C-contiguous: updated in place.
-        _offer_block(sub_ids, sub_sims, scores, cand, part.astype(np.int32))
+        sub_ids, sub_sims = ids[start:stop], sims[start:stop]
+        for first in range(0, v, _TILE_CANDIDATES):
+            last = min(first + _TILE_CANDIDATES, v)
+            scores = buf[: stop - start, : last - first]
+            np.matmul(q, unit_t[:, first:last], out=scores)
+            _offer_block(sub_ids, sub_sims, scores, cand[first:last], queries[start:stop])
     return ids, sims
 
 

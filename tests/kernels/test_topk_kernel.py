@@ -35,6 +35,22 @@ def test_exact_neighbors_is_top_k_row_by_row(unit: np.ndarray) -> None:
     assert list(ids[3][:1]) == [7] and list(ids[7][:1]) == [3]
 
 
+@pytest.mark.parametrize(("tile_rows", "tile_candidates"), [(7, 5), (1, 41), (41, 1), (16, 64)])
+def test_exact_neighbors_in_any_tiling_is_top_k_row_by_row(unit, monkeypatch, tile_rows, tile_candidates) -> None:
+    from embedpipe.kernels import topk
+
+    # Tiles smaller than the matrix: rows 3 and 7 (a tie) and row 12 (a zero vector) fall in different tiles.
+    monkeypatch.setattr(topk, "_TILE_ROWS", tile_rows)
+    monkeypatch.setattr(topk, "_TILE_CANDIDATES", tile_candidates)
+    rows = np.random.default_rng(tile_rows).permutation(len(unit))  # in no particular order
+    ids, sims = exact_neighbors(unit, rows, 5)
+    want_ids, want_sims = _reference(unit, 5)
+    assert np.array_equal(ids, want_ids[rows])
+    assert np.allclose(sims, want_sims[rows], atol=1e-6)
+    empty_ids, empty_sims = exact_neighbors(unit, np.array([], dtype=np.int64), 5)
+    assert empty_ids.shape == empty_sims.shape == (0, 5)
+
+
 @pytest.mark.parametrize("block", [1, 4, 9, 41])
 def test_block_pairs_merged_in_any_order_give_the_same_lists(unit: np.ndarray, block: int) -> None:
     k = 6
