@@ -13,6 +13,7 @@ words uniformly from the whole vocabulary (seeded), and measures:
   exact=False)``;
 * both as one DataFrame (``Vectors.neighbors_frame``), the batch answer
   without a Python object per pair;
+* faiss's own brute force (``IndexFlatIP``) on the same words, for reference;
 * both again as arrays, without the API's lists of (word, cosine):
   ``exact_neighbors`` against ``AnnIndex.search_rows``, the search three
   ways: right after brute force, after a pause, and repeated at once (warm);
@@ -72,6 +73,17 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 # ---- the candidate libraries, called directly ---------------------------------------------
+
+
+def faiss_flat(unit: np.ndarray, threads: int | None) -> Any:
+    """faiss's brute force over the unit rows (``IndexFlatIP``), on ``threads`` threads (None: all cores)."""
+    import faiss
+
+    if threads is not None:
+        faiss.omp_set_num_threads(threads)
+    flat = faiss.IndexFlatIP(unit.shape[1])
+    flat.add(np.ascontiguousarray(unit, dtype=np.float32))
+    return flat
 
 
 def faiss_hnsw(unit: np.ndarray, threads: int, m: int = 32, efc: int = 200) -> tuple[Any, Callable]:
@@ -196,6 +208,7 @@ def measure(
         "exact_batch": [], "index_batch": [], "exact_frame": [], "index_frame": [],
         "exact_arrays": [], "index_arrays": [],
         "exact_arrays_before_index": [], "index_arrays_after_brute_force": [], "index_arrays_warm": [],
+        "faiss_flat": [],
     }  # fmt: skip
 
     def quiet(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -210,6 +223,11 @@ def measure(
     vec.neighbors_frame(words, TOPN, exact=False)
     exact_neighbors(unit, rows, TOPN)
     index.search_rows(rows, TOPN)
+    # Another brute force for reference: faiss's exact inner-product search (blocked matrix
+    # products and a heap per query), asked for one more than TOPN since each word finds itself.
+    flat = faiss_flat(unit, index.threads)
+    queries = np.ascontiguousarray(unit[rows])
+    flat.search(queries, TOPN + 1)
     # The calls of one repeat, in groups whose order turns by one every repeat: each
     # series is timed at every position in turn, so that no series always follows the
     # same call. (Measured in a fixed order, brute force's first call of a repeat came
@@ -226,6 +244,7 @@ def measure(
         [("exact_arrays", lambda: exact_neighbors(unit, rows, TOPN), True),
          ("index_arrays", lambda: index.search_rows(rows, TOPN), True),
          ("index_arrays_warm", lambda: index.search_rows(rows, TOPN), False)],
+        [("faiss_flat", lambda: flat.search(queries, TOPN + 1), True)],
     ]  # fmt: skip
     for r in range(repeats):
         turn = r % len(groups)
@@ -244,6 +263,7 @@ def measure(
         ("arrays", "exact_arrays", "index_arrays"),
         ("arrays_after_brute_force", "exact_arrays_before_index", "index_arrays_after_brute_force"),
         ("arrays_warm", "exact_arrays", "index_arrays_warm"),
+        ("arrays_vs_faiss_flat", "faiss_flat", "index_arrays"),
     ):
         per_repeat = [e / i for e, i in zip(timings[exact_name], timings[index_name], strict=True)]
         res[f"speedup_{name}_per_repeat"] = [round(r, 2) for r in per_repeat]

@@ -176,9 +176,12 @@ def test_the_ann_bench_times_every_reading_of_the_same_batch_and_measures_recall
     vec = Vectors.from_arrays([f"w{i}" for i in range(2000)], matrix)
     rows = np.sort(rng.choice(2000, size=300, replace=False))
     res = ann.measure(vec, [vec.words[r] for r in rows], rows, loop_words=20, repeats=2, pause=0.0)
-    for series in ("exact_batch", "index_batch", "exact_frame", "index_frame", "exact_arrays", "index_arrays"):
+    series_timed = ("exact_batch", "index_batch", "exact_frame", "index_frame", "exact_arrays", "index_arrays",
+                    "faiss_flat")  # fmt: skip
+    for series in series_timed:
         assert len(res[f"{series}_all_s"]) == 2 and res[f"{series}_s"] == min(res[f"{series}_all_s"]) > 0
-    for reading in ("vs_exact_batch", "frame", "arrays", "arrays_after_brute_force", "arrays_warm"):
+    readings = ("vs_exact_batch", "frame", "arrays", "arrays_after_brute_force", "arrays_warm", "arrays_vs_faiss_flat")
+    for reading in readings:
         per_repeat = res[f"speedup_{reading}_per_repeat"]  # the median of the repeats' ratios
         assert len(per_repeat) == 2 and res[f"speedup_{reading}"] == pytest.approx(np.median(per_repeat), abs=0.01)
     assert res["recall@10"] == res["recall@10_arrays"] >= 0.95  # lists and arrays hold the same answers
