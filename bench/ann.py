@@ -230,9 +230,8 @@ def measure(
     flat.search(queries, TOPN + 1)
     # The calls of one repeat, in groups whose order turns by one every repeat: each
     # series is timed at every position in turn, so that no series always follows the
-    # same call. (Measured in a fixed order, brute force's first call of a repeat came
-    # out faster than its others, 1.8-2.3 s against 2.2-2.6 s.) Each group is a list of
-    # (series, call, pause first); the calls without a pause must follow the one before.
+    # same call. Each group is a list of (series, call, pause first); the calls without
+    # a pause must follow the one before.
     latest: dict[str, Any] = {}
     groups: list[list[tuple[str, Callable[[], Any], bool]]] = [
         [("exact_batch", lambda: vec.neighbors(words, TOPN, exact=True), True),
