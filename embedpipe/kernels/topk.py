@@ -16,9 +16,7 @@ import numpy as np
 
 __all__ = ["block_pair_lists", "empty_lists", "exact_neighbors", "merge_lists", "offer_block"]
 
-# Scores of one chunk of query rows against all candidates: about this many float32 values.
-_CHUNK_VALUES = 1 << 24  # 64 MB
-# `exact_neighbors` scores tiles of this many query rows by this many candidates (16 MB),
+# Searches score tiles of this many query rows by this many candidates (16 MB),
 # and scans each tile right after making it. On wiki17m's vectors (10,000 queries,
 # 67,873 words, 2 cores) 4,096 x 1,024 took 1.05 s where chunks of 247 queries by every
 # word took 2.35 s: a tile's scores are still in the cache when they are scanned.
@@ -210,11 +208,22 @@ def block_pair_lists(
     n, m = q_ids.shape[0], c_ids.shape[0]
     q_lists = empty_lists(n, k)
     c_lists = empty_lists(m, k) if both else None
-    chunk = max(1, _CHUNK_VALUES // max(m, 1))
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        scores = q_unit[start:stop] @ c_unit.T
-        _offer_block(q_lists[0][start:stop], q_lists[1][start:stop], scores, c_ids, q_ids[start:stop])
-        if c_lists is not None:
-            _offer_block(c_lists[0], c_lists[1], np.ascontiguousarray(scores.T), q_ids[start:stop], c_ids)
+    # Tiles as in exact_neighbors. The candidates' lists take their own product of each
+    # tile (candidates times queries) rather than the tile transposed: on two 20,971-row
+    # blocks of wiki17m, 1.7 s against 3.6 s for the chunks with transposed copies before.
+    q_buf = np.empty((min(_TILE_ROWS, n), min(_TILE_CANDIDATES, m)), dtype=np.float32)
+    c_buf = np.empty((min(_TILE_CANDIDATES, m), min(_TILE_ROWS, n)), dtype=np.float32) if both else None
+    c_unit_t = c_unit.T
+    for start in range(0, n, _TILE_ROWS):
+        stop = min(start + _TILE_ROWS, n)
+        q = q_unit[start:stop]
+        for first in range(0, m, _TILE_CANDIDATES):
+            last = min(first + _TILE_CANDIDATES, m)
+            scores = q_buf[: stop - start, : last - first]
+            np.matmul(q, c_unit_t[:, first:last], out=scores)
+            _offer_block(q_lists[0][start:stop], q_lists[1][start:stop], scores, c_ids[first:last], q_ids[start:stop])
+            if c_lists is not None and c_buf is not None:
+                back = c_buf[: last - first, : stop - start]
+                np.matmul(c_unit[first:last], q.T, out=back)
+                _offer_block(c_lists[0][first:last], c_lists[1][first:last], back, q_ids[start:stop], c_ids[first:last])
     return q_lists, c_lists

@@ -71,6 +71,24 @@ def test_block_pairs_merged_in_any_order_give_the_same_lists(unit: np.ndarray, b
     assert np.allclose(np.concatenate([lists[s][1] for s in starts]), want_sims, atol=1e-6)
 
 
+@pytest.mark.parametrize(("tile_rows", "tile_candidates"), [(3, 2), (1, 41), (16, 5)])
+def test_block_pairs_in_any_tiling_give_the_same_lists_both_ways(unit, monkeypatch, tile_rows, tile_candidates) -> None:
+    from embedpipe.kernels import topk
+
+    monkeypatch.setattr(topk, "_TILE_ROWS", tile_rows)
+    monkeypatch.setattr(topk, "_TILE_CANDIDATES", tile_candidates)
+    a, b = np.arange(0, 20), np.arange(20, len(unit))  # rows 3 and 7 (a tie) and 12 (zero) in the first block
+    lists = {0: empty_lists(len(a), 6), 20: empty_lists(len(b), 6)}
+    for qa, qb in ((a, a), (b, b), (a, b)):
+        (qi, qs), other = block_pair_lists(qa, unit[qa], qb, unit[qb], 6, both=qa[0] != qb[0])
+        merge_lists(*lists[int(qa[0])], qi, qs)
+        if other is not None:
+            merge_lists(*lists[int(qb[0])], *other)
+    want_ids, want_sims = _reference(unit, 6)
+    assert np.array_equal(np.concatenate([lists[0][0], lists[20][0]]), want_ids)
+    assert np.allclose(np.concatenate([lists[0][1], lists[20][1]]), want_sims, atol=1e-6)
+
+
 def test_fewer_candidates_than_k_leave_empty_slots_and_nan_is_never_kept() -> None:
     ids, sims = empty_lists(1, 3)
     offer_block(ids, sims, np.array([[0.5, np.nan, 0.9]], np.float32), np.array([4, 5, 6]), np.array([0]))
