@@ -199,7 +199,7 @@ def measure(
     index, res["build_s"] = _timed(lambda: vec.build_index())
     res["index"] = index.describe()
     # Brute force and the index timed in alternation, so that a slower minute of the machine
-    # lands on both: as the API answers (lists of (word, cosine)) and as arrays. Each call but
+    # lands on both: as the API answers (lists of (word, cosine)), as a DataFrame and as arrays. Each call but
     # two starts after a pause, so that it does not share the cores with threads the call before
     # left spinning. The two without: the search right after brute force (its BLAS threads still
     # spinning, as in a script that runs both back to back) and the search repeated at once
