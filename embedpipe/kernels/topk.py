@@ -159,20 +159,14 @@ def exact_neighbors(unit: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndar
     if n == 0:
         return ids, sims
     cand = np.arange(v, dtype=np.int32)
-    unit_t = unit.T
     queries = rows.astype(np.int32)
-    # One buffer for every tile: a fresh array per block of scores costs its pages' first touch.
-    buf = np.empty((min(_TILE_ROWS, n), min(_TILE_CANDIDATES, v)), dtype=np.float32)
+    # A tile of queries at a time against every word: the queries' rows are gathered
+    # one tile at a time, so asking for every word never copies the whole matrix.
     for start in range(0, n, _TILE_ROWS):
         stop = min(start + _TILE_ROWS, n)
-        q = unit[rows[start:stop]]
-        # Slices of C-contiguous rows are C-contiguous: updated in place.
-        sub_ids, sub_sims = ids[start:stop], sims[start:stop]
-        for first in range(0, v, _TILE_CANDIDATES):
-            last = min(first + _TILE_CANDIDATES, v)
-            scores = buf[: stop - start, : last - first]
-            np.matmul(q, unit_t[:, first:last], out=scores)
-            _offer_block(sub_ids, sub_sims, scores, cand[first:last], queries[start:stop])
+        (ids[start:stop], sims[start:stop]), _ = block_pair_lists(
+            queries[start:stop], unit[rows[start:stop]], cand, unit, k, both=False
+        )
     return ids, sims
 
 
