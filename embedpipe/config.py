@@ -148,7 +148,7 @@ class OutputConfig(Section):
         "auto", "log runs to MLflow (auto: when mlflow and a tracking server are there)"
     )
     checkpoint_seconds: float = setting(
-        60.0, "averaging: least seconds between a trainer's checkpoints (its last epoch always; 0: every epoch)", ge=0
+        60.0, "least seconds between a trainer's checkpoints (its last epoch always; 0: every epoch)", ge=0
     )
 
 

@@ -271,7 +271,7 @@ def read(spark: SparkSession, root: str, name: str, *, version: int | None = Non
             "bias": "bias (embedpipe bias CONF --model M)",
             "doc_vectors": "embed (embedpipe embed CONF)",
             "clusters": "plot (embedpipe plot CONF --model M --out DIR)",
-            **{table: f"{model} (it writes one after each epoch)" for model, table in CHECKPOINTS.items()},
+            **{table: f"{model} (it writes one after its last epoch)" for model, table in CHECKPOINTS.items()},
         }[name]
         raise TableError(f"table {name!r} not found at {path}; run the {producer} stage first")
     reader = spark.read.format("delta")

@@ -222,7 +222,7 @@ class Training:
     count_stat: str
     series: str
     epochs: int = 0  # the run's; its last epoch is always checkpointed
-    checkpoint_seconds: float = 0.0  # averaging: least seconds between checkpoints (output.checkpoint_seconds)
+    checkpoint_seconds: float = 0.0  # least seconds between checkpoints (output.checkpoint_seconds)
     start_epoch: int = 0
     losses: list[float] = field(default_factory=list)
     _checkpointed_at: float = field(default_factory=time.monotonic, repr=False)
@@ -268,18 +268,28 @@ class Training:
         rounds = [h for h in history if h.epoch == epoch]
         total = sum(h.stats[self.loss_stat] for h in rounds)
         self.losses.append(total / max(sum(h.stats[self.count_stat] for h in rounds), 1))
-        final = epoch == self.epochs - 1
-        if not final and time.monotonic() - self._checkpointed_at < self.checkpoint_seconds:
+        if not self._checkpoint_due(epoch):
             return
         blocks = checkpoint.blocks_of_arrays(self.spark, state, groups)
         checkpoint.save_blocks(blocks, self.output_path, self.model, self._info(epoch))
         self._checkpointed_at = time.monotonic()
 
-    def epoch_end_blocks(self, epoch: int, blocks: DataFrame, sub_losses: Sequence[float]) -> DataFrame:
-        """Rotation: record the epoch's mean loss and write its blocks as the
-        checkpoint; the blocks, read back from it."""
+    def epoch_end_blocks(self, epoch: int, blocks: DataFrame, sub_losses: Sequence[float]) -> DataFrame | None:
+        """Rotation: record the epoch's mean loss, and checkpoint the blocks when
+        averaging would (:meth:`epoch_end_arrays`); the blocks read back from the
+        checkpoint, or None when none was due and the engine goes on from the
+        blocks its tasks hold."""
         self.losses.append(float(np.mean(sub_losses)) if len(sub_losses) else float("nan"))
-        return checkpoint.save_blocks(blocks, self.output_path, self.model, self._info(epoch))
+        if not self._checkpoint_due(epoch):
+            return None
+        saved = checkpoint.save_blocks(blocks, self.output_path, self.model, self._info(epoch))
+        self._checkpointed_at = time.monotonic()
+        return saved
+
+    def _checkpoint_due(self, epoch: int) -> bool:
+        """After the run's last epoch always; otherwise once ``checkpoint_seconds`` have passed since the last."""
+        final = epoch == self.epochs - 1
+        return final or time.monotonic() - self._checkpointed_at >= self.checkpoint_seconds
 
     def checkpoint_note(self) -> str:
         return checkpoint.describe_blocks(self.spark, self.output_path, self.model, self.fingerprint)

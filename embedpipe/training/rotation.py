@@ -35,14 +35,18 @@ the task that trains them, and cached there; each step reads its own from
 that cache without moving them again. A round's steps run as one Spark job,
 whose result stays on the executors (``localCheckpoint``).
 
-After every epoch the blocks are written to the checkpoint table under
-``output.path`` in one Delta commit that also records the epoch, so a
-killed run resumes from its last finished epoch on any filesystem. Spark
-jobs per epoch: R rounds, the epoch's cells (one job for skip-gram's, made
-from corpus chunks cached once a run; two for GloVe's, staged and then
-placed, and only once a run with ``per_run`` blocks), and the checkpoint's.
-The blocks are made, or dealt again from the checkpoint's rows, in the
-ring's own map within the first round's job.
+After the last epoch, and after any other once ``output.checkpoint_seconds``
+have passed since the last checkpoint, the blocks are written to the
+checkpoint table under ``output.path`` in one Delta commit that also
+records the epoch, so a killed run resumes from its last checkpoint on any
+filesystem and trains the epochs since again. The next epoch starts from
+the checkpoint's rows, or, when none was written, from the blocks the
+tasks hold. Spark jobs per epoch: R rounds, the epoch's cells (one job for
+skip-gram's, made from corpus chunks cached once a run; two for GloVe's,
+staged and then placed, and only once a run with ``per_run`` blocks), and
+a checkpoint's when one is due. The blocks are made, or dealt again from
+the rows they start from, in the ring's own map within the first round's
+job.
 
 The driver schedules, sums the tasks' statistics (accumulators), prints one
 progress line per round and checks the run's health; it never holds a
@@ -207,7 +211,7 @@ class _InitRecords:
 
 @dataclass(frozen=True)
 class _ReblockRecords:
-    """A ``tables.BLOCKS`` row (a checkpoint's) split by a new epoch's
+    """A ``tables.BLOCKS`` row (a checkpoint's, or the held blocks' tuple) split by a new epoch's
     assignment, as records for the tasks that hold the new blocks in sub-epoch 0."""
 
     assignment: Shared[np.ndarray]
@@ -215,9 +219,10 @@ class _ReblockRecords:
     tasks: int
 
     def __call__(self, row: Any) -> Iterator[tuple[int, Any]]:
-        side = int(row["side"])
-        ids = np.frombuffer(row["ids"], np.int32)
-        vals = np.frombuffer(row["vals"], np.float32).reshape(len(ids), self.widths[side])
+        side_, _, ids_b, vals_b = row  # a checkpoint's Row, or the held blocks' tuple (_block_row)
+        side = int(side_)
+        ids = np.frombuffer(ids_b, np.int32)
+        vals = np.frombuffer(vals_b, np.float32).reshape(len(ids), self.widths[side])
         dest = self.assignment.value[ids]
         order = np.argsort(dest, kind="stable")
         bounds = np.flatnonzero(np.diff(dest[order])) + 1
@@ -357,15 +362,16 @@ class _Step:
 
 @dataclass(frozen=True)
 class _BlockRecord:
-    """A ``tables.BLOCKS`` row at an epoch's start, to its task: in sub-epoch 0
-    output block b belongs with input block b."""
+    """A ``tables.BLOCKS`` row (or tuple in its order) at an epoch's start, to
+    its task: in sub-epoch 0 output block b belongs with input block b."""
 
     tasks: int
 
     def __call__(self, row: Any) -> tuple[int, tuple[Any, ...]]:
-        kind = _KIND_IN if row["side"] == IN else _KIND_OUT
-        block = int(row["block"])
-        return block % self.tasks, (kind, block, -1, 0, row["ids"], row["vals"], None)
+        side, block_, ids, vals = row  # a checkpoint's Row, or the held blocks' tuple (_block_row)
+        kind = _KIND_IN if side == IN else _KIND_OUT
+        block = int(block_)
+        return block % self.tasks, (kind, block, -1, 0, ids, vals, None)
 
 
 @dataclass(frozen=True)
@@ -441,15 +447,17 @@ def train_with_rotation(
     *,
     start_epoch: int,
     state: DataFrame | None,
-    on_epoch_end: Callable[[int, DataFrame, list[float]], DataFrame],
+    on_epoch_end: Callable[[int, DataFrame, list[float]], DataFrame | None],
     health: Health,
 ) -> DataFrame:
     """Train ``plan.epochs`` epochs of ``plan.blocks`` sub-epochs; the final blocks.
 
     ``state`` holds the blocks to start from (a checkpoint), or None for
     fresh ones. ``on_epoch_end(epoch, blocks, sub_epoch_losses)`` records the
-    epoch, writes its checkpoint and returns the blocks to go on from (read
-    back from the checkpoint, which also cuts the blocks' lineage).
+    epoch and, when a checkpoint is due, writes it and returns the blocks
+    read back from it; None means no checkpoint, and the next epoch starts
+    from the blocks the tasks hold. It must checkpoint the last epoch: the
+    final blocks are that checkpoint's.
 
     Raises
     ------
@@ -468,6 +476,9 @@ def train_with_rotation(
     done = 0
     assignment: Shared[np.ndarray] | None = None
     previous: np.ndarray | None = None
+    # The blocks to start an epoch from: a checkpoint's rows, or the rows of
+    # the blocks the tasks hold when no checkpoint was written in between.
+    start: DataFrame | RDD[Any] | None = state
     cells: Any = None  # the epoch's cells by task (_cells_by_task)
     # Adaptive execution would run every shuffle of the engine's DataFrames
     # (the epoch's cells, the checkpoint) as a Spark job of its own, about 5
@@ -491,15 +502,15 @@ def train_with_rotation(
                     # Made once per assignment (GloVe's per_run: once a run), kept on the executors.
                     cells = _cells_by_task(ring, plan.cells(epoch, assignment))
                 previous = block_of
-                # The blocks: made, re-dealt from the checkpoint's rows, or those rows as they are.
-                if state is None:
+                # The blocks: made, re-dealt from the rows they start from, or those rows as they are.
+                if start is None:
                     blocks = spark.range(P, numPartitions=P)
                     held = ring.place(blocks, _InitRecords(plan.trainer, assignment, ring.tasks), many=True)
                 elif changed:
                     widths = (plan.trainer.in_width, plan.trainer.out_width)
-                    held = ring.place(state, _ReblockRecords(assignment, widths, ring.tasks), many=True)
+                    held = ring.place(start, _ReblockRecords(assignment, widths, ring.tasks), many=True)
                 else:
-                    held = ring.place(state, _BlockRecord(ring.tasks))
+                    held = ring.place(start, _BlockRecord(ring.tasks))
                 epoch_losses: list[float] = []
                 for rnd in range(plan.rounds):
                     t0 = time.perf_counter()
@@ -521,15 +532,19 @@ def train_with_rotation(
                     _progress(plan, epoch, rnd, got, time.perf_counter() - t0, t_start, done, total, a1)
                     epoch_losses.append(health.check(plan.model, epoch, got, plan.loss_stat, plan.count_stat))
                 health.epoch_done(epoch_losses)
-                state = on_epoch_end(epoch, ring.frame(held, _block_row, tables.BLOCKS), epoch_losses)
+                saved = on_epoch_end(epoch, ring.frame(held, _block_row, tables.BLOCKS), epoch_losses)
+                # Without a checkpoint the held blocks stay settled on the executors until the
+                # next epoch's first round has settled the blocks made from them.
+                start = held.map(_block_row) if saved is None else saved
         finally:
             ring.release()
             if cells is not None:
                 cells.unpersist()
             if assignment is not None:
                 assignment.release()
-    assert state is not None
-    return state
+    if not isinstance(start, DataFrame):
+        raise RuntimeError("on_epoch_end must checkpoint the last epoch: the final blocks are read from it")
+    return start
 
 
 def _progress(

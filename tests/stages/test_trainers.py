@@ -371,8 +371,10 @@ def test_glove_blocks_redrawn_every_epoch_train_and_resume_where_an_uninterrupte
 def test_sgns_under_rotation_killed_after_a_checkpoint_resumes_to_the_same_vectors(
     spark, prepared, topic_corpus, monkeypatch
 ):
-    cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation", "epochs": 3})
-    sgns.run(spark, cfg)
+    # Checkpoints after every epoch, not once a minute: the kill comes after epoch 2's.
+    cfg = make_cfg(prepared, topic_corpus, sgns={"distribution": "rotation", "epochs": 3},
+                   output={"checkpoint_seconds": 0})  # fmt: skip
+    full = sgns.run(spark, cfg)
     uninterrupted = read_vectors(spark, str(prepared), "sgns").matrix
 
     class Killed(Exception):
@@ -392,24 +394,32 @@ def test_sgns_under_rotation_killed_after_a_checkpoint_resumes_to_the_same_vecto
     monkeypatch.undo()
     result = sgns.run(spark, cfg, resume=True)
     assert len(result.stats["losses"]) == 3
+    assert result.work * 3 == full.work, "the resumed run trains epoch 3 alone"
     np.testing.assert_array_equal(read_vectors(spark, str(prepared), "sgns").matrix, uninterrupted)
 
 
-def test_averaging_checkpoints_after_its_last_epoch_and_between_only_once_the_interval_passed(
-    spark, prepared, topic_corpus
+@pytest.mark.parametrize(
+    "distribution, assignment", [("averaging", "per_epoch"), ("rotation", "per_epoch"), ("rotation", "per_run")]
+)
+def test_a_trainer_checkpoints_after_its_last_epoch_and_between_only_once_the_interval_passed(
+    spark, prepared, topic_corpus, distribution, assignment
 ):
     name = tables.CHECKPOINTS["glove"]
 
-    def checkpoints_made(seconds: float) -> int:
+    def checkpoints_made(seconds: float) -> tuple[int, np.ndarray]:
         before = tables.current_version(spark, str(prepared), name)
-        cfg = make_cfg(prepared, topic_corpus, glove={"distribution": "averaging", "epochs": 4},
-                       output={"checkpoint_seconds": seconds})  # fmt: skip
-        glove.run(spark, cfg)
-        assert tables.head_metadata(spark, str(prepared), name)["epoch"] == 3  # the last epoch's, always
-        return tables.current_version(spark, str(prepared), name) - (-1 if before is None else before)
+        settings = {"distribution": distribution, "block_assignment": assignment, "epochs": 3}
+        glove.run(spark, make_cfg(prepared, topic_corpus, glove=settings, output={"checkpoint_seconds": seconds}))
+        assert tables.head_metadata(spark, str(prepared), name)["epoch"] == 2  # the last epoch's, always
+        made = tables.current_version(spark, str(prepared), name) - (-1 if before is None else before)
+        return made, read_vectors(spark, str(prepared), "glove").matrix
 
-    assert checkpoints_made(3600) == 1  # 4 short epochs inside an hour: the last one only
-    assert checkpoints_made(0) == 4  # every epoch
+    # 3 short epochs inside an hour: the last one only. Under rotation the next
+    # epoch starts from the blocks the tasks hold instead of a checkpoint's rows.
+    once, held = checkpoints_made(3600)
+    every, read_back = checkpoints_made(0)
+    assert (once, every) == (1, 3)
+    np.testing.assert_array_equal(held, read_back)  # the same vectors either way
 
 
 def test_a_checkpoint_keeps_only_its_newest_epoch_on_disk(spark, prepared, topic_corpus):
