@@ -399,16 +399,22 @@ def test_sgns_under_rotation_killed_after_a_checkpoint_resumes_to_the_same_vecto
 
 
 @pytest.mark.parametrize(
-    "distribution, assignment", [("averaging", "per_epoch"), ("rotation", "per_epoch"), ("rotation", "per_run")]
+    "distribution",
+    [
+        {"distribution": "averaging"},
+        {"distribution": "rotation", "block_assignment": "per_epoch"},  # re-dealt from the held blocks
+        {"distribution": "rotation", "block_assignment": "per_run"},  # the held blocks as they are
+    ],
+    ids=["averaging", "rotation-per_epoch", "rotation-per_run"],
 )
 def test_a_trainer_checkpoints_after_its_last_epoch_and_between_only_once_the_interval_passed(
-    spark, prepared, topic_corpus, distribution, assignment
+    spark, prepared, topic_corpus, distribution
 ):
     name = tables.CHECKPOINTS["glove"]
 
     def checkpoints_made(seconds: float) -> tuple[int, np.ndarray]:
         before = tables.current_version(spark, str(prepared), name)
-        settings = {"distribution": distribution, "block_assignment": assignment, "epochs": 3}
+        settings = {**distribution, "epochs": 3}
         glove.run(spark, make_cfg(prepared, topic_corpus, glove=settings, output={"checkpoint_seconds": seconds}))
         assert tables.head_metadata(spark, str(prepared), name)["epoch"] == 2  # the last epoch's, always
         made = tables.current_version(spark, str(prepared), name) - (-1 if before is None else before)
