@@ -44,7 +44,7 @@ import numpy as np
 
 from embedpipe.kernels.threads import run_parallel
 
-__all__ = ["combine_output", "glove_epoch", "init_params", "shuffled_order"]
+__all__ = ["combine_output", "glove_epoch", "init_params", "shuffled_order", "untrained_cost_sum"]
 
 # fastmath without "nnan"/"ninf": those flags would let LLVM delete the
 # NaN/inf checks that implement glove.c's "skip non-finite updates".
@@ -120,6 +120,15 @@ def shuffled_order(n: int, seed: int) -> np.ndarray:
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     return np.random.default_rng(seed).permutation(n).astype(np.int64, copy=False)
+
+
+def untrained_cost_sum(x: np.ndarray, x_max: float, power: float) -> float:
+    """The summed cost of entries with co-occurrence values ``x`` under the
+    untrained model (every vector and bias zero): ``sum 0.5 f(x) (log x)**2``.
+    Divided by the entries, it is the start a healthy run falls from."""
+    x = np.asarray(x, dtype=np.float64)
+    f = np.minimum(1.0, (x / x_max) ** power)
+    return float(np.sum(0.5 * f * np.log(x) ** 2))
 
 
 def combine_output(W: np.ndarray, Wc: np.ndarray, mode: str) -> np.ndarray:

@@ -43,8 +43,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from embedpipe import tables
 from embedpipe.config import PipelineConfig
@@ -64,7 +63,7 @@ from embedpipe.training.loop import (
     check_model_fits,
     moved_mb_per_epoch,
 )
-from embedpipe.training.packed import pack_entries, pack_rounds, packed_entries, packed_runs, unpack
+from embedpipe.training.packed import pack_entries, pack_rounds, packed_runs, packed_totals, unpack
 from embedpipe.training.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
 from embedpipe.training.schedule import choose_distribution, shard_balance_advice, stratified_schedule
 
@@ -195,14 +194,6 @@ class CellsOfEntries:
             yield pa.RecordBatch.from_pydict(rows, schema=CELLS_ARROW)
 
 
-def untrained_cost(entries: DataFrame, x_max: float, power: float) -> float | None:
-    """The mean cost per entry of a model with every vector and bias at zero,
-    ``0.5 f(X) (log X)²``: the start a healthy run falls from (one Spark job)."""
-    f = F.least(F.lit(1.0), F.pow(F.col("x") / F.lit(x_max), F.lit(power)))
-    row = entries.agg(F.avg(0.5 * f * F.pow(F.log("x"), 2)).alias("cost")).first()
-    return None if row is None or row["cost"] is None else float(row["cost"])
-
-
 def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> StageResult:
     """GloVe stage: train and write the ``glove`` vectors.
 
@@ -240,8 +231,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
             f"or keep glove.grad_clip (now {g.grad_clip}) near glove.c's default of 100."
         ),
         checkpoint_note=training.checkpoint_note,
-        reference=untrained_cost(entries, g.x_max, g.power),
-    )
+    )  # its reference, the untrained model's cost, comes with the packed entries' count below
     if distribution == "rotation":
         trainer = GloveCells(g.dim, g.x_max, g.power, g.learning_rate, g.grad_clip, g.seed)
         tasks = min(partitions, training_cores(spark, cfg.spark.task_cpus).slots)
@@ -263,9 +253,10 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         # Cells are cut from entries packed once (again every epoch under
         # per_epoch). Packed in a job of their own: a Python function reading
         # another's rows in one task once hung (docs/design.md, "Python over Python").
-        packed = pack_entries(entries).persist(StorageLevel.MEMORY_AND_DISK)
+        packed = pack_entries(entries, g.x_max, g.power).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            n_entries = packed_entries(packed)
+            totals = packed_totals(packed)
+            n_entries, health.reference = totals.entries, totals.untrained_cost
             plan = RotationPlan(
                 model="glove", trainer=trainer, blocks=partitions, epochs=g.epochs, seed=g.seed,
                 assignment=assignment,
@@ -297,9 +288,11 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         words, _, _ = tables.read_vocab_arrays(spark, root, version=vocab_version)
         need = averaging_need
         check_model_fits("glove", vocab_size, g.dim, need, g.max_model_mb, where="the driver")
-        data = pack_rounds(stratified_schedule(entries, partitions, g.sync_per_epoch, g.seed)).persist()
+        data = pack_rounds(stratified_schedule(entries, partitions, g.sync_per_epoch, g.seed), g.x_max, g.power)
+        data = data.persist()
         try:
-            n_entries = packed_entries(data)
+            totals = packed_totals(data)
+            n_entries, health.reference = totals.entries, totals.untrained_cost
             if n_entries == 0:
                 raise ValueError("the cooccurrence table is empty; re-run the cooccur stage on a larger corpus")
             groups = tuple(gr.params for gr in GROUPS)

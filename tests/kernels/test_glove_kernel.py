@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from embedpipe.kernels.glove import combine_output, glove_epoch, init_params, shuffled_order
+from embedpipe.kernels.glove import combine_output, glove_epoch, init_params, shuffled_order, untrained_cost_sum
 
 NAMES = ("W", "Wc", "b", "bc", "gW", "gWc", "gb", "gbc")
 
@@ -98,6 +98,20 @@ def test_combine_output_modes() -> None:
     assert cat.shape == (3, 4) and np.array_equal(cat[:, 2:], Wc)
     with pytest.raises(ValueError):
         combine_output(W, Wc, "mean")
+
+
+def test_the_untrained_cost_is_what_an_epoch_reports_over_a_zero_model() -> None:
+    # Entries on disjoint rows, so that no entry meets another's update: the
+    # epoch's cost is then the untrained model's, below and above x_max alike.
+    vals = np.array([0.5, 1.0, 3.0, 10.0, 250.0])
+    n = len(vals)
+    params = {k: np.zeros((2 * n, 4) if k in ("W", "Wc", "gW", "gWc") else 2 * n, np.float32) for k in NAMES}
+    for k in ("gW", "gWc", "gb", "gbc"):
+        params[k][:] = 1.0
+    rows, cols = np.arange(n, dtype=np.int32), np.arange(n, 2 * n, dtype=np.int32)
+    expected = sum(0.5 * min(1.0, (x / 10.0) ** 0.75) * np.log(x) ** 2 for x in vals)
+    assert untrained_cost_sum(vals, 10.0, 0.75) == pytest.approx(expected, rel=1e-12)
+    assert _run(params, rows, cols, vals, np.arange(n, dtype=np.int64)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_cost_decreases_on_structured_corpus() -> None:

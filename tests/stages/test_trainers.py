@@ -146,11 +146,16 @@ def test_glove_rounds_travel_packed_with_each_rounds_entries_in_the_schedules_or
     for p, i, j, x, rnd in schedule.select(F.spark_partition_id(), "i", "j", "x", ROUND_COLUMN).collect():
         expected.setdefault((p, rnd), []).append((i, j, x))
     # Small batches, so that a partition's round spans several packed rows.
-    packed = schedule.mapInArrow(packing.PackRounds(batch_bytes=256), packing.PACKED_DDL)
+    packed = schedule.mapInArrow(packing.PackRounds(10.0, 0.75, batch_bytes=256), packing.PACKED_DDL)
     with session_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", "8"):
         rows = packed.withColumn("p", F.spark_partition_id()).collect()
     assert len(expected) < len(rows) < entries.count()
-    assert packing.packed_entries(packed) == entries.count()
+    totals = packing.packed_totals(packed)
+    assert totals.entries == entries.count()
+    # The health check's reference: 0.5 f(x) (log x)^2 averaged over the entries, here by Spark's own functions.
+    f = F.least(F.lit(1.0), F.pow(F.col("x") / F.lit(10.0), F.lit(0.75)))
+    untrained = entries.agg(F.avg(0.5 * f * F.pow(F.log("x"), 2))).first()[0]
+    assert untrained > 0 and totals.untrained_cost == pytest.approx(untrained, rel=1e-12)
     got = {}
     for key in expected:
         mine = [pa.RecordBatch.from_pylist([r.asDict() for r in rows if (r["p"], r[ROUND_COLUMN]) == key])]
@@ -165,7 +170,7 @@ def test_glove_entries_packed_for_rotation_keep_their_partitions_and_order(spark
     entries = tables.read(spark, str(prepared), "cooccurrence")
     expected = entries.select(F.spark_partition_id().alias("p"), "i", "j", "x").collect()
     with session_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", "8"):
-        rows = packing.pack_entries(entries).withColumn("p", F.spark_partition_id()).collect()
+        rows = packing.pack_entries(entries, 100.0, 0.75).withColumn("p", F.spark_partition_id()).collect()
     assert {r[ROUND_COLUMN] for r in rows} == {0}
     got = []
     for p in sorted({r["p"] for r in expected}):
