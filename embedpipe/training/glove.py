@@ -36,18 +36,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from embedpipe import tables
 from embedpipe.config import PipelineConfig
-from embedpipe.distributed import Shared, partition_id, training_cores
+from embedpipe.distributed import Shared, cached_tuples, staged, training_cores
 from embedpipe.kernels.blocks import assign_blocks, derive_seed
 from embedpipe.kernels.glove import combine_output, glove_epoch, glove_epoch_hogwild, init_params, shuffled_order
 from embedpipe.kernels.rows import init_uniform_rows, local_index
@@ -63,8 +62,8 @@ from embedpipe.training.loop import (
     check_model_fits,
     moved_mb_per_epoch,
 )
-from embedpipe.training.packed import pack_entries, pack_rounds, packed_runs, packed_totals, unpack
-from embedpipe.training.rotation import CELLS_ARROW, CELLS_DDL, Cell, RotationPlan, train_with_rotation, vector_rows
+from embedpipe.training.packed import pack_entries, pack_rounds, packed_row, packed_totals, unpack
+from embedpipe.training.rotation import Cell, RotationPlan, train_with_rotation, vector_rows
 from embedpipe.training.schedule import choose_distribution, shard_balance_advice, stratified_schedule
 
 log = logging.getLogger(__name__)
@@ -158,21 +157,22 @@ class GloveCells:
 
 
 @dataclass(frozen=True)
-class CellsOfEntries:
-    """mapInArrow over packed co-occurrence entries (embedpipe.training.packed):
-    each packed run's entries as one row per cell (task = block of i,
-    sub-epoch = (block of j - task) mod P)."""
+class CellsOfPacked:
+    """mapPartitionsWithIndex over packed co-occurrence entries as tuples
+    (embedpipe.training.packed): each packed run's entries as one CELLS_DDL
+    tuple per cell (task = block of i, sub-epoch = (block of j - task) mod P,
+    seq = the run's place in the table's order)."""
 
     assignment: Shared[np.ndarray]
     blocks: int
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def __call__(self, part: int, rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         block_of = self.assignment.value
-        part = partition_id()
         # A run is about 4 MB of entries (PACK_BATCH_BYTES). Cut per Arrow
         # batch of 2,048 entries, 8 blocks made ~30 entries a cell row, and a
         # wiki17m epoch 1.4M rows for the shuffle and each step to walk through.
-        for n, (i, j, x) in enumerate(packed_runs(batches)):
+        for n, row in enumerate(rows):
+            i, j, x = packed_row(row)
             task = block_of[i]
             sub = (block_of[j] - task) % self.blocks
             cell = task.astype(np.int64) * self.blocks + sub
@@ -182,16 +182,10 @@ class CellsOfEntries:
                 cell = cell.astype(np.uint16)
             order = np.argsort(cell, kind="stable")
             bounds = np.flatnonzero(np.diff(cell[order])) + 1
-            rows: dict[str, list[Any]] = {k: [] for k in ("task", "sub", "seq", "a", "b", "c")}
             for sel in np.split(order, bounds):
-                if not len(sel):
-                    continue
-                rows["task"].append(int(task[sel[0]]))
-                rows["sub"].append(int(sub[sel[0]]))
-                rows["seq"].append((part << 32) | n)
-                for k, arr in (("a", i), ("b", j), ("c", x)):
-                    rows[k].append(arr[sel].tobytes())
-            yield pa.RecordBatch.from_pydict(rows, schema=CELLS_ARROW)
+                if len(sel):
+                    yield (int(task[sel[0]]), int(sub[sel[0]]), (part << 32) | n,
+                           i[sel].tobytes(), j[sel].tobytes(), x[sel].tobytes())  # fmt: skip
 
 
 def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> StageResult:
@@ -250,17 +244,22 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
                 return block_of
             return assign_blocks(mass, partitions, derive_seed(g.seed, epoch, 1))[0]
 
-        # Cells are cut from entries packed once (again every epoch under
-        # per_epoch). Packed in a job of their own: a Python function reading
+        # Cells are cut from entries packed once, every epoch under per_epoch,
+        # in the same Python pass that places them on their tasks. The packing
+        # is staged, and its rows cached as tuples: a Python function reading
         # another's rows in one task once hung (docs/design.md, "Python over Python").
-        packed = pack_entries(entries, g.x_max, g.power).persist(StorageLevel.MEMORY_AND_DISK)
+        packed = staged(pack_entries(entries, g.x_max, g.power))
         try:
             totals = packed_totals(packed)
-            n_entries, health.reference = totals.entries, totals.untrained_cost
+            runs = cached_tuples(packed)
+        finally:
+            packed.unpersist()
+        n_entries, health.reference = totals.entries, totals.untrained_cost
+        try:
             plan = RotationPlan(
                 model="glove", trainer=trainer, blocks=partitions, epochs=g.epochs, seed=g.seed,
                 assignment=assignment,
-                cells=lambda epoch, shared: packed.mapInArrow(CellsOfEntries(shared, partitions), CELLS_DDL),
+                cells=lambda epoch, shared: runs.mapPartitionsWithIndex(CellsOfPacked(shared, partitions)),
                 learning_rate=lambda epoch, sub: (g.learning_rate, g.learning_rate),
                 loss_stat="cost", count_stat="entries", work_units="entries", advice=health.advice,
                 task_cpus=cfg.spark.task_cpus,
@@ -272,7 +271,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
                 health=health,
             )  # fmt: skip
         finally:
-            packed.unpersist()
+            runs.unpersist()
         vectors = vector_rows(blocks, g.dim, trainer.in_width, g.output)
         run_id = training.write_rows(
             spark, cfg, vectors, g.dim * (2 if g.output == "concat" else 1), vocab_size, plan.history,

@@ -19,13 +19,15 @@ entries gives it too, instead of another pass over the table.
 * Rotation: :func:`pack_entries` packs the table as read, and the cells of
   each epoch are cut from it.
 
-Read them back with :func:`packed_runs` or :func:`unpack`.
+Read them back with :func:`packed_runs` or :func:`unpack` (Arrow batches),
+or :func:`packed_row` (one row as a tuple).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +44,7 @@ __all__ = [
     "pack_entries",
     "pack_rounds",
     "PackedTotals",
+    "packed_row",
     "packed_runs",
     "packed_totals",
     "unpack",
@@ -112,6 +115,14 @@ def packed_totals(packed: DataFrame) -> PackedTotals:
     held = 0 if row is None or row["bytes"] is None else int(row["bytes"])
     entries = held // np.dtype(PACKED_DTYPES["x"]).itemsize
     return PackedTotals(entries, float(row["cost"]) / entries if entries and row is not None else None)
+
+
+def packed_row(row: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One packed row's entries, ``(i, j, x)``: the row as a tuple (or Row) in :data:`PACKED_DDL`'s order."""
+    _, i, j, x = row[:4]
+    return tuple(  # type: ignore[return-value]
+        np.frombuffer(raw or b"", dtype) for raw, dtype in zip((i, j, x), PACKED_DTYPES.values(), strict=True)
+    )
 
 
 def packed_runs(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:

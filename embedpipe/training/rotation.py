@@ -41,9 +41,9 @@ checkpoint table under ``output.path`` in one Delta commit that also
 records the epoch, so a killed run resumes from its last checkpoint on any
 filesystem and trains the epochs since again. The next epoch starts from
 the checkpoint's rows, or, when none was written, from the blocks the
-tasks hold. Spark jobs per epoch: R rounds, the epoch's cells (one job for
-skip-gram's, made from corpus chunks cached once a run; two for GloVe's,
-staged and then placed, and only once a run with ``per_run`` blocks), and
+tasks hold. Spark jobs per epoch: R rounds, the epoch's cells (one job, cut
+from rows cached once a run: skip-gram's corpus chunks, GloVe's packed
+entries, and for GloVe only once a run with ``per_run`` blocks), and
 a checkpoint's when one is due. The blocks are made, or dealt again from
 the rows they start from, in the ring's own map within the first round's
 job.
@@ -89,10 +89,6 @@ CHUNK_BYTES = 1 << 20
 
 # The cells of an epoch: rows of (task, sub-epoch, order, up to three arrays as bytes).
 CELLS_DDL = "task int, sub int, seq long, a binary, b binary, c binary"
-CELLS_ARROW = pa.schema(
-    [("task", pa.int32()), ("sub", pa.int32()), ("seq", pa.int64()),
-     ("a", pa.binary()), ("b", pa.binary()), ("c", pa.binary())]
-)  # fmt: skip
 
 
 @dataclass
@@ -401,7 +397,8 @@ def _cells_by_task(ring: TaskRing, cells: DataFrame | RDD[Any]) -> Any:
     cells from a cached DataFrame instead, through a filter and a shuffle to
     their tasks, cost 6 task-seconds a round of 10 s at 8 blocks on 2 cores.
     """
-    # GloVe's cells are made by a Python function over the entries: staged first.
+    # The trainers' cells come as an RDD over cached rows; cells given as a
+    # DataFrame (bench.rotation_overhead's) may be made by a Python function: staged first.
     placed = ring.place(cells, _DataRecord(ring.tasks), stage=isinstance(cells, DataFrame))
     cached = placed.persist(StorageLevel.MEMORY_AND_DISK)
     cached.count()

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from embedpipe import cooccur, encode, ingest, tables, vocab
 from embedpipe.config import build_config
-from embedpipe.distributed import TrainingCores, plan_training_cores, session_conf, training_cores
+from embedpipe.distributed import TrainingCores, plan_training_cores, session_conf, share, training_cores
 from embedpipe.errors import ConfigError, DivergenceError
 from embedpipe.training import glove, rotation, sgns
 from embedpipe.training import packed as packing
@@ -178,6 +178,38 @@ def test_glove_entries_packed_for_rotation_keep_their_partitions_and_order(spark
         for i, j, x in packing.packed_runs(iter([batch])):
             got += [(p, *e) for e in zip(i.tolist(), j.tolist(), x.tolist(), strict=True)]
     assert got == [tuple(r) for r in expected]
+
+
+def test_glove_cells_cut_from_packed_rows_hold_each_entry_once_in_its_cell_in_order(spark, prepared):
+    entries = tables.read(spark, str(prepared), "cooccurrence")
+    vocab_size = tables.read(spark, str(prepared), "vocab").count()
+    blocks = 3
+    block_of = np.random.default_rng(4).integers(0, blocks, size=vocab_size).astype(np.int32)
+    assignment = share(spark, block_of)
+    try:
+        with session_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", "8"):
+            rows = packing.pack_entries(entries, 100.0, 0.75).withColumn("p", F.spark_partition_id()).collect()
+        cut = glove.CellsOfPacked(assignment, blocks)
+        cut_entries = 0
+        for p in sorted({r["p"] for r in rows}):
+            mine = [tuple(r)[:-1] for r in rows if r["p"] == p]  # a partition's packed rows, in order
+            cells = list(cut(p, iter(mine)))
+            for n, row in enumerate(mine):
+                i, j, x = packing.packed_row(row)
+                task, sub = block_of[i], (block_of[j] - block_of[i]) % blocks
+                # One tuple per (task, sub-epoch) the row's entries fall in, named by the row's place.
+                of_row = [cell for cell in cells if cell[2] == (p << 32) | n]
+                pairs = set(zip(task.tolist(), sub.tolist(), strict=True))
+                assert sorted((t, u) for t, u, *_ in of_row) == sorted(pairs)
+                for t, u, _, a, b, c in of_row:
+                    keep = (task == t) & (sub == u)  # the cell's entries, in the row's order
+                    assert np.array_equal(np.frombuffer(a, np.int32), i[keep])
+                    assert np.array_equal(np.frombuffer(b, np.int32), j[keep])
+                    assert np.array_equal(np.frombuffer(c, np.float64), x[keep])
+                    cut_entries += int(keep.sum())
+        assert cut_entries == entries.count() > 0
+    finally:
+        assignment.release()
 
 
 @pytest.mark.parametrize("partitions", [2, 3])
