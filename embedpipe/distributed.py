@@ -142,10 +142,18 @@ def cached_tuples(df: DataFrame) -> RDD[tuple[Any, ...]]:
     """
     rows = staged(df)
     try:
-        out = rows.rdd.map(tuple).persist(StorageLevel.MEMORY_AND_DISK)
-        out.count()
+        return tuples_of_staged(rows)
     finally:
         rows.unpersist()
+
+
+def tuples_of_staged(rows: DataFrame) -> RDD[tuple[Any, ...]]:
+    """The rows of a DataFrame already :func:`staged` as an RDD of plain
+    tuples in their order, computed and cached on the executors (for a
+    caller that reads the staged rows for something else too). The caller
+    unpersists both."""
+    out = rows.rdd.map(tuple).persist(StorageLevel.MEMORY_AND_DISK)
+    out.count()
     return out
 
 

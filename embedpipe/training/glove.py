@@ -46,7 +46,7 @@ from pyspark.sql import SparkSession
 
 from embedpipe import tables
 from embedpipe.config import PipelineConfig
-from embedpipe.distributed import Shared, cached_tuples, staged, training_cores
+from embedpipe.distributed import Shared, staged, training_cores, tuples_of_staged
 from embedpipe.kernels.blocks import assign_blocks, derive_seed
 from embedpipe.kernels.glove import combine_output, glove_epoch, glove_epoch_hogwild, init_params, shuffled_order
 from embedpipe.kernels.rows import init_uniform_rows, local_index
@@ -246,12 +246,12 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
 
         # Cells are cut from entries packed once, every epoch under per_epoch,
         # in the same Python pass that places them on their tasks. The packing
-        # is staged, and its rows cached as tuples: a Python function reading
+        # is staged, counted, and its rows cached as tuples: a Python function reading
         # another's rows in one task once hung (docs/design.md, "Python over Python").
         packed = staged(pack_entries(entries, g.x_max, g.power))
         try:
             totals = packed_totals(packed)
-            runs = cached_tuples(packed)
+            runs = tuples_of_staged(packed)
         finally:
             packed.unpersist()
         n_entries, health.reference = totals.entries, totals.untrained_cost
