@@ -62,7 +62,7 @@ from embedpipe.training.loop import (
     check_model_fits,
     moved_mb_per_epoch,
 )
-from embedpipe.training.packed import pack_entries, pack_rounds, packed_row, packed_totals, unpack
+from embedpipe.training.packed import PackedTotals, pack_entries, pack_rounds, packed_row, packed_totals, unpack
 from embedpipe.training.rotation import Cell, RotationPlan, train_with_rotation, vector_rows
 from embedpipe.training.schedule import choose_distribution, shard_balance_advice, stratified_schedule
 
@@ -188,6 +188,13 @@ class CellsOfPacked:
                            i[sel].tobytes(), j[sel].tobytes(), x[sel].tobytes())  # fmt: skip
 
 
+def nonempty(totals: PackedTotals) -> PackedTotals:
+    """The packed entries' totals, or the error that names the fix when there are none."""
+    if totals.entries == 0:
+        raise ValueError("the cooccurrence table is empty; re-run the cooccur stage on a larger corpus")
+    return totals
+
+
 def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> StageResult:
     """GloVe stage: train and write the ``glove`` vectors.
 
@@ -250,7 +257,7 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         # another's rows in one task once hung (docs/design.md, "Python over Python").
         packed = staged(pack_entries(entries, g.x_max, g.power))
         try:
-            totals = packed_totals(packed)
+            totals = nonempty(packed_totals(packed))
             runs = tuples_of_staged(packed)
         finally:
             packed.unpersist()
@@ -290,10 +297,8 @@ def run(spark: SparkSession, cfg: PipelineConfig, *, resume: bool = False) -> St
         data = pack_rounds(stratified_schedule(entries, partitions, g.sync_per_epoch, g.seed), g.x_max, g.power)
         data = data.persist()
         try:
-            totals = packed_totals(data)
+            totals = nonempty(packed_totals(data))
             n_entries, health.reference = totals.entries, totals.untrained_cost
-            if n_entries == 0:
-                raise ValueError("the cooccurrence table is empty; re-run the cooccur stage on a larger corpus")
             groups = tuple(gr.params for gr in GROUPS)
             state = training.resume_arrays(resume, init_params(vocab_size, g.dim, g.seed), groups)
             cores = training_cores(spark, cfg.spark.task_cpus)

@@ -274,6 +274,20 @@ def test_glove_divergence_stops_with_advice_and_keeps_the_vectors(spark, prepare
     assert tables.current_version(spark, str(prepared), "vectors") == version
 
 
+def test_glove_on_an_empty_cooccurrence_table_stops_with_the_fix_and_writes_nothing(spark, tmp_path):
+    # One word a line: the vocabulary is full, but no two words ever share a window.
+    lonely = tmp_path / "lonely.txt"
+    lonely.write_text("\n".join(ANIMALS * 5) + "\n")
+    cfg = make_cfg(tmp_path / "out", lonely)
+    for stage in (ingest, vocab, encode, cooccur):
+        stage.run(spark, cfg)
+    assert tables.read(spark, cfg.output.path, "cooccurrence").count() == 0
+    for distribution in DISTRIBUTIONS:
+        with pytest.raises(ValueError, match=r"cooccurrence table is empty; re-run the cooccur stage on a larger"):
+            glove.run(spark, make_cfg(tmp_path / "out", lonely, glove={"distribution": distribution}))
+    assert tables.current_version(spark, cfg.output.path, "vectors") is None
+
+
 @pytest.mark.parametrize("distribution", DISTRIBUTIONS)
 def test_glove_resumed_run_ends_where_an_uninterrupted_one_does(spark, prepared, topic_corpus, distribution):
     def cfg(epochs):
