@@ -228,4 +228,12 @@ def run(spark: SparkSession, cfg: PipelineConfig) -> StageResult:
         cfg.cooccur.shards,
         seconds,
     )
+    if nnz == 0:
+        # Written all the same, so that the stage's table matches its input;
+        # GloVe refuses it before training.
+        log.warning(
+            "cooccur: no two words share a window of %d, so GloVe has nothing to train on; "
+            "use a larger corpus or a wider cooccur.window",
+            cfg.cooccur.window,
+        )
     return StageResult("cooccur", run_id, seconds, rows=nnz, work=nnz, unit="entries", stats=stats)

@@ -274,14 +274,17 @@ def test_glove_divergence_stops_with_advice_and_keeps_the_vectors(spark, prepare
     assert tables.current_version(spark, str(prepared), "vectors") == version
 
 
-def test_glove_on_an_empty_cooccurrence_table_stops_with_the_fix_and_writes_nothing(spark, tmp_path):
+def test_glove_on_an_empty_cooccurrence_table_stops_with_the_fix_and_writes_nothing(spark, tmp_path, caplog):
     # One word a line: the vocabulary is full, but no two words ever share a window.
     lonely = tmp_path / "lonely.txt"
     lonely.write_text("\n".join(ANIMALS * 5) + "\n")
     cfg = make_cfg(tmp_path / "out", lonely)
-    for stage in (ingest, vocab, encode, cooccur):
+    for stage in (ingest, vocab, encode):
         stage.run(spark, cfg)
+    with caplog.at_level(logging.WARNING, logger="embedpipe.cooccur"):
+        cooccur.run(spark, cfg)
     assert tables.read(spark, cfg.output.path, "cooccurrence").count() == 0
+    assert any("no two words share a window of 4" in r.getMessage() for r in caplog.records), "warned at once"
     for distribution in DISTRIBUTIONS:
         with pytest.raises(ValueError, match=r"cooccurrence table is empty; re-run the cooccur stage on a larger"):
             glove.run(spark, make_cfg(tmp_path / "out", lonely, glove={"distribution": distribution}))
