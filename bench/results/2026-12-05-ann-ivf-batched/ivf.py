@@ -1,6 +1,7 @@
 """A batched inverted-file search against brute force and the index, on the bench's 10,000 words.
 
     python ivf.py TABLE > ivf-wiki17m.log   # TABLE: output.path of a wiki17m run (model sgns)
+    python ivf.py TABLE NLISTS PROBES       # other settings, e.g. 2048,3072 12,16,24,32
 
 The question: can a design that scores with matrix products, as brute force
 does, but only against the clusters near each query, reach 20x brute force at
@@ -131,9 +132,11 @@ def main() -> None:
     index = vec.build_index()
     print(f"{len(vec)} words, dim {vec.dim}; the index: efSearch {index.ef_search}; times in s for 10,000 words")
     calls = {"brute force": lambda: exact_neighbors(unit, rows, K), "index": lambda: index.search_rows(rows, K)}
-    for nlist in (512, 768):
-        ivf = Ivf(unit, nlist, 16)
-        for nprobe in (8, 10, 12, 14, 16):
+    nlists = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else [512, 768]
+    probes = [int(x) for x in sys.argv[3].split(",")] if len(sys.argv) > 3 else [8, 10, 12, 14, 16]
+    for nlist in nlists:
+        ivf = Ivf(unit, nlist, max(probes))
+        for nprobe in probes:
             calls[f"ivf {nlist} x {nprobe}"] = lambda ivf=ivf, p=nprobe: ivf.search_rows(rows, p)
     answers = {name: call() for name, call in calls.items()}  # once untimed: compiles and warms
     times: dict[str, list[float]] = {name: [] for name in calls}
