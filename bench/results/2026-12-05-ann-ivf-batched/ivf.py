@@ -1,7 +1,7 @@
 """A batched inverted-file search against brute force and the index, on the bench's 10,000 words.
 
     python ivf.py TABLE > ivf-wiki17m.log   # TABLE: output.path of a wiki17m run (model sgns)
-    python ivf.py TABLE NLISTS PROBES       # other settings, e.g. 2048,3072 12,16,24,32
+    python ivf.py TABLE NLISTS PROBES [EFS] # other settings, e.g. 2048,3072 12,16,24,32 [32,48]
 
 The question: can a design that scores with matrix products, as brute force
 does, but only against the clusters near each query, reach 20x brute force at
@@ -132,6 +132,18 @@ def main() -> None:
     index = vec.build_index()
     print(f"{len(vec)} words, dim {vec.dim}; the index: efSearch {index.ef_search}; times in s for 10,000 words")
     calls = {"brute force": lambda: exact_neighbors(unit, rows, K), "index": lambda: index.search_rows(rows, K)}
+    chosen = index.ef_search
+
+    def graph(ef: int) -> tuple[np.ndarray, np.ndarray]:
+        """The index at another search breadth than its build chose (EFS), set back afterwards."""
+        index.ef_search = ef
+        try:
+            return index.search_rows(rows, K)
+        finally:
+            index.ef_search = chosen
+
+    for ef in [int(x) for x in sys.argv[4].split(",")] if len(sys.argv) > 4 else []:
+        calls[f"index ef {ef}"] = lambda ef=ef: graph(ef)
     nlists = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else [512, 768]
     probes = [int(x) for x in sys.argv[3].split(",")] if len(sys.argv) > 3 else [8, 10, 12, 14, 16]
     for nlist in nlists:
