@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -46,7 +46,8 @@ from embedpipe.errors import AnnDependencyError
 from embedpipe.kernels.topk import empty_lists, exact_neighbors, merge_lists
 
 __all__ = [
-    "EF_LADDER", "INSTALL_HINT", "ROWS_PER_CLUSTER", "AnnIndex", "locality_order", "recall_at_k", "require_faiss"
+    "EF_LADDER", "INSTALL_HINT", "ROWS_PER_CLUSTER", "AnnIndex", "locality_order", "ranked", "recall_at_k",
+    "require_faiss",
 ]  # fmt: skip
 
 INSTALL_HINT = "an approximate index needs faiss: pip install 'embedpipe[ann]' (or pip install faiss-cpu)"
@@ -127,6 +128,7 @@ class AnnIndex:
     says how the build chose it (``None`` when it was given).
     """
 
+    kind: ClassVar[str] = "hnsw"
     unit: np.ndarray  # (V, dim) float32 unit rows, the ones the graph holds
     connectivity: int
     ef_construction: int
@@ -293,7 +295,7 @@ class AnnIndex:
             params = faiss.SearchParametersHNSW()
             params.efSearch = max(self.ef_search, want)
             sims, found = self._index.search(q, want, params=params)
-        return self._ranked(self._rows_of(found), sims, excluded, k)
+        return ranked(self._rows_of(found), sims, excluded, k)
 
     def search_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best rows for each of the index's own ``rows``, the row itself excluded.
@@ -330,27 +332,27 @@ class AnnIndex:
         in_order[order] = self._rows_of(found)
         sims = np.empty_like(distances)
         sims[order] = distances
-        return self._ranked(in_order, sims, rows.reshape(-1, 1), k)
+        return ranked(in_order, sims, rows.reshape(-1, 1), k)
 
     def _rows_of(self, ids: np.ndarray) -> np.ndarray:
         """The rows of the graph's ``ids`` (``-1``, faiss's empty slot, stays)."""
         ids = np.asarray(ids, dtype=np.int64)
         return np.where(ids >= 0, self.storage_order[np.maximum(ids, 0)], -1)
 
-    @staticmethod
-    def _ranked(found: np.ndarray, sims: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates ``found`` (cosines ``sims``) without the ``excluded`` rows, ordered as brute force orders them.
 
-        faiss returns its candidates best first but breaks ties its own way;
-        brute force breaks them to the lower row. Offered to the same running
-        top-k lists brute force fills, they come out in brute force's order.
-        """
-        found = np.array(found, dtype=np.int32)
-        if excluded.shape[1]:
-            found[(found[:, :, None] == excluded[:, None, :]).any(axis=2)] = -1
-        ids, best = empty_lists(found.shape[0], k)
-        merge_lists(ids, best, found, sims)
-        return ids.astype(np.int64), best
+def ranked(found: np.ndarray, sims: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates ``found`` (cosines ``sims``) without the ``excluded`` rows, ordered as brute force orders them.
+
+    An index returns its candidates best first but may break ties its own
+    way; brute force breaks them to the lower row. Offered to the same
+    running top-k lists brute force fills, they come out in brute force's order.
+    """
+    found = np.array(found, dtype=np.int32)
+    if excluded.shape[1]:
+        found[(found[:, :, None] == excluded[:, None, :]).any(axis=2)] = -1
+    ids, best = empty_lists(found.shape[0], k)
+    merge_lists(ids, best, found, sims)
+    return ids.astype(np.int64), best
 
 
 class _threads:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from embedpipe.vectors.ann import AnnIndex
+    from embedpipe.vectors.ivf import InvertedFileIndex
 
 __all__ = ["Vectors"]
 
@@ -71,7 +72,7 @@ class Vectors:
     _unit: np.ndarray | None = field(default=None, init=False, repr=False)
     _exact: dict[str, int] | None = field(default=None, init=False, repr=False)
     _lower: dict[str, int] | None = field(default=None, init=False, repr=False)
-    _index: AnnIndex | None = field(default=None, init=False, repr=False)
+    _index: AnnIndex | InvertedFileIndex | None = field(default=None, init=False, repr=False)
     _word_array: np.ndarray | None = field(default=None, init=False, repr=False)  # `words` as numpy objects
 
     @property
@@ -432,17 +433,19 @@ class Vectors:
     def build_index(
         self,
         *,
-        connectivity: int = 24,
-        ef_construction: int = 400,
+        kind: Literal["hnsw", "ivf"] | None = None,
+        connectivity: int | None = None,
+        ef_construction: int | None = None,
         ef_search: int | None = None,
+        lists: int | None = None,
+        probes: int | None = None,
         target_recall: float = 0.96,
         threads: int | None = None,
         rebuild: bool = False,
-    ) -> AnnIndex:
+    ) -> AnnIndex | InvertedFileIndex:
         """Build (once) an approximate nearest-neighbour index of the unit vectors.
 
-        A faiss HNSW graph (needs ``pip install 'embedpipe[ann]'``). Once
-        built, ``most_similar`` and ``neighbors`` search it unless told
+        Once built, ``most_similar`` and ``neighbors`` search it unless told
         ``exact=True``; the cosines they return are still exact, only the
         choice of the top words is approximate. Brute force needs no index
         and stays the default until one is built: below a few hundred
@@ -450,34 +453,64 @@ class Vectors:
 
         Parameters
         ----------
-        connectivity, ef_construction, ef_search, target_recall, threads
-            See :meth:`embedpipe.vectors.ann.AnnIndex.build`. By default the
-            build measures the search breadth that reaches recall@10 of 0.96
-            on a sample of 1,000 words (``index.calibration`` reports it).
+        kind : {"hnsw", "ivf"}, optional
+            Default: the kind of the index already built, else ``hnsw``; an
+            index of another kind is replaced. ``hnsw``: a faiss HNSW graph
+            (:class:`embedpipe.vectors.ann.AnnIndex`; needs ``pip install
+            'embedpipe[ann]'``). ``ivf``: an inverted file
+            (:class:`embedpipe.vectors.ivf.InvertedFileIndex`; no extra),
+            the faster of the two for batches of words at the same recall,
+            the slower for single query vectors (bench/results/2026-12-06-ann-ivf-index/).
+        connectivity, ef_construction, ef_search
+            The graph's settings (``hnsw`` only; defaults 24, 400 and
+            measured), see :meth:`embedpipe.vectors.ann.AnnIndex.build`.
+        lists, probes
+            The inverted file's settings (``ivf`` only), see
+            :meth:`embedpipe.vectors.ivf.InvertedFileIndex.build`.
+        target_recall, threads
+            By default the build measures the search breadth (``ef_search``
+            or ``probes``) that reaches recall@10 of 0.96 on a sample of
+            1,000 words (``index.calibration`` reports it).
         rebuild : bool, default False
-            Build again even if an index exists (e.g. with other settings).
+            Build again even if an index exists (e.g. with other settings or another kind).
 
         Returns
         -------
-        AnnIndex
-            Also kept on this object; ``index.ef_search`` may be changed afterwards.
+        AnnIndex or InvertedFileIndex
+            Also kept on this object; its breadth (``ef_search`` or ``probes``) may be changed afterwards.
 
         Raises
         ------
         AnnDependencyError
-            faiss is not installed; the message names the install command.
+            ``hnsw`` and faiss is not installed; the message names the install command.
+        ValueError
+            An unknown kind, or a setting of the other kind.
         """
-        if self._index is None or rebuild:
-            from embedpipe.vectors.ann import AnnIndex
+        if kind not in (None, "hnsw", "ivf"):
+            raise ValueError(f"kind must be 'hnsw' or 'ivf', got {kind!r}")
+        wanted = kind or (self._index.kind if self._index is not None else "hnsw")
+        graph = {k: v for k, v in (("connectivity", connectivity), ("ef_construction", ef_construction),
+                                   ("ef_search", ef_search)) if v is not None}  # fmt: skip
+        lists_and_probes = {k: v for k, v in (("lists", lists), ("probes", probes)) if v is not None}
+        if wanted == "ivf" and graph:
+            raise ValueError(f"{', '.join(graph)} set an hnsw graph; an ivf index takes lists and probes")
+        if wanted == "hnsw" and lists_and_probes:
+            raise ValueError(f"{', '.join(lists_and_probes)} set an ivf index: build_index(kind='ivf', ...)")
+        if self._index is None or rebuild or wanted != self._index.kind:
+            if wanted == "ivf":
+                from embedpipe.vectors.ivf import InvertedFileIndex
 
-            self._index = AnnIndex.build(
-                self.unit(), connectivity=connectivity, ef_construction=ef_construction, ef_search=ef_search,
-                target_recall=target_recall, threads=threads,
-            )  # fmt: skip
+                self._index = InvertedFileIndex.build(
+                    self.unit(), **lists_and_probes, target_recall=target_recall, threads=threads
+                )
+            else:
+                from embedpipe.vectors.ann import AnnIndex
+
+                self._index = AnnIndex.build(self.unit(), **graph, target_recall=target_recall, threads=threads)
         return self._index
 
     @property
-    def index(self) -> AnnIndex | None:
+    def index(self) -> AnnIndex | InvertedFileIndex | None:
         """The approximate index, once :meth:`build_index` has built it."""
         return self._index
 

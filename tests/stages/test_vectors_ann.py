@@ -230,3 +230,82 @@ def test_the_frame_is_the_batch_answer_in_the_neighbors_tables_columns(planted: 
     assert sorted(tiny.neighbors_frame(["a"], 5, exact=True)["neighbor"]) == ["b", "c"]
     with pytest.raises(TypeError, match="a list of words"):
         v.neighbors_frame("w17")
+
+
+def test_the_inverted_file_finds_the_planted_neighbours_and_needs_no_faiss(planted: Vectors, monkeypatch) -> None:
+    from embedpipe.vectors.ivf import PROBE_LADDER
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if it were not installed
+    v = Vectors.from_arrays(planted.words, planted.matrix)
+    words = v.words[::7]
+    exact = _ids(v, v.neighbors(words, 10, exact=True))
+    index = v.build_index(kind="ivf")
+    assert v.index is index and index.kind == "ivf" and len(index) == N
+    assert index.lists == round(16 * np.sqrt(N))  # 16 lists per square root of the words by default
+    assert index.calibration is not None and index.calibration["reached"]
+    assert index.probes == index.calibration["probes"] and (index.probes in PROBE_LADDER or index.probes == index.lists)
+    approx_hits = v.neighbors(words, 10)  # the index answers by default
+    approx = _ids(v, approx_hits)
+    assert np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)]) >= 0.95
+    for w, hits in zip(words, approx_hits, strict=True):  # exact cosines, best first, never the word itself
+        assert w not in [x for x, _ in hits]
+        sims = [s for _, s in hits]
+        assert sims == sorted(sims, reverse=True)
+        assert np.allclose(sims, [v.similarity(w, x) for x, _ in hits], atol=1e-6)
+    analogy = v.most_similar(positive=["w1", "w2"], negative=["w3"], topn=5)  # through the index
+    assert [w for w, _ in analogy] == [w for w, _ in v.most_similar(positive=["w1", "w2"], negative=["w3"], topn=5,
+                                                                    exact=True)]  # fmt: skip
+
+
+def test_the_inverted_file_measures_its_probes_and_every_list_probed_is_brute_force(planted: Vectors) -> None:
+    from embedpipe.kernels.topk import exact_neighbors
+    from embedpipe.vectors.ann import recall_at_k
+    from embedpipe.vectors.ivf import InvertedFileIndex
+
+    unit = planted.unit()
+    loose = InvertedFileIndex.build(unit, lists=100, target_recall=0.70)
+    strict = InvertedFileIndex.build(unit, lists=100, target_recall=0.99)
+    assert strict.probes > loose.probes
+    rows = np.arange(0, N, 5)
+    exact_ids, exact_sims = exact_neighbors(unit, rows, 10)
+    assert recall_at_k(exact_ids, strict.search_rows(rows, 10)[0]) >= 0.98
+    assert recall_at_k(exact_ids, loose.search_rows(rows, 10)[0]) >= 0.65
+    given = InvertedFileIndex.build(unit, lists=100, probes=100)
+    assert given.calibration is None and given.probes == 100
+    ids, sims = given.search_rows(rows, 10)
+    by_vector, vector_sims = given.search(unit[rows] * 3.0, 10, exclude=[[r] for r in rows.tolist()])
+    assert (ids == exact_ids).all() and (by_vector == exact_ids).all()  # every list: brute force's answer
+    assert np.allclose(sims, exact_sims, atol=1e-6) and np.allclose(vector_sims, exact_sims, atol=1e-6)
+    given.probes = 3  # narrowed after the build: the words' kept probes serve
+    assert recall_at_k(exact_ids, given.search_rows(rows, 10)[0]) < 1.0
+    given.probes = 200  # widened past the lists: every list
+    assert (given.search_rows(rows, 10)[0] == exact_ids).all()
+    with pytest.raises(ValueError, match="rows must lie in"):
+        given.search_rows(np.array([N]), 10)
+    with pytest.raises(ValueError, match="lists must be at most the 3000 words"):
+        InvertedFileIndex.build(unit, lists=N + 1)
+    with pytest.raises(ValueError, match="target_recall"):
+        InvertedFileIndex.build(unit, target_recall=0.0)
+
+
+def test_build_index_takes_the_settings_of_its_kind_and_a_new_kind_replaces_the_index(planted: Vectors) -> None:
+    pytest.importorskip("faiss")
+    v = Vectors.from_arrays(planted.words[:500], planted.matrix[:500])
+    with pytest.raises(ValueError, match="kind must be 'hnsw' or 'ivf'"):
+        v.build_index(kind="lsh")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ef_search set an hnsw graph; an ivf index takes lists and probes"):
+        v.build_index(kind="ivf", ef_search=32)
+    with pytest.raises(ValueError, match=r"probes set an ivf index: build_index\(kind='ivf', ...\)"):
+        v.build_index(probes=4)
+    assert v.build_index().kind == "hnsw"  # the default kind
+    ivf = v.build_index(kind="ivf", probes=2)
+    assert ivf.kind == "ivf" and v.index is ivf and ivf.probes == 2
+    assert v.build_index() is ivf  # no kind asked: the index built stays
+    again = v.build_index(rebuild=True, probes=3)  # and a rebuild keeps its kind
+    assert again is not ivf and again.kind == "ivf" and again.probes == 3
+    with pytest.raises(ValueError, match="connectivity set an hnsw graph"):
+        v.build_index(connectivity=8)  # the index built is an inverted file
+    assert v.build_index(kind="hnsw").kind == "hnsw"
+    tiny = Vectors.from_arrays(["a", "b", "c"], planted.matrix[:3])
+    tiny.build_index(kind="ivf")
+    assert {w for w, _ in tiny.neighbors(["a"], 5)[0]} == {"b", "c"}
