@@ -1,6 +1,6 @@
 """Approximate nearest neighbours against brute force on a model's vectors.
 
-    python -m bench.ann --table /tmp/ann_w17 --model sgns --queries 10000 --out DIR [--compare]
+    python -m bench.ann --table /tmp/ann_w17 --model sgns --queries 10000 --out DIR [--compare] [--kinds hnsw,ivf]
 
 Reads the model with delta-rs (``Vectors.from_table``), draws ``--queries``
 words uniformly from the whole vocabulary (seeded), and measures:
@@ -8,9 +8,10 @@ words uniformly from the whole vocabulary (seeded), and measures:
 * brute force, as embedpipe ships it: ``Vectors.neighbors(words, 10,
   exact=True)`` (one batch: blocks of queries times the whole matrix, a
   running top-10), and ``most_similar(word)`` called once per word;
-* the index: ``Vectors.build_index()`` (its build time, which includes
-  measuring its search breadth) and ``Vectors.neighbors(words, 10,
-  exact=False)``;
+* the index: ``Vectors.build_index(kind=...)`` (its build time, which
+  includes measuring its search breadth) and ``Vectors.neighbors(words, 10,
+  exact=False)``; with ``--kinds hnsw,ivf``, the HNSW graph and the
+  inverted file in turn, each against its own brute-force timings;
 * both as one DataFrame (``Vectors.neighbors_frame``), the batch answer
   without a Python object per pair;
 * faiss's own brute force (``IndexFlatIP``) on the same words, for reference;
@@ -45,13 +46,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from embedpipe import Vectors
 from embedpipe.kernels.topk import exact_neighbors
 from embedpipe.vectors.ann import EF_LADDER, recall_at_k
+from embedpipe.vectors.ivf import PROBE_LADDER, InvertedFileIndex
 
 TOPN = 10
 
@@ -186,9 +188,13 @@ def _fastest(fn: Callable[[], Any], repeats: int) -> tuple[Any, float]:
 
 
 def measure(
-    vec: Vectors, words: list[str], rows: np.ndarray, loop_words: int, repeats: int, pause: float
+    vec: Vectors, words: list[str], rows: np.ndarray, loop_words: int, repeats: int, pause: float,
+    kind: Literal["hnsw", "ivf"] = "hnsw", target_recall: float = 0.96,
 ) -> dict[str, Any]:
-    res: dict[str, Any] = {"repeats": repeats, "pause_s": pause}
+    """Every series on ``vec``, which must have no index yet: its ``most_similar`` loop is brute force's."""
+    if vec.index is not None:
+        raise ValueError("measure needs Vectors without an index: its most_similar loop times brute force")
+    res: dict[str, Any] = {"repeats": repeats, "pause_s": pause, "kind": kind, "target_recall": target_recall}
     vec.neighbors(words[:10], TOPN, exact=True)  # the unit rows, the word lookup, the compiled top-k
     unit = vec.unit()
     sample = words[:loop_words]
@@ -196,7 +202,7 @@ def measure(
     res["most_similar_loop_words"] = len(sample)
     res["most_similar_loop_s"] = loop_s
     res["most_similar_loop_s_per_10000"] = loop_s * 10000 / len(sample)
-    index, res["build_s"] = _timed(lambda: vec.build_index())
+    index, res["build_s"] = _timed(lambda: vec.build_index(kind=kind, target_recall=target_recall))
     res["index"] = index.describe()
     # Brute force and the index timed in alternation, so that a slower minute of the machine
     # lands on both: as the API answers (lists of (word, cosine)), as a DataFrame and as arrays. Each call but
@@ -274,17 +280,24 @@ def measure(
     res["recall@10_arrays"] = recall_at_k(exact_ids, approx_ids)
     scale = len(words) / 10000
     res["speedup_vs_most_similar_loop"] = res["most_similar_loop_s_per_10000"] / res["index_batch_s"] * scale
-    # Recall against speed over the search breadths the build chooses from, warm, against the fastest brute force.
-    chosen = index.ef_search
+    # Recall against speed over the search breadths the build chooses from, warm, against the fastest brute force:
+    # the graph's ef_search, the inverted file's probes.
+    breadth, ladder = ("ef_search", EF_LADDER) if kind == "hnsw" else ("probes", PROBE_LADDER)
+    searched = index
+    if isinstance(index, InvertedFileIndex):
+        # The same lists (same seed), each word's ranked to the frontier's widest at build, as the index keeps
+        # them to its own: no point pays for ranking them again.
+        searched = InvertedFileIndex.build(unit, lists=index.lists, probes=min(128, index.lists), threads=index.threads)
+    chosen = getattr(searched, breadth)
     frontier = []
-    for ef in [e for e in EF_LADDER if e <= 128]:
-        index.ef_search = ef
-        (ids, _), secs = _fastest(lambda: index.search_rows(rows, TOPN), repeats)
-        point = {"ef_search": ef, "arrays_s": round(secs, 4), "recall@10": round(recall_at_k(exact_ids, ids), 4),
+    for width in [e for e in ladder if e <= 128]:
+        setattr(searched, breadth, width)
+        (ids, _), secs = _fastest(lambda: searched.search_rows(rows, TOPN), repeats)
+        point = {breadth: width, "arrays_s": round(secs, 4), "recall@10": round(recall_at_k(exact_ids, ids), 4),
                  "speedup_arrays": round(res["exact_arrays_s"] / secs, 2)}  # fmt: skip
         frontier.append(point)
         print(f"[ann] {json.dumps(point)}", file=sys.stderr, flush=True)
-    index.ef_search = chosen
+    setattr(searched, breadth, chosen)
     res["frontier"] = frontier
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}
 
@@ -299,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="alternating timings of brute force and the index")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds of sleep before each timed call")
     ap.add_argument("--compare", action="store_true", help="also measure the candidate libraries directly")
+    ap.add_argument("--kinds", default="hnsw", help="comma list of Vectors.build_index kinds to measure: hnsw, ivf")
+    ap.add_argument("--target-recall", type=float, default=0.96, help="the recall@10 each index's build calibrates to")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -321,7 +336,17 @@ def main(argv: list[str] | None = None) -> int:
         results["compare_exact_s"] = round(exact_s, 3)
         results["compare"] = compare(unit, rows, exact.astype(np.int64), threads)
         (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    results["embedpipe"] = measure(vec, words, rows, args.loop_words, args.repeats, args.pause)
+    kinds = args.kinds.split(",")
+    if not set(kinds) <= {"hnsw", "ivf"}:
+        ap.error(f"--kinds takes hnsw and ivf, got {args.kinds!r}")
+    results["indexes"] = {}
+    for i, kind in enumerate(kinds):
+        fresh = vec if i == 0 else Vectors.from_table(args.table, args.model)  # no index: the loop is brute force
+        results["indexes"][kind] = measure(
+            fresh, words, rows, args.loop_words, args.repeats, args.pause, kind, args.target_recall  # type: ignore[arg-type]
+        )
+        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    results["embedpipe"] = results["indexes"][kinds[0]]  # the first kind's, where earlier reports kept the one
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     return 0

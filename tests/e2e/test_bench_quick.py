@@ -162,7 +162,8 @@ def test_the_glove_scaling_bar_is_a_distance_from_one_replica_either_way():
     assert "| 1 |" not in table
 
 
-def test_the_ann_bench_times_every_reading_of_the_same_batch_and_measures_recall():
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_the_ann_bench_times_every_reading_of_the_same_batch_and_measures_recall(kind):
     """`bench.ann.measure` on planted clusters: every series timed, its speed-ups derived, recall measured."""
     pytest.importorskip("faiss")
     import numpy as np
@@ -175,7 +176,8 @@ def test_the_ann_bench_times_every_reading_of_the_same_batch_and_measures_recall
     matrix = (centres[rng.integers(0, 200, size=2000)] + 0.1 * rng.normal(size=(2000, 16))).astype(np.float32)
     vec = Vectors.from_arrays([f"w{i}" for i in range(2000)], matrix)
     rows = np.sort(rng.choice(2000, size=300, replace=False))
-    res = ann.measure(vec, [vec.words[r] for r in rows], rows, loop_words=20, repeats=2, pause=0.0)
+    res = ann.measure(vec, [vec.words[r] for r in rows], rows, loop_words=20, repeats=2, pause=0.0, kind=kind)
+    assert res["kind"] == kind and res["index"]["kind"].startswith({"hnsw": "HNSW", "ivf": "inverted file"}[kind])
     series_timed = ("exact_batch", "index_batch", "exact_frame", "index_frame", "exact_arrays", "index_arrays",
                     "faiss_flat")  # fmt: skip
     for series in series_timed:
@@ -185,4 +187,5 @@ def test_the_ann_bench_times_every_reading_of_the_same_batch_and_measures_recall
         per_repeat = res[f"speedup_{reading}_per_repeat"]  # the median of the repeats' ratios
         assert len(per_repeat) == 2 and res[f"speedup_{reading}"] == pytest.approx(np.median(per_repeat), abs=0.01)
     assert res["recall@10"] == res["recall@10_arrays"] >= 0.95  # lists and arrays hold the same answers
-    assert [p["ef_search"] for p in res["frontier"]] == [e for e in ann.EF_LADDER if e <= 128]
+    breadth, ladder = ("ef_search", ann.EF_LADDER) if kind == "hnsw" else ("probes", ann.PROBE_LADDER)
+    assert [p[breadth] for p in res["frontier"]] == [e for e in ladder if e <= 128]
