@@ -10,6 +10,11 @@ build measures it. It scores a sample of words by brute force and takes the
 smallest breadth whose recall@10 on that sample reaches ``target_recall``
 (0.96 by default), so a larger or harder vocabulary gets a broader search
 rather than a silently worse one (bench/results/2026-12-05-ann-calibrated/).
+A query vector that is no word (an analogy's b - a + c) lies between words
+and needs a broader search than a word's own: searched as broadly as the
+words, it found 0.74 of its top 10 on wiki17m. So the build measures its
+breadth too, on analogy vectors (``ef_search_vectors``; 96 there, for
+0.961) (bench/results/2026-12-06-ann-ivf-index/).
 
 A word's own neighbours are searched from the word's own node in the graph
 (:meth:`AnnIndex.search_rows`): it is already where the search would end,
@@ -43,11 +48,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from embedpipe.errors import AnnDependencyError
-from embedpipe.kernels.topk import empty_lists, exact_neighbors, merge_lists
+from embedpipe.kernels.topk import block_pair_lists, empty_lists, exact_neighbors, merge_lists
 
 __all__ = [
-    "EF_LADDER", "INSTALL_HINT", "ROWS_PER_CLUSTER", "AnnIndex", "locality_order", "ranked", "recall_at_k",
-    "require_faiss",
+    "EF_LADDER", "INSTALL_HINT", "ROWS_PER_CLUSTER", "AnnIndex", "analogy_sample", "locality_order", "ranked",
+    "recall_at_k", "require_faiss",
 ]  # fmt: skip
 
 INSTALL_HINT = "an approximate index needs faiss: pip install 'embedpipe[ann]' (or pip install faiss-cpu)"
@@ -60,6 +65,9 @@ EF_LADDER = (10, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 
 #: Words the build scores by brute force to measure recall: 1,000 words put the estimate within about 0.005.
 CALIBRATION_WORDS = 1000
 CALIBRATION_K = 10
+#: Analogy vectors b - a + c for the query-vector breadth are drawn among this many first rows (a vocabulary's most
+#: frequent words), as the evaluation's analogies are.
+ANALOGY_ROWS = 30000
 #: Mean rows per cluster of the storage order: a cluster's vectors (about 100 KB at dim 100) stay in a core's cache
 #: while the searches of its words run.
 ROWS_PER_CLUSTER = 256
@@ -72,6 +80,26 @@ def recall_at_k(exact: np.ndarray, found: np.ndarray) -> float:
     real = exact >= 0
     hits = (exact[:, :, None] == found[:, None, :]).any(axis=2) & real
     return float(hits.sum() / max(int(real.sum()), 1))
+
+
+def analogy_sample(unit: np.ndarray, n: int, k: int, seed: int) -> tuple[np.ndarray, list[list[int]], np.ndarray]:
+    """``n`` analogy query vectors b - a + c of seeded triples of rows, each triple, and brute force's top ``k``.
+
+    The triples are drawn among the first :data:`ANALOGY_ROWS` rows; brute
+    force's lists leave each query's three rows out, as ``most_similar`` does.
+    A query vector lies between words, not on one, and an index searched as
+    broadly as its words need finds less of such a vector's top ``k``
+    (bench/results/2026-12-06-ann-ivf-index/): this sample measures how broadly to search them.
+    """
+    triples = np.random.default_rng(seed).choice(min(len(unit), ANALOGY_ROWS), size=(n, 3))
+    queries = unit[triples[:, 1]].astype(np.float64) - unit[triples[:, 0]] + unit[triples[:, 2]]
+    norms = np.linalg.norm(queries, axis=1, keepdims=True)
+    q = np.ascontiguousarray(np.divide(queries, norms, out=np.zeros_like(queries), where=norms > 0), dtype=np.float32)
+    want = min(len(unit), k + 3)
+    (ids, sims), _ = block_pair_lists(np.full(n, -1, np.int32), q, np.arange(len(unit), dtype=np.int32), unit, want,
+                                      both=False)  # fmt: skip
+    exact, _ = ranked(ids, sims, triples.astype(np.int64), k)
+    return q, triples.tolist(), exact
 
 
 def locality_order(unit: np.ndarray, *, seed: int = 0, rows_per_cluster: int = ROWS_PER_CLUSTER) -> np.ndarray:
@@ -139,6 +167,9 @@ class AnnIndex:
     #: ``storage_order[i]`` is the row the graph stores at id ``i`` (:func:`locality_order`).
     storage_order: np.ndarray = field(repr=False)
     calibration: dict[str, Any] | None = None
+    #: Breadth of a query vector's search (:meth:`search`): measured at build on analogy vectors
+    #: (:func:`analogy_sample`), which need a broader search than words; ``None``: ``ef_search``.
+    ef_search_vectors: int | None = None
     _stored_at: np.ndarray = field(init=False, repr=False)  # the inverse: a row's id in the graph
 
     def __post_init__(self) -> None:
@@ -175,7 +206,10 @@ class AnnIndex:
             Breadth of a query's search (at least the ``k`` asked for is
             used). Default: measured at build, the narrowest of
             :data:`EF_LADDER` whose recall@10 over a sample of 1,000 words
-            reaches ``target_recall`` (the broadest, with a warning, if none does).
+            reaches ``target_recall`` (the broadest, with a warning, if none does);
+            and for query vectors (``ef_search_vectors``) the same over
+            1,000 analogy vectors (:func:`analogy_sample`). A given
+            ``ef_search`` serves both.
         target_recall : float, default 0.96
             The recall@10 the measured ``ef_search`` must reach on the sample;
             ignored when ``ef_search`` is given.
@@ -239,8 +273,25 @@ class AnnIndex:
                 "build it with a larger connectivity or ef_construction, or query with exact=True",
                 measured, self.ef_search, target,
             )  # fmt: skip
+        vectors = self._calibrate_vectors(target, seed, n, k) if k >= 1 else None
         return {"target_recall": target, "reached": reached, "sample_words": n, "sample_recall@10": round(measured, 4),
-                "ef_search": self.ef_search, "seconds": round(time.perf_counter() - t0, 2)}  # fmt: skip
+                "ef_search": self.ef_search, "vectors": vectors,
+                "seconds": round(time.perf_counter() - t0, 2)}  # fmt: skip
+
+    def _calibrate_vectors(self, target: float, seed: int, n: int, k: int) -> dict[str, Any]:
+        """Set ``ef_search_vectors`` to the narrowest breadth whose recall@10 on analogy vectors reaches ``target``."""
+        queries, exclude, exact = analogy_sample(self.unit, n, k, seed)
+        measured = 1.0
+        for ef in EF_LADDER:
+            self.ef_search_vectors = ef
+            found, _ = self.search(queries, k, exclude=exclude)
+            measured = recall_at_k(exact, found)
+            if measured >= target:
+                break
+        if measured < target:
+            log.warning("query vectors reach recall@10 %.3f at most (ef_search %d), short of target_recall %.3f: "
+                        "query with exact=True", measured, self.ef_search_vectors, target)  # fmt: skip
+        return {"sample_queries": n, "sample_recall@10": round(measured, 4), "ef_search": self.ef_search_vectors}
 
     def __len__(self) -> int:
         return int(self.unit.shape[0])
@@ -255,6 +306,7 @@ class AnnIndex:
             "connectivity": self.connectivity,
             "ef_construction": self.ef_construction,
             "ef_search": self.ef_search,
+            "ef_search_vectors": self.ef_search_vectors,
             "calibration": self.calibration,
             "build_seconds": round(self.build_seconds, 2),
         }
@@ -263,6 +315,8 @@ class AnnIndex:
         self, queries: np.ndarray, k: int, *, exclude: list[list[int]] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best rows for each query vector, by cosine among the index's candidates.
+
+        Searched as broadly as ``ef_search_vectors`` (else ``ef_search``).
 
         Parameters
         ----------
@@ -293,7 +347,7 @@ class AnnIndex:
         faiss = require_faiss()
         with _threads(faiss, self.threads):
             params = faiss.SearchParametersHNSW()
-            params.efSearch = max(self.ef_search, want)
+            params.efSearch = max(self.ef_search_vectors or self.ef_search, want)
             sims, found = self._index.search(q, want, params=params)
         return ranked(self._rows_of(found), sims, excluded, k)
 

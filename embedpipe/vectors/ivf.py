@@ -36,7 +36,7 @@ import numpy as np
 
 from embedpipe.kernels.ivf import nearest_lists, scan_lists, spherical_kmeans
 from embedpipe.kernels.topk import exact_neighbors
-from embedpipe.vectors.ann import CALIBRATION_K, CALIBRATION_WORDS, ranked, recall_at_k
+from embedpipe.vectors.ann import CALIBRATION_K, CALIBRATION_WORDS, analogy_sample, ranked, recall_at_k
 
 __all__ = ["LISTS_PER_ROOT", "PROBE_LADDER", "InvertedFileIndex"]
 
@@ -74,6 +74,9 @@ class InvertedFileIndex:
     offsets: np.ndarray = field(repr=False)
     stored: np.ndarray = field(repr=False)  # (V, dim) float32, the unit rows list after list
     calibration: dict[str, Any] | None = None
+    #: Lists a query vector's search (:meth:`search`) probes: measured at build on analogy vectors
+    #: (:func:`embedpipe.vectors.ann.analogy_sample`), which need more than words; ``None``: ``probes``.
+    probes_vectors: int | None = None
     #: Each row's nearest lists, best first, as many as ``probes`` was at build.
     _word_probes: np.ndarray | None = field(default=None, repr=False)
 
@@ -98,8 +101,10 @@ class InvertedFileIndex:
         probes : int, optional
             Lists each query scans. Default: measured at build, the fewest of
             :data:`PROBE_LADDER` whose recall@10 over a sample of 1,000 words
-            reaches ``target_recall`` (every list, which is brute force, if none short of that does).
-            Raising it after the build ranks each word's lists again at every search.
+            reaches ``target_recall`` (every list, which is brute force, if none short of that does);
+            and for query vectors (``probes_vectors``) the same over 1,000
+            analogy vectors. A given ``probes`` serves both. Raising it after
+            the build ranks each word's lists again at every search.
         target_recall : float, default 0.96
             The recall@10 the measured ``probes`` must reach on the sample; ignored when ``probes`` is given.
         threads : int, optional
@@ -163,9 +168,26 @@ class InvertedFileIndex:
                     break
             else:
                 measured = 1.0
+        vectors = self._calibrate_vectors(target, seed, n, k, ladder) if k >= 1 else None
         return {"target_recall": target, "reached": measured >= target, "sample_words": n,
-                "sample_recall@10": round(measured, 4), "probes": self.probes,
+                "sample_recall@10": round(measured, 4), "probes": self.probes, "vectors": vectors,
                 "seconds": round(time.perf_counter() - t0, 2)}  # fmt: skip
+
+    def _calibrate_vectors(self, target: float, seed: int, n: int, k: int, ladder: list[int]) -> dict[str, Any]:
+        """Set ``probes_vectors`` to the fewest lists whose recall@10 on analogy vectors reaches ``target``."""
+        queries, exclude, exact = analogy_sample(self.unit, n, k, seed)
+        ranked_lists = nearest_lists(queries, self.centroids, max(ladder, default=1))
+        measured = 1.0
+        self.probes_vectors = self.lists  # every list: brute force, the last resort
+        for p in ladder:
+            found, sims = self._scan(queries, np.full(n, -1), ranked_lists[:, :p], k + 3)
+            measured = recall_at_k(exact, ranked(found, sims, np.asarray(exclude, dtype=np.int64), k)[0])
+            if measured >= target:
+                self.probes_vectors = p
+                break
+        else:
+            measured = 1.0
+        return {"sample_queries": n, "sample_recall@10": round(measured, 4), "probes": self.probes_vectors}
 
     def __len__(self) -> int:
         return int(self.unit.shape[0])
@@ -177,6 +199,7 @@ class InvertedFileIndex:
             "kind": "inverted file, inner product",
             "lists": self.lists,
             "probes": self.probes,
+            "probes_vectors": self.probes_vectors,
             "calibration": self.calibration,
             "build_seconds": round(self.build_seconds, 2),
         }
@@ -186,7 +209,8 @@ class InvertedFileIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best rows for each query vector, by cosine among the probed lists' rows.
 
-        As :meth:`embedpipe.vectors.ann.AnnIndex.search`: queries are
+        Each query probes ``probes_vectors`` lists (else ``probes``). As
+        :meth:`embedpipe.vectors.ann.AnnIndex.search`: queries are
         normalised here, ``exclude`` names rows never returned, and the
         result is ``(n, k)`` int64 rows (-1 where fewer were found) and
         float32 cosines (-inf there), best first, ties to the lower row.
@@ -203,7 +227,8 @@ class InvertedFileIndex:
         for i, rows in enumerate(exclude or ()):
             excluded[i, : len(rows)] = rows
         want = min(len(self), k + width)
-        found, sims = self._scan(q32, np.full(len(q32), -1), nearest_lists(q32, self.centroids, self.probes), want)
+        probes = nearest_lists(q32, self.centroids, self.probes_vectors or self.probes)
+        found, sims = self._scan(q32, np.full(len(q32), -1), probes, want)
         return ranked(found, sims, excluded, k)
 
     def search_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -309,3 +309,26 @@ def test_build_index_takes_the_settings_of_its_kind_and_a_new_kind_replaces_the_
     tiny = Vectors.from_arrays(["a", "b", "c"], planted.matrix[:3])
     tiny.build_index(kind="ivf")
     assert {w for w, _ in tiny.neighbors(["a"], 5)[0]} == {"b", "c"}
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_query_vectors_are_searched_as_broadly_as_analogy_vectors_need(planted: Vectors, kind: str) -> None:
+    if kind == "hnsw":
+        pytest.importorskip("faiss")
+    from embedpipe.vectors.ann import analogy_sample, recall_at_k
+
+    v = Vectors.from_arrays(planted.words, planted.matrix)
+    index = v.build_index(kind=kind)
+    breadth = "ef_search" if kind == "hnsw" else "probes"
+    measured = index.calibration["vectors"]
+    assert measured["sample_recall@10"] >= 0.96 and measured[breadth] == getattr(index, f"{breadth}_vectors")
+    # Vectors between words need a broader search than the words themselves, here as on wiki17m.
+    assert getattr(index, f"{breadth}_vectors") > getattr(index, breadth)
+    q, exclude, exact = analogy_sample(index.unit, 500, 10, seed=99)  # queries the build did not measure on
+    assert recall_at_k(exact, index.search(q, 10, exclude=exclude)[0]) >= 0.95
+    for i in range(5):  # the sample's answers are brute force's, the three words left out
+        scores = index.unit @ q[i]
+        scores[exclude[i]] = -np.inf
+        assert exact[i].tolist() == np.lexsort((np.arange(N), -scores))[:10].tolist()
+    given = v.build_index(kind=kind, rebuild=True, **{breadth: 7})  # a breadth given serves both searches
+    assert given.calibration is None and getattr(given, f"{breadth}_vectors") is None
