@@ -101,7 +101,8 @@ class InvertedFileIndex:
         probes : int, optional
             Lists each query scans. Default: measured at build, the fewest of
             :data:`PROBE_LADDER` whose recall@10 over a sample of 1,000 words
-            reaches ``target_recall`` (every list, which is brute force, if none short of that does);
+            reaches ``target_recall`` (the widest, with a warning, if none does; every list, which
+            is brute force, when there are no more lists than the ladder's widest);
             and for query vectors (``probes_vectors``) the same over 1,000
             analogy vectors. A given ``probes`` serves both. Raising it after
             the build ranks each word's lists again at every search.
@@ -154,20 +155,23 @@ class InvertedFileIndex:
         n = min(CALIBRATION_WORDS, len(self))
         k = min(CALIBRATION_K, len(self) - 1)
         rows = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
-        ladder = [p for p in PROBE_LADDER if p < self.lists]
+        ladder = self._ladder()
         measured = 1.0
-        self.probes = self.lists  # every list: brute force, the last resort
+        self.probes = ladder[-1]
         if k >= 1:
             exact, _ = exact_neighbors(self.unit, rows, k)
-            ranked_lists = nearest_lists(self.unit[rows], self.centroids, max(ladder, default=1))
+            ranked_lists = nearest_lists(self.unit[rows], self.centroids, ladder[-1])
             for p in ladder:
+                self.probes = p
                 found, _ = self._scan(self.unit[rows], rows, ranked_lists[:, :p], k)
                 measured = recall_at_k(exact, found)
                 if measured >= target:
-                    self.probes = p
                     break
-            else:
-                measured = 1.0
+            if measured < target:
+                log.warning(
+                    "the index reaches recall@10 %.3f at most (%d probes), short of target_recall %.3f: "
+                    "build it with fewer lists, or query with exact=True", measured, self.probes, target,
+                )  # fmt: skip
         vectors = self._calibrate_vectors(target, seed, n, k, ladder) if k >= 1 else None
         return {"target_recall": target, "reached": measured >= target, "sample_words": n,
                 "sample_recall@10": round(measured, 4), "probes": self.probes, "vectors": vectors,
@@ -176,18 +180,23 @@ class InvertedFileIndex:
     def _calibrate_vectors(self, target: float, seed: int, n: int, k: int, ladder: list[int]) -> dict[str, Any]:
         """Set ``probes_vectors`` to the fewest lists whose recall@10 on analogy vectors reaches ``target``."""
         queries, exclude, exact = analogy_sample(self.unit, n, k, seed)
-        ranked_lists = nearest_lists(queries, self.centroids, max(ladder, default=1))
+        ranked_lists = nearest_lists(queries, self.centroids, ladder[-1])
         measured = 1.0
-        self.probes_vectors = self.lists  # every list: brute force, the last resort
         for p in ladder:
+            self.probes_vectors = p
             found, sims = self._scan(queries, np.full(n, -1), ranked_lists[:, :p], k + 3)
             measured = recall_at_k(exact, ranked(found, sims, np.asarray(exclude, dtype=np.int64), k)[0])
             if measured >= target:
-                self.probes_vectors = p
                 break
-        else:
-            measured = 1.0
+        if measured < target:
+            log.warning("query vectors reach recall@10 %.3f at most (%d probes), short of target_recall %.3f: "
+                        "query with exact=True", measured, self.probes_vectors, target)  # fmt: skip
         return {"sample_queries": n, "sample_recall@10": round(measured, 4), "probes": self.probes_vectors}
+
+    def _ladder(self) -> list[int]:
+        """The probe counts a build tries: :data:`PROBE_LADDER` below the lists, then every list if the ladder
+        reaches that far (probing every list is brute force; past the ladder it would keep lists × words ids)."""
+        return [p for p in PROBE_LADDER if p < self.lists] + ([self.lists] if self.lists <= PROBE_LADDER[-1] else [])
 
     def __len__(self) -> int:
         return int(self.unit.shape[0])

@@ -332,3 +332,19 @@ def test_query_vectors_are_searched_as_broadly_as_analogy_vectors_need(planted: 
         assert exact[i].tolist() == np.lexsort((np.arange(N), -scores))[:10].tolist()
     given = v.build_index(kind=kind, rebuild=True, **{breadth: 7})  # a breadth given serves both searches
     assert given.calibration is None and getattr(given, f"{breadth}_vectors") is None
+
+
+def test_an_inverted_file_short_of_its_target_keeps_the_widest_probes_and_says_so(planted: Vectors, monkeypatch,
+                                                                                  caplog) -> None:  # fmt: skip
+    from embedpipe.vectors import ivf
+
+    exact = ivf.InvertedFileIndex.build(planted.unit(), lists=40, target_recall=1.0)
+    # Within the ladder's reach, the build goes as far as every list (brute force) if it must: here for vectors.
+    assert exact.calibration["reached"] and exact.calibration["vectors"]["sample_recall@10"] == 1.0
+    assert exact.probes_vectors == 40 and exact.probes <= 40
+    monkeypatch.setattr(ivf, "PROBE_LADDER", (1, 2))  # a ladder that stops short of the lists
+    with caplog.at_level("WARNING"):
+        short = ivf.InvertedFileIndex.build(planted.unit(), lists=40, target_recall=1.0)
+    assert short.probes == 2 and short.probes_vectors == 2 and not short.calibration["reached"]
+    assert short._word_probes is not None and short._word_probes.shape == (N, 2)  # never lists x words ids
+    assert "short of target_recall 1.000: build it with fewer lists" in caplog.text
