@@ -78,6 +78,8 @@ def recall_at_k(exact: np.ndarray, found: np.ndarray) -> float:
     exact = np.asarray(exact)
     found = np.asarray(found)
     real = exact >= 0
+    if not real.any():
+        return 1.0  # nothing to find (e.g. a vocabulary of the query words alone): none was missed
     hits = (exact[:, :, None] == found[:, None, :]).any(axis=2) & real
     return float(hits.sum() / max(int(real.sum()), 1))
 

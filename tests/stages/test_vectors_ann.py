@@ -332,6 +332,9 @@ def test_query_vectors_are_searched_as_broadly_as_analogy_vectors_need(planted: 
         assert exact[i].tolist() == np.lexsort((np.arange(N), -scores))[:10].tolist()
     given = v.build_index(kind=kind, rebuild=True, **{breadth: 7})  # a breadth given serves both searches
     assert given.calibration is None and getattr(given, f"{breadth}_vectors") is None
+    three = Vectors.from_arrays(["a", "b", "c"], planted.matrix[:3]).build_index(kind=kind)
+    assert three.calibration["vectors"]["sample_recall@10"] == 1.0  # an analogy of the only words has nothing to find
+    assert recall_at_k(np.full((2, 3), -1), np.zeros((2, 3))) == 1.0
 
 
 def test_an_inverted_file_short_of_its_target_keeps_the_widest_probes_and_says_so(planted: Vectors, monkeypatch,
