@@ -48,11 +48,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from embedpipe.errors import AnnDependencyError
+from embedpipe.kernels.similarity import normalize_rows
 from embedpipe.kernels.topk import block_pair_lists, empty_lists, exact_neighbors, merge_lists
 
 __all__ = [
-    "EF_LADDER", "INSTALL_HINT", "ROWS_PER_CLUSTER", "AnnIndex", "analogy_sample", "locality_order", "ranked",
-    "recall_at_k", "require_faiss",
+    "EF_LADDER", "INSTALL_HINT", "ROWS_PER_CLUSTER", "AnnIndex", "analogy_sample", "locality_order", "query_batch",
+    "ranked", "recall_at_k", "require_faiss",
 ]  # fmt: skip
 
 INSTALL_HINT = "an approximate index needs faiss: pip install 'embedpipe[ann]' (or pip install faiss-cpu)"
@@ -84,6 +85,19 @@ def recall_at_k(exact: np.ndarray, found: np.ndarray) -> float:
     return float(hits.sum() / max(int(real.sum()), 1))
 
 
+def query_batch(queries: np.ndarray, dim: int, exclude: list[list[int]] | None) -> tuple[np.ndarray, np.ndarray]:
+    """A search's query vectors as float32 unit rows (a zero query stays zero, scoring 0 everywhere), and
+    the rows each excludes as one ``(n, widest)`` array padded with -2, which matches no row and no empty slot."""
+    q = np.asarray(queries)
+    if q.ndim != 2 or q.shape[1] != dim:
+        raise ValueError(f"queries must be (n, {dim}), got shape {q.shape}")
+    width = max((len(e) for e in exclude), default=0) if exclude else 0
+    excluded = np.full((len(q), width), -2, dtype=np.int64)
+    for i, rows in enumerate(exclude or ()):
+        excluded[i, : len(rows)] = rows
+    return normalize_rows(q), excluded
+
+
 def analogy_sample(unit: np.ndarray, n: int, k: int, seed: int) -> tuple[np.ndarray, list[list[int]], np.ndarray]:
     """``n`` analogy query vectors b - a + c of seeded triples of rows, each triple, and brute force's top ``k``.
 
@@ -94,9 +108,7 @@ def analogy_sample(unit: np.ndarray, n: int, k: int, seed: int) -> tuple[np.ndar
     (bench/results/2026-12-06-ann-ivf-index/): this sample measures how broadly to search them.
     """
     triples = np.random.default_rng(seed).choice(min(len(unit), ANALOGY_ROWS), size=(n, 3))
-    queries = unit[triples[:, 1]].astype(np.float64) - unit[triples[:, 0]] + unit[triples[:, 2]]
-    norms = np.linalg.norm(queries, axis=1, keepdims=True)
-    q = np.ascontiguousarray(np.divide(queries, norms, out=np.zeros_like(queries), where=norms > 0), dtype=np.float32)
+    q = normalize_rows(unit[triples[:, 1]].astype(np.float64) - unit[triples[:, 0]] + unit[triples[:, 2]])
     want = min(len(unit), k + 3)
     (ids, sims), _ = block_pair_lists(np.full(n, -1, np.int32), q, np.arange(len(unit), dtype=np.int32), unit, want,
                                       both=False)  # fmt: skip
@@ -336,16 +348,8 @@ class AnnIndex:
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        q = np.asarray(queries, dtype=np.float64)
-        if q.ndim != 2 or q.shape[1] != self.unit.shape[1]:
-            raise ValueError(f"queries must be (n, {self.unit.shape[1]}), got shape {q.shape}")
-        norms = np.linalg.norm(q, axis=1, keepdims=True)
-        q = np.ascontiguousarray(np.divide(q, norms, out=np.zeros_like(q), where=norms > 0), dtype=np.float32)
-        width = max((len(e) for e in exclude), default=0) if exclude else 0
-        excluded = np.full((len(q), width), -2, dtype=np.int64)  # -2 matches no row and no empty slot
-        for i, rows in enumerate(exclude or ()):
-            excluded[i, : len(rows)] = rows
-        want = min(len(self), k + width)
+        q, excluded = query_batch(queries, self.unit.shape[1], exclude)
+        want = min(len(self), k + excluded.shape[1])
         faiss = require_faiss()
         with _threads(faiss, self.threads):
             params = faiss.SearchParametersHNSW()

@@ -36,7 +36,7 @@ import numpy as np
 
 from embedpipe.kernels.ivf import nearest_lists, scan_lists, spherical_kmeans
 from embedpipe.kernels.topk import exact_neighbors
-from embedpipe.vectors.ann import CALIBRATION_K, CALIBRATION_WORDS, analogy_sample, ranked, recall_at_k
+from embedpipe.vectors.ann import CALIBRATION_K, CALIBRATION_WORDS, analogy_sample, query_batch, ranked, recall_at_k
 
 __all__ = ["LISTS_PER_ROOT", "PROBE_LADDER", "InvertedFileIndex"]
 
@@ -226,18 +226,9 @@ class InvertedFileIndex:
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        q = np.asarray(queries, dtype=np.float64)
-        if q.ndim != 2 or q.shape[1] != self.unit.shape[1]:
-            raise ValueError(f"queries must be (n, {self.unit.shape[1]}), got shape {q.shape}")
-        norms = np.linalg.norm(q, axis=1, keepdims=True)
-        q32 = np.ascontiguousarray(np.divide(q, norms, out=np.zeros_like(q), where=norms > 0), dtype=np.float32)
-        width = max((len(e) for e in exclude), default=0) if exclude else 0
-        excluded = np.full((len(q32), width), -2, dtype=np.int64)  # -2 matches no row and no empty slot
-        for i, rows in enumerate(exclude or ()):
-            excluded[i, : len(rows)] = rows
-        want = min(len(self), k + width)
-        probes = nearest_lists(q32, self.centroids, self.probes_vectors or self.probes)
-        found, sims = self._scan(q32, np.full(len(q32), -1), probes, want)
+        q, excluded = query_batch(queries, self.unit.shape[1], exclude)
+        probes = nearest_lists(q, self.centroids, self.probes_vectors or self.probes)
+        found, sims = self._scan(q, np.full(len(q), -1), probes, min(len(self), k + excluded.shape[1]))
         return ranked(found, sims, excluded, k)
 
     def search_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
